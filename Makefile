@@ -1,0 +1,70 @@
+# Two commands matter on a fresh machine with only Python and make: `make demo` and `make test`.
+# Every environment is built from the committed pins in constraints/, never from whatever is newest.
+
+PYTHON ?= python3
+AIRFLOW_VERSION ?= 3.3.2
+# The versions CI tests besides the default one that `make test` uses.
+MATRIX_VERSIONS ?= 2.11.2 3.1.8
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test lint typecheck pytest matrix demo bench clean constraints
+
+help:
+	@echo "make demo       run an example DAG against the local Kapso simulator and show its XCom record"
+	@echo "make test       ruff, mypy and the whole test suite on Airflow $(AIRFLOW_VERSION)"
+	@echo "make matrix     the test suite on Airflow $(MATRIX_VERSIONS)"
+	@echo "make bench      benchmarks (never part of pass or fail)"
+
+# A per-version environment: .venv for the default Airflow, .venv-airflow-X.Y.Z for the matrix.
+# The stamp depends on the pins and the metadata, so editing either rebuilds it.
+%/.installed: constraints/bootstrap.txt setup.cfg
+	@test -x $*/bin/python || $(PYTHON) -m venv $*
+	$*/bin/python -m pip install --quiet --disable-pip-version-check -c constraints/bootstrap.txt uv
+	$*/bin/uv pip install --quiet --python $*/bin/python --compile-bytecode \
+		-c constraints/airflow-$(if $(filter $(VENV),$*),$(AIRFLOW_VERSION),$(patsubst .venv-airflow-%,%,$*)).txt \
+		--build-constraint constraints/bootstrap.txt -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+# Each matrix version runs the whole suite in its own environment, one after the other: the machine
+# has two cores and every run starts its own Airflow.
+matrix: $(foreach v,$(MATRIX_VERSIONS),.venv-airflow-$(v)/.installed)
+	@set -e; for v in $(MATRIX_VERSIONS); do \
+		echo "=== Airflow $$v"; .venv-airflow-$$v/bin/pytest -q; \
+	done
+
+demo: venv
+	$(BIN)/python scripts/demo.py
+
+bench: venv
+	$(BIN)/python benchmarks/run.py
+
+# Refresh a pin file after a deliberate upgrade: resolves the package with Airflow pinned, then freezes.
+constraints:
+	rm -rf .venv-constraints && $(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install --quiet -c constraints/bootstrap.txt uv
+	.venv-constraints/bin/uv pip install --quiet --python .venv-constraints/bin/python \
+		"apache-airflow==$(AIRFLOW_VERSION)" -e '.[test]'
+	{ echo "# Pinned versions for Airflow $(AIRFLOW_VERSION) on Python 3.11: install with -c so every machine gets the same set."; \
+	  echo "# Regenerate: make constraints AIRFLOW_VERSION=$(AIRFLOW_VERSION)"; \
+	  .venv-constraints/bin/uv pip freeze --python .venv-constraints/bin/python --exclude-editable; \
+	} > constraints/airflow-$(AIRFLOW_VERSION).txt
+	rm -rf .venv-constraints
+
+clean:
+	rm -rf $(VENV) .venv-airflow-* .demo build *.egg-info

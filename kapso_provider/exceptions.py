@@ -1,0 +1,100 @@
+"""Errors raised by the Kapso provider.
+
+Two families: :class:`KapsoInvalidMessageError` is raised before any request is sent, when the arguments
+break a rule of Kapso's API or of WhatsApp; :class:`KapsoAPIError` and its subclasses carry a failure
+answered by Kapso, with the HTTP status, Kapso's own error text and the request's method and path. None of
+them ever holds the API key: the key travels only in a request header, which no error includes.
+"""
+
+from __future__ import annotations
+
+# Imported by DAG files through the operator module, so nothing heavy is imported here, not even
+# Airflow: the classes derive from plain Python exceptions, which Airflow treats as task failures.
+
+
+class KapsoError(Exception):
+    """Base class of every error this provider raises."""
+
+
+class KapsoConfigurationError(KapsoError, ValueError):
+    """The ``kapso`` connection or a hook argument is unusable (missing key, non-HTTPS remote host, ...)."""
+
+
+class KapsoInvalidMessageError(KapsoError, ValueError):
+    """A message breaks a rule before anything is sent.
+
+    :param problems: one line per broken rule, each naming the field, the offending size or value and the
+        limit, e.g. ``"buttons[0].title: 25 characters, limit 20"``.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("Invalid Kapso message: " + "; ".join(self.problems))
+
+
+class KapsoAPIError(KapsoError):
+    """Kapso answered with an error, or with something that is not its JSON API.
+
+    :param status: the HTTP status code, or ``None`` when no HTTP answer arrived.
+    :param method: the HTTP method of the request.
+    :param path: the request path below the API base URL (never the query string, never a header).
+    :param error_text: Kapso's own error text, as readable as it came.
+    """
+
+    def __init__(self, *, status: int | None, method: str, path: str, error_text: str) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.error_text = error_text
+        status_part = f"HTTP {status}" if status is not None else "no HTTP answer"
+        super().__init__(f"Kapso API {method} {path} failed ({status_part}): {error_text}")
+
+
+class KapsoAuthenticationError(KapsoAPIError):
+    """401 or 403: the API key is missing, wrong, revoked or lacks access."""
+
+
+class KapsoNotFoundError(KapsoAPIError):
+    """404: the conversation, template or other resource does not exist for this key's project."""
+
+
+class KapsoConflictError(KapsoAPIError):
+    """409: the conversation is held by an active Kapso agent execution, so the send was refused."""
+
+
+class KapsoValidationError(KapsoAPIError):
+    """400 or 422: Kapso rejected the request, e.g. outside the 24-hour customer-service window."""
+
+
+class KapsoRateLimitError(KapsoAPIError):
+    """429: the API key's per-minute request limit is used up.
+
+    :param retry_after: seconds Kapso asked the client to wait, when it said.
+    """
+
+    def __init__(
+        self, *, status: int | None, method: str, path: str, error_text: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(status=status, method=method, path=path, error_text=error_text)
+        self.retry_after = retry_after
+
+
+class KapsoServerError(KapsoAPIError):
+    """5xx, a dropped connection, a timeout or a body that is not Kapso's JSON: the outcome is unknown."""
+
+
+def error_class_for_status(status: int) -> type[KapsoAPIError]:
+    """Map an HTTP error status to the most specific error class."""
+    if status in (401, 403):
+        return KapsoAuthenticationError
+    if status == 404:
+        return KapsoNotFoundError
+    if status == 409:
+        return KapsoConflictError
+    if status in (400, 422):
+        return KapsoValidationError
+    if status == 429:
+        return KapsoRateLimitError
+    if status >= 500:
+        return KapsoServerError
+    return KapsoAPIError

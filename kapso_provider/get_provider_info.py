@@ -1,0 +1,70 @@
+"""Provider metadata read by Airflow's providers manager.
+
+Airflow imports this module from every process that lists providers, so it imports nothing but the
+package's version string. The connection form declared here is the single source of truth: Airflow
+>= 3.2 reads it from ``conn-fields`` and ``ui-field-behaviour``, and :class:`~kapso_provider.hooks.kapso.KapsoHook`
+builds the older versions' form from the same data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kapso_provider import __version__
+
+DEFAULT_BASE_URL = "https://app.kapso.ai/api/v1"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+CONNECTION_TYPE = "kapso"
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "login", "port", "extra"],
+    "relabeling": {"host": "API base URL", "password": "API key"},
+    "placeholders": {
+        "host": DEFAULT_BASE_URL,
+        "password": "Your Kapso project API key",
+        "timeout": str(int(DEFAULT_TIMEOUT_SECONDS)),
+        "proxy": "https://proxy.example.com:3128",
+    },
+}
+
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": f"Seconds to wait for Kapso to answer a request. Default {int(DEFAULT_TIMEOUT_SECONDS)}.",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    },
+    "proxy": {
+        "label": "HTTPS proxy URL",
+        "description": "Optional proxy for requests to Kapso, e.g. https://proxy.example.com:3128.",
+        "schema": {"type": ["string", "null"]},
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider's metadata in the shape of Airflow's ``provider_info.schema.json``."""
+    return {
+        "package-name": "airflow-provider-kapso",
+        "name": "Kapso",
+        "description": "Send and manage WhatsApp messages through `Kapso <https://kapso.ai>`__.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Kapso",
+                "external-doc-url": "https://docs.kapso.ai",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": "Kapso", "python-modules": ["kapso_provider.hooks.kapso"]}],
+        "operators": [{"integration-name": "Kapso", "python-modules": ["kapso_provider.operators.kapso"]}],
+        "connection-types": [
+            {
+                "hook-class-name": "kapso_provider.hooks.kapso.KapsoHook",
+                "hook-name": "Kapso",
+                "connection-type": CONNECTION_TYPE,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": CONN_FIELDS,
+            }
+        ],
+    }

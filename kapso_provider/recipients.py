@@ -1,0 +1,112 @@
+"""Checks of who a message goes to, shared by the hook and the operators.
+
+Light on purpose: operators run these when a DAG file is parsed, before any HTTP library is imported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from kapso_provider.exceptions import KapsoInvalidMessageError
+
+#: Digits in a recipient phone number: E.164 allows at most 15; the shortest national plans need 7.
+PHONE_DIGITS_MIN = 7
+PHONE_DIGITS_MAX = 15
+# Address books write numbers with spaces, dashes, dots and parentheses; they are sent as given.
+_PHONE_CHARACTERS = re.compile(r"\+?[0-9 ().-]+")
+TEMPLATE_HEADER_TYPES = ("text", "image", "video", "document")
+
+
+def phone_number_problem(phone_number: object) -> str | None:
+    """Return why ``phone_number`` is not a usable WhatsApp number, or ``None`` when it is."""
+    if not isinstance(phone_number, str):
+        return f"expected a string, got {type(phone_number).__name__}"
+    if not _PHONE_CHARACTERS.fullmatch(phone_number.strip()):
+        return f"{phone_number[:40]!r} is not a phone number (digits, '+', spaces, '-', '()')"
+    digits = sum(char.isdigit() for char in phone_number)
+    if not PHONE_DIGITS_MIN <= digits <= PHONE_DIGITS_MAX:
+        return f"{digits} digits, expected {PHONE_DIGITS_MIN}..{PHONE_DIGITS_MAX}"
+    return None
+
+
+def check_recipient(
+    *,
+    conversation_id: str | None,
+    phone_number: str | None,
+    whatsapp_config_id: str | None = None,
+    customer_id: str | None = None,
+) -> None:
+    """Check that exactly one recipient is named and that the sender options fit it.
+
+    :raises KapsoInvalidMessageError: naming the arguments at fault.
+    """
+    problems = []
+    if (conversation_id is None) == (phone_number is None):
+        problems.append("recipient: give exactly one of conversation_id or phone_number")
+    if conversation_id is not None:
+        if not isinstance(conversation_id, str) or not conversation_id.strip():
+            problems.append(f"conversation_id: must be a non-empty string, got {conversation_id!r}")
+        if whatsapp_config_id is not None or customer_id is not None:
+            problems.append(
+                "whatsapp_config_id, customer_id: only with phone_number; a conversation already has its number"
+            )
+    if phone_number is not None:
+        problem = phone_number_problem(phone_number)
+        if problem:
+            problems.append(f"phone_number: {problem}")
+    if problems:
+        raise KapsoInvalidMessageError(problems)
+
+
+def check_template_send(
+    *,
+    phone_number: str,
+    template_parameters: list[str] | Mapping[str, str] | None = None,
+    header_type: str | None = None,
+    header_params: str | None = None,
+    header_filename: str | None = None,
+    whatsapp_config_id: str | None = None,
+    customer_id: str | None = None,
+    button_url_params: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Check the arguments of a template send by id and return its ``template`` object.
+
+    :raises KapsoInvalidMessageError: naming every argument at fault.
+    """
+    problems = []
+    problem = phone_number_problem(phone_number)
+    if problem:
+        problems.append(f"phone_number: {problem}")
+    if template_parameters is not None:
+        values = list(template_parameters.values()) if isinstance(template_parameters, Mapping) else template_parameters
+        if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+            problems.append("template_parameters: must be a list of strings or a mapping of names to strings")
+    if header_type is not None and header_type not in TEMPLATE_HEADER_TYPES:
+        problems.append(f"header_type: {header_type!r} is not one of {', '.join(TEMPLATE_HEADER_TYPES)}")
+    if header_params is not None and header_type is None:
+        problems.append("header_params: needs header_type")
+    if header_filename is not None and header_type != "document":
+        problems.append("header_filename: only with header_type 'document'")
+    if button_url_params is not None and not (
+        isinstance(button_url_params, Mapping)
+        and all(isinstance(key, str) and isinstance(value, str) for key, value in button_url_params.items())
+    ):
+        problems.append("button_url_params: must map button indexes (strings) to strings")
+    if problems:
+        raise KapsoInvalidMessageError(problems)
+    template: dict[str, Any] = {"phone_number": phone_number}
+    optional = {
+        "template_parameters": template_parameters
+        if template_parameters is None
+        else (dict(template_parameters) if isinstance(template_parameters, Mapping) else list(template_parameters)),
+        "header_type": header_type,
+        "header_params": header_params,
+        "header_filename": header_filename,
+        "whatsapp_config_id": whatsapp_config_id,
+        "customer_id": customer_id,
+        "button_url_params": dict(button_url_params) if button_url_params is not None else None,
+    }
+    template.update({key: value for key, value in optional.items() if value is not None})
+    return template

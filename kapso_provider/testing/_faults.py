@@ -1,0 +1,151 @@
+"""Fault injection rules for the Kapso simulator."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import random
+
+__all__ = ["DEFAULT_SLOW_DELAY", "Fault", "FaultKind"]
+
+#: How long ``slow_after_store`` holds the answer when no ``delay`` is given. Far longer than any sane
+#: client timeout, yet short enough that a forgotten fault does not wedge a test session for minutes.
+DEFAULT_SLOW_DELAY = 10.0
+
+
+class FaultKind(enum.StrEnum):
+    """What goes wrong on a request matched by a :class:`Fault`.
+
+    "Store" only means something for writes (sends); on reads the ``*_before_store`` and
+    ``*_after_store`` variants behave the same.
+    """
+
+    #: 429 with ``Retry-After`` and Kapso's rate-limit body, whatever the counters say.
+    RATE_LIMIT = "rate_limit"
+    #: 5xx in the Error shape; the request is not processed, nothing is stored.
+    SERVER_ERROR_BEFORE_STORE = "server_error_before_store"
+    #: The request is processed (a send is stored), then a 5xx is answered instead of the result.
+    SERVER_ERROR_AFTER_STORE = "server_error_after_store"
+    #: The connection is closed without any answer; nothing is stored.
+    DROP_BEFORE_STORE = "drop_before_store"
+    #: The request is processed (stored), then the connection is closed without any answer.
+    DROP_AFTER_STORE = "drop_after_store"
+    #: The request is processed (stored), the answer is held for ``delay`` seconds.
+    SLOW_AFTER_STORE = "slow_after_store"
+    #: The request is processed, the answer has its normal status but a truncated JSON body.
+    MALFORMED_JSON = "malformed_json"
+    #: 502 with an HTML page (``text/html``), as a proxy in front of Kapso would answer; nothing stored.
+    HTML_ERROR = "html_error"
+
+    @property
+    def processes_request(self) -> bool:
+        """Whether the simulator handles the request normally before misbehaving."""
+        return self in _PROCESSING_KINDS
+
+
+_PROCESSING_KINDS = frozenset(
+    {
+        FaultKind.SERVER_ERROR_AFTER_STORE,
+        FaultKind.DROP_AFTER_STORE,
+        FaultKind.SLOW_AFTER_STORE,
+        FaultKind.MALFORMED_JSON,
+    }
+)
+
+
+@dataclass
+class Fault:
+    """One fault rule: which requests it hits and how often.
+
+    :param kind: what goes wrong, see :class:`FaultKind`.
+    :param method: HTTP method to match (any when ``None``).
+    :param path: regular expression searched in (or plain substring of) the request path below
+        ``/api/v1``, e.g. ``"whatsapp_messages"`` or ``r"^/whatsapp_conversations/[^/]+$"``.
+    :param count: how many of the next matching requests are hit; ``None`` hits all of them. Ignored
+        when ``probability`` is given.
+    :param probability: fraction (0..1) of matching requests hit, for as long as the rule stays.
+    :param status: HTTP status of the faulty answer (defaults: 429, 500, 502; for ``malformed_json`` the
+        status the request would have had).
+    :param delay: seconds waited before the faulty answer (``slow_after_store`` defaults to
+        :data:`DEFAULT_SLOW_DELAY`).
+    :param retry_after: ``Retry-After`` seconds sent with ``rate_limit`` (default 1).
+    """
+
+    kind: FaultKind
+    method: str | None = None
+    path: str | None = None
+    count: int | None = 1
+    probability: float | None = None
+    status: int | None = None
+    delay: float | None = None
+    retry_after: int | None = None
+    hits: int = 0
+    _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.kind = FaultKind(self.kind)
+        if self.method is not None:
+            self.method = self.method.upper()
+        if self.count is not None and self.count < 1:
+            raise ValueError("count must be >= 1 or None")
+        if self.probability is not None and not 0.0 <= self.probability <= 1.0:
+            raise ValueError("probability must be between 0 and 1")
+        if self.status is not None and not 100 <= self.status <= 599:
+            raise ValueError("status must be an HTTP status code")
+        if self.delay is not None and self.delay < 0:
+            raise ValueError("delay must be >= 0")
+        if self.retry_after is not None and self.retry_after < 0:
+            raise ValueError("retry_after must be >= 0")
+        if self.path is not None:
+            try:
+                self._pattern = re.compile(self.path)
+            except re.error:
+                # A path such as "/x?y" is meant literally; the substring test below still applies.
+                self._pattern = None
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether the rule applies to a request, ignoring ``count`` and ``probability``.
+
+        :param method: HTTP method of the request.
+        :param path: request path below ``/api/v1`` (``/whatsapp_messages``).
+        """
+        if self.method is not None and self.method != method.upper():
+            return False
+        if self.path is None:
+            return True
+        if self.path in path:
+            return True
+        return self._pattern is not None and self._pattern.search(path) is not None
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether a counted rule has hit all the requests it was meant for."""
+        return self.probability is None and self.count is not None and self.hits >= self.count
+
+    def fires(self, rng: random.Random) -> bool:
+        """Decide whether this matching request is hit, and account for it.
+
+        :param rng: the simulator's random source (seedable, so probabilistic tests are repeatable).
+        """
+        hit = rng.random() < self.probability if self.probability is not None else not self.exhausted
+        if hit:
+            self.hits += 1
+        return hit
+
+    def to_json(self) -> dict[str, Any]:
+        """The rule as plain JSON data (for the control endpoints)."""
+        return {
+            "kind": self.kind.value,
+            "method": self.method,
+            "path": self.path,
+            "count": self.count,
+            "probability": self.probability,
+            "status": self.status,
+            "delay": self.delay,
+            "retry_after": self.retry_after,
+            "hits": self.hits,
+        }
