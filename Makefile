@@ -15,10 +15,13 @@ help:
 	@echo "make demo       run an example DAG against the local Kapso simulator and show its XCom record"
 	@echo "make test       ruff, mypy and the whole test suite on Airflow $(AIRFLOW_VERSION)"
 	@echo "make matrix     the test suite on Airflow $(MATRIX_VERSIONS)"
+	@echo "make test-airflow-X.Y.Z   the test suite on one Airflow version with a pin file in constraints/"
 	@echo "make bench      benchmarks (never part of pass or fail)"
 
 # A per-version environment: .venv for the default Airflow, .venv-airflow-X.Y.Z for the matrix.
 # The stamp depends on the pins and the metadata, so editing either rebuilds it.
+# Stamps are reached through pattern rules; without this make would delete them as intermediates.
+.SECONDARY:
 %/.installed: constraints/bootstrap.txt setup.cfg
 	@test -x $*/bin/python || $(PYTHON) -m venv $*
 	$*/bin/python -m pip install --quiet --disable-pip-version-check -c constraints/bootstrap.txt uv
@@ -41,12 +44,13 @@ pytest: venv
 
 test: lint typecheck pytest
 
-# Each matrix version runs the whole suite in its own environment, one after the other: the machine
-# has two cores and every run starts its own Airflow.
-matrix: $(foreach v,$(MATRIX_VERSIONS),.venv-airflow-$(v)/.installed)
-	@set -e; for v in $(MATRIX_VERSIONS); do \
-		echo "=== Airflow $$v"; .venv-airflow-$$v/bin/pytest -q; \
-	done
+# One Airflow version's suite in its own environment, e.g. `make test-airflow-2.11.2`.
+test-airflow-%: .venv-airflow-%/.installed
+	@echo "=== Airflow $*"
+	.venv-airflow-$*/bin/pytest -q
+
+# The versions run one after the other: the machine has two cores and every run starts its own Airflow.
+matrix: $(foreach v,$(MATRIX_VERSIONS),test-airflow-$(v))
 
 demo: venv
 	$(BIN)/python scripts/demo.py

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
@@ -234,9 +235,9 @@ class KapsoSendMessageOperator(BaseOperator):
     def _message_object(self) -> dict[str, Any]:
         return _message_object(self.message, {name: getattr(self, name) for name in MESSAGE_FIELDS})
 
-    @property
+    @cached_property
     def hook(self) -> KapsoHook:
-        """A hook on ``kapso_conn_id``, made when first asked for after rendering."""
+        """A hook on ``kapso_conn_id``, made on first use, which is after rendering."""
         from kapso_provider.hooks.kapso import KapsoHook
 
         return KapsoHook(kapso_conn_id=self.kapso_conn_id)
@@ -256,11 +257,10 @@ class KapsoSendMessageOperator(BaseOperator):
             # A retry renders the same values again, so it cannot help: fail without retrying.
             raise AirflowFailException(str(exc)) from exc
 
-        hook = self.hook
         try:
-            record = hook.send_message(message, **recipient)
+            record = self.hook.send_message(message, **recipient)
         finally:
-            hook.close()
+            self.hook.close()
         self.log.info(
             "Kapso accepted %s message %s (status %s, WhatsApp id %s)",
             record.get("message_type", message.to_message_object()["message_type"]),

@@ -20,6 +20,7 @@ from kapso_provider.exceptions import (
 )
 from kapso_provider.get_provider_info import DEFAULT_BASE_URL, DEFAULT_TIMEOUT_SECONDS
 from kapso_provider.hooks.kapso import KapsoConnectionSettings, KapsoHook, parse_connection
+from tests.test_models import OUTSIDE
 
 if TYPE_CHECKING:
     from kapso_provider.testing.pytest_plugin import KapsoServer
@@ -161,6 +162,14 @@ class TestSendMessage:
         with pytest.raises(KapsoInvalidMessageError) as info:
             KapsoHook().send_message(message, **recipient)
         assert expected in str(info.value)
+        assert kapso_server.simulator.requests == []
+
+    @pytest.mark.parametrize(("message", "expected"), OUTSIDE)
+    def test_every_limit_stops_the_send(self, kapso_server: KapsoServer, message: Any, expected: str) -> None:
+        # The models' own table of limits, each broken once: the hook must refuse before any request.
+        with pytest.raises(KapsoInvalidMessageError) as info:
+            KapsoHook().send_message(message, phone_number=PHONE)
+        assert expected in info.value.problems
         assert kapso_server.simulator.requests == []
 
 
