@@ -6,8 +6,6 @@ import sys
 from importlib.metadata import distribution, entry_points
 from typing import Any
 
-import pytest
-
 import kapso_provider
 from kapso_provider.get_provider_info import get_provider_info
 from kapso_provider.hooks.kapso import KapsoHook
@@ -81,17 +79,49 @@ def test_form_for_old_airflow_says_what_provider_info_says() -> None:
     assert set(behaviour["placeholders"]) <= {"host", "password", *connection_type["conn-fields"]}
 
 
-def test_widgets_match_conn_fields() -> None:
-    # Airflow 2.11 builds the form from wtforms widgets; 3.x ships without wtforms and reads conn-fields.
-    pytest.importorskip("wtforms", reason="this Airflow has no wtforms; it reads conn-fields instead")
+def _airflow_release() -> tuple[int, ...]:
+    from importlib.metadata import version
+
+    return kapso_provider._release_tuple(version("apache-airflow"))
+
+
+def _has_wtforms() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("wtforms") is not None
+
+
+def test_airflow_reads_the_form() -> None:
+    """The form as this Airflow's providers manager builds it: from conn-fields (>= 3.2) or the hook (2.x)."""
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
     (connection_type,) = get_provider_info()["connection-types"]
-    # Outside a Flask app, lazy_gettext falls back to untranslated text: the label as declared.
-    widgets = KapsoHook.get_connection_form_widgets()
+    widgets = {
+        info.field_name: info
+        for info in manager.connection_form_widgets.values()
+        if info.package_name == "airflow-provider-kapso"
+    }
+    behaviour = manager.field_behaviours.get("kapso")
+    if _airflow_release() < (3, 2) and not _has_wtforms():
+        # Airflow 3.0 and 3.1 draw custom connection fields only when the FAB provider brings wtforms; they
+        # do not read conn-fields. Nothing of ours can change that: the form stays Airflow's default.
+        assert (widgets, behaviour) == ({}, None)
+        return
+
     assert set(widgets) == set(connection_type["conn-fields"])
-    for name, widget in widgets.items():
+    for name, info in widgets.items():
         spec = connection_type["conn-fields"][name]
-        assert str(widget.args[0]) == spec["label"]
-        assert widget.kwargs["description"] == spec["description"]
+        # 2.x keeps the wtforms field (label first); 3.2+ keeps the JSON schema with the label as title.
+        label = info.field["schema"]["title"] if isinstance(info.field, dict) else str(info.field.args[0])
+        assert label == spec["label"]
+    declared = connection_type["ui-field-behaviour"]
+    assert behaviour is not None
+    assert behaviour["hidden_fields"] == declared["hidden-fields"]
+    assert behaviour["relabeling"] == declared["relabeling"]
+    # Airflow stores placeholders of extra fields under their prefixed names.
+    placeholders = {key.removeprefix("extra__kapso__"): value for key, value in behaviour["placeholders"].items()}
+    assert placeholders == declared["placeholders"]
 
 
 def test_airflow_cli_lists_provider_and_connection_type() -> None:
