@@ -22,7 +22,7 @@ help:
 # The stamp depends on the pins and the metadata, so editing either rebuilds it.
 # Stamps are reached through pattern rules; without this make would delete them as intermediates.
 .SECONDARY:
-%/.installed: constraints/bootstrap.txt setup.cfg
+%/.installed: $(wildcard constraints/*.txt) setup.cfg
 	@test -x $*/bin/python || $(PYTHON) -m venv $*
 	$*/bin/python -m pip install --quiet --disable-pip-version-check -c constraints/bootstrap.txt uv
 	$*/bin/uv pip install --quiet --python $*/bin/python --compile-bytecode \
