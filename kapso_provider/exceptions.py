@@ -80,7 +80,17 @@ class KapsoRateLimitError(KapsoAPIError):
 
 
 class KapsoServerError(KapsoAPIError):
-    """5xx, a dropped connection, a timeout or a body that is not Kapso's JSON: the outcome is unknown."""
+    """5xx, a dropped connection, a timeout or a body that is not Kapso's JSON.
+
+    :param may_have_been_processed: ``False`` only when the request provably never reached Kapso
+        (connection refused, name not resolved, connect timeout); otherwise Kapso may have acted on it.
+    """
+
+    def __init__(
+        self, *, status: int | None, method: str, path: str, error_text: str, may_have_been_processed: bool = True
+    ) -> None:
+        super().__init__(status=status, method=method, path=path, error_text=error_text)
+        self.may_have_been_processed = may_have_been_processed
 
 
 def error_class_for_status(status: int) -> type[KapsoAPIError]:

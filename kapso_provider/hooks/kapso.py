@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import random
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -15,6 +18,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from kapso_provider.exceptions import (
     KapsoAPIError,
     KapsoConfigurationError,
+    KapsoNotFoundError,
     KapsoRateLimitError,
     KapsoServerError,
     error_class_for_status,
@@ -56,6 +60,44 @@ class KapsoConnectionSettings:
     api_key: str = field(repr=False)
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     proxy: str | None = None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How :class:`KapsoHook` rides out rate limits and failures without sending a message twice.
+
+    :param max_attempts: attempts per request (and per send, reconciliation included), at least 1.
+    :param backoff_initial: seconds before the second attempt; doubled each time, with jitter.
+    :param backoff_max: the longest pause between two attempts.
+    :param max_retry_after: the longest ``Retry-After`` the hook waits out; a longer one fails at once with
+        :class:`~kapso_provider.exceptions.KapsoRateLimitError`.
+    :param rate_limit_window: seconds of Kapso's fixed rate-limit window (one minute, per Kapso's docs);
+        once a tenth or less of a window's requests remain, the hook spreads them and then waits for the
+        next window instead of meeting a 429.
+    :param reconcile_max_messages: messages per conversation read back when looking for a send whose
+        answer was lost.
+    :param clock_skew: seconds by which Kapso's ``created_at`` may trail this machine's clock.
+    """
+
+    max_attempts: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 20.0
+    max_retry_after: float = 90.0
+    rate_limit_window: float = 60.0
+    reconcile_max_messages: int = 300
+    clock_skew: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise KapsoConfigurationError(f"max_attempts: {self.max_attempts} is below the minimum 1")
+        for name in ("backoff_initial", "backoff_max", "max_retry_after", "rate_limit_window", "clock_skew"):
+            if getattr(self, name) < 0:
+                raise KapsoConfigurationError(f"{name}: {getattr(self, name)} is negative")
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based): half fixed, half random."""
+        ceiling = min(self.backoff_max, self.backoff_initial * 2.0 ** (attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
 
 
 def _is_loopback(hostname: str) -> bool:
@@ -169,6 +211,39 @@ def _error_text(response: requests.Response) -> str:
     return text[:_MAX_ERROR_TEXT] + ("..." if len(text) > _MAX_ERROR_TEXT else "")
 
 
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _is_same_send(record: Mapping[str, Any], expected: Mapping[str, Any], threshold: datetime) -> bool:
+    """Whether a listed message is the outbound one described by ``expected``, created after ``threshold``."""
+    created_at = _parse_time(record.get("created_at"))
+    return (
+        record.get("direction") == "outbound"
+        and record.get("message_type") == expected["message_type"]
+        and record.get("content") == expected["content"]
+        and created_at is not None
+        and created_at >= threshold
+    )
+
+
+def _never_reached_server(exc: Exception) -> bool:
+    """Whether a ``requests`` failure happened before any byte of the request reached the server."""
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    # NewConnectionError covers refused connections and, as NameResolutionError, unknown hosts.
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
 def _retry_after_seconds(response: requests.Response) -> float | None:
     try:
         return float(response.headers["Retry-After"])
@@ -186,7 +261,13 @@ class KapsoHook(BaseHook):
     Every method returns plain JSON-compatible values and raises a subclass of
     :class:`~kapso_provider.exceptions.KapsoAPIError` carrying the HTTP status and Kapso's error text.
 
+    Requests that hit the rate limit wait for ``Retry-After`` and go again; requests that never reached
+    Kapso go again after a backoff; reads that failed ambiguously (5xx, timeout, reset) go again. A send
+    that failed ambiguously is never repeated blindly: the hook first reads the conversation back and
+    returns the message it finds there (see :meth:`send_message`).
+
     :param kapso_conn_id: the Airflow connection id.
+    :param retry_policy: attempts, backoff and reconciliation budgets; defaults suit Kapso's limits.
     """
 
     conn_name_attr = "kapso_conn_id"
@@ -194,7 +275,9 @@ class KapsoHook(BaseHook):
     conn_type = CONNECTION_TYPE
     hook_name = "Kapso"
 
-    def __init__(self, kapso_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self, kapso_conn_id: str = default_conn_name, *, retry_policy: RetryPolicy | None = None, **kwargs: Any
+    ) -> None:
         refused = sorted(_REFUSED_CREDENTIAL_ARGUMENTS.intersection(kwargs))
         if refused:
             raise KapsoConfigurationError(
@@ -203,6 +286,10 @@ class KapsoHook(BaseHook):
             )
         super().__init__(**kwargs)
         self.kapso_conn_id = kapso_conn_id
+        self.retry_policy = retry_policy or RetryPolicy()
+        # The last X-RateLimit-* figures seen and when their window began, for pacing.
+        self._rate_limit: tuple[int, int] | None = None
+        self._window_started_at = 0.0
 
     # -- connection form (Airflow < 3.2 reads these; >= 3.2 reads the provider info they come from) --
 
@@ -285,23 +372,88 @@ class KapsoHook(BaseHook):
         *,
         params: Mapping[str, Any] | None = None,
         json: Mapping[str, Any] | None = None,
+        retry_ambiguous: bool | None = None,
     ) -> Any:
-        """Send one request to Kapso and return the decoded JSON body.
+        """Send a request to Kapso, riding out rate limits and transient failures, and decode its JSON.
 
         :param method: the HTTP method.
         :param path: the path below the API base URL, starting with ``/``.
         :param params: query parameters; ``None`` values are left out.
         :param json: the JSON body.
-        :raises KapsoAPIError: a subclass matching the HTTP status, or :class:`KapsoServerError` when no
-            usable answer arrived.
+        :param retry_ambiguous: whether a failure after which Kapso may have acted (5xx, read timeout,
+            dropped connection) is retried. Defaults to ``True`` for ``GET`` only: repeating a write could
+            repeat its effect.
+        :raises KapsoAPIError: a subclass matching the HTTP status once retries are spent or not allowed.
         """
+        policy = self.retry_policy
+        if retry_ambiguous is None:
+            retry_ambiguous = method == "GET"
+        query = {key: value for key, value in (params or {}).items() if value is not None}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(method, path, query, json)
+            except KapsoRateLimitError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else policy.backoff(attempt)
+                if attempt >= policy.max_attempts or wait > policy.max_retry_after:
+                    raise
+                self.log.warning(
+                    "Kapso rate limit reached on %s %s; waiting %.1f s (attempt %d of %d)",
+                    method,
+                    path,
+                    wait,
+                    attempt,
+                    policy.max_attempts,
+                )
+            except KapsoServerError as exc:
+                if attempt >= policy.max_attempts or (exc.may_have_been_processed and not retry_ambiguous):
+                    raise
+                wait = policy.backoff(attempt)
+                self.log.warning("%s; retrying in %.1f s (attempt %d of %d)", exc, wait, attempt, policy.max_attempts)
+            self._sleep(wait)
+
+    def _sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def _pace(self) -> None:
+        """Near the end of a rate-limit window, spread the last requests and wait for the next window.
+
+        Kapso counts requests in fixed windows and says how many remain, not when the window ends. A
+        window began no later than the answer that first showed its fresh count, so waiting until that
+        moment plus the window length (and a small margin) never sends into a spent window.
+        """
+        if self._rate_limit is None:
+            return
+        limit, remaining = self._rate_limit
+        if limit <= 0 or remaining > limit // 10:
+            return
+        window = self.retry_policy.rate_limit_window
+        time_left = self._window_started_at + window + min(1.0, window * 0.02) - time.monotonic()
+        if time_left <= 0:
+            return
+        wait = time_left if remaining == 0 else time_left / (remaining + 1)
+        self.log.debug("Pacing: %d of %d requests left in this window; waiting %.2f s", remaining, limit, wait)
+        self._sleep(wait)
+
+    def _attempt(self, method: str, path: str, query: Mapping[str, Any], json: Mapping[str, Any] | None) -> Any:
+        """One HTTP exchange; every failure becomes a :class:`KapsoAPIError` subclass."""
         import requests
 
-        url = self.settings.base_url + path
-        query = {key: value for key, value in (params or {}).items() if value is not None}
+        self._pace()
         self.log.debug("Kapso API %s %s", method, path)
         try:
-            response = self.session.request(method, url, params=query or None, json=json, timeout=self.settings.timeout)
+            response = self.session.request(
+                method, self.settings.base_url + path, params=query or None, json=json, timeout=self.settings.timeout
+            )
+        except requests.ConnectTimeout:
+            raise KapsoServerError(
+                status=None,
+                method=method,
+                path=path,
+                error_text=f"could not connect within {self.settings.timeout:g} s",
+                may_have_been_processed=False,
+            ) from None
         except requests.Timeout as exc:
             raise KapsoServerError(
                 status=None,
@@ -312,10 +464,17 @@ class KapsoHook(BaseHook):
             ) from None
         except requests.RequestException as exc:
             # The exception's own text may quote a proxy URL with its credentials: name the kind only.
+            unsent = _never_reached_server(exc)
             raise KapsoServerError(
-                status=None, method=method, path=path, error_text=f"request failed: {type(exc).__name__}"
+                status=None,
+                method=method,
+                path=path,
+                error_text=f"request failed: {type(exc).__name__}"
+                + (" (could not connect)" if unsent else " (connection lost; a send may still have been delivered)"),
+                may_have_been_processed=not unsent,
             ) from None
 
+        self._note_rate_limit(response, answered_at=time.monotonic())
         if response.status_code >= 400:
             error_class = error_class_for_status(response.status_code)
             error_text = _error_text(response)
@@ -337,6 +496,18 @@ class KapsoHook(BaseHook):
                 path=path,
                 error_text=f"answer is not JSON: {_error_text(response)}",
             ) from None
+
+    def _note_rate_limit(self, response: requests.Response, *, answered_at: float) -> None:
+        try:
+            limit = int(response.headers["X-RateLimit-Limit"])
+            remaining = int(response.headers["X-RateLimit-Remaining"])
+        except (KeyError, ValueError):
+            self._rate_limit = None
+            return
+        if self._rate_limit is None or remaining > self._rate_limit[1] or limit != self._rate_limit[0]:
+            # A fresh count: Kapso opened a new window before answering, so it began no later than now.
+            self._window_started_at = answered_at
+        self._rate_limit = (limit, remaining)
 
     def _data(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         body = self.request(method, path, **kwargs)
@@ -407,17 +578,94 @@ class KapsoHook(BaseHook):
         )
         parsed = parse_message(message)
         if conversation_id is not None:
-            return self._data(
-                "POST",
-                f"/whatsapp_conversations/{_segment(conversation_id)}/whatsapp_messages",
-                json=parsed.to_body(),
+            path = f"/whatsapp_conversations/{_segment(conversation_id)}/whatsapp_messages"
+            query: dict[str, Any] = {}
+            body = parsed.to_body()
+        else:
+            path = "/whatsapp_messages"
+            query = {"whatsapp_config_id": whatsapp_config_id, "customer_id": customer_id}
+            body = parsed.to_body(phone_number=phone_number)
+
+        policy = self.retry_policy
+        started_at = datetime.now(UTC)
+        for attempt in range(1, policy.max_attempts + 1):
+            try:
+                # request() itself retries rate limits and failures that never reached Kapso; a failure
+                # after which Kapso may have stored the message comes back here instead.
+                return self._data("POST", path, params=query, json=body)
+            except KapsoServerError as exc:
+                if not exc.may_have_been_processed or attempt == policy.max_attempts:
+                    raise
+                self.log.warning("%s; reading the conversation back before deciding to send again", exc)
+            found = self.find_sent_message(
+                parsed,
+                conversation_id=conversation_id,
+                phone_number=phone_number,
+                whatsapp_config_id=whatsapp_config_id,
+                customer_id=customer_id,
+                since=started_at,
             )
-        return self._data(
-            "POST",
-            "/whatsapp_messages",
-            params={"whatsapp_config_id": whatsapp_config_id, "customer_id": customer_id},
-            json=parsed.to_body(phone_number=phone_number),
-        )
+            if found is not None:
+                self.log.info("Kapso had stored the message as %s; not sending it again", found.get("id"))
+                return found
+            wait = policy.backoff(attempt)
+            self.log.warning(
+                "The message is not in the conversation: sending again in %.1f s (attempt %d of %d)",
+                wait,
+                attempt + 1,
+                policy.max_attempts,
+            )
+            self._sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+    def find_sent_message(
+        self,
+        message: KapsoMessage | Mapping[str, Any],
+        *,
+        since: datetime,
+        conversation_id: str | None = None,
+        phone_number: str | None = None,
+        whatsapp_config_id: str | None = None,
+        customer_id: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Look for an outbound message like ``message`` stored since ``since``, and return its record.
+
+        This is how a send whose answer was lost is told apart from one that never happened: Kapso takes no
+        idempotency key. It matches message type and content of outbound messages created at or after
+        ``since`` (less the policy's clock skew), reading at most ``reconcile_max_messages`` messages of
+        each conversation, in whatever order Kapso lists them.
+
+        :param message: the message that was sent, as a model or a dict.
+        :param since: when the first attempt to send it began (timezone-aware).
+        :param conversation_id: the conversation it went to; or else
+        :param phone_number: the number it went to, whose conversations are searched (optionally narrowed
+            by ``whatsapp_config_id`` or ``customer_id``).
+        :returns: the stored record, or ``None`` when no such message exists (or no conversation does).
+        """
+        from kapso_provider.models import parse_message
+
+        expected = parse_message(message).to_message_object()
+        threshold = since - timedelta(seconds=self.retry_policy.clock_skew)
+        if conversation_id is not None:
+            conversation_ids = [conversation_id]
+        else:
+            conversation_ids = [
+                conversation["id"]
+                for conversation in self.list_conversations(
+                    phone_number=phone_number, whatsapp_config_id=whatsapp_config_id, customer_id=customer_id
+                )
+            ]
+        for candidate_conversation in conversation_ids:
+            try:
+                records = self.list_messages(candidate_conversation)
+                for read, record in enumerate(records, start=1):
+                    if _is_same_send(record, expected, threshold):
+                        return record
+                    if read >= self.retry_policy.reconcile_max_messages:
+                        break
+            except KapsoNotFoundError:
+                continue  # the conversation does not exist, so nothing was stored in it
+        return None
 
     def send_template(
         self,

@@ -242,6 +242,26 @@ class KapsoSendMessageOperator(BaseOperator):
 
         return KapsoHook(kapso_conn_id=self.kapso_conn_id)
 
+    def _earlier_send(self, message: Any, recipient: dict[str, Any], context: Context) -> dict[str, Any] | None:
+        """On a retry, the record of the message an earlier try already got Kapso to store, if any.
+
+        A worker can die after Kapso stored the message and before Airflow recorded the task's success;
+        sending again would put a second copy on the customer's phone. Every message this task instance
+        sent was created after its DAG run started, so that is where the search begins.
+        """
+        ti = context["ti"]
+        if ti.try_number <= 1:
+            return None
+        dag_run = context["dag_run"]
+        since = dag_run.start_date or ti.start_date
+        if since is None:
+            return None
+        self.log.info("Try %d: looking for a message an earlier try sent before sending", ti.try_number)
+        found = self.hook.find_sent_message(message, since=since, **recipient)
+        if found is not None:
+            self.log.info("An earlier try sent this message as %s; returning its record", found.get("id"))
+        return found
+
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.common.compat.sdk import AirflowFailException
 
@@ -258,7 +278,7 @@ class KapsoSendMessageOperator(BaseOperator):
             raise AirflowFailException(str(exc)) from exc
 
         try:
-            record = self.hook.send_message(message, **recipient)
+            record = self._earlier_send(message, recipient, context) or self.hook.send_message(message, **recipient)
         finally:
             self.hook.close()
         self.log.info(

@@ -58,3 +58,24 @@ with DAG(dag_id="kapso_test_invalid_after_render", params={"repeat": 4097}, **_C
 
 with DAG(dag_id="kapso_test_unknown_conversation", **_COMMON):
     KapsoSendMessageOperator(task_id="send", conversation_id="no-such-conversation", content="hello")
+
+
+class _CrashAfterSendOperator(KapsoSendMessageOperator):
+    """Stands in for a worker that dies after Kapso stored the message, before Airflow saw success."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        record = super().execute(context)
+        if context["ti"].try_number == 1:
+            raise RuntimeError(f"worker died after Kapso stored message {record['id']}")
+        return record
+
+
+with DAG(dag_id="kapso_test_retry_after_crash", params={"conversation_id": "set-by-the-test"}, **_COMMON):
+    for recipient in ({"phone_number": "+15551234567"}, {"conversation_id": "{{ params.conversation_id }}"}):
+        _CrashAfterSendOperator(
+            task_id="to_phone" if "phone_number" in recipient else "to_conversation",
+            content="Your parcel is out for delivery",
+            retries=2,
+            retry_delay=pendulum.duration(seconds=0),
+            **recipient,
+        )

@@ -19,13 +19,15 @@ from kapso_provider.exceptions import (
     KapsoValidationError,
 )
 from kapso_provider.get_provider_info import DEFAULT_BASE_URL, DEFAULT_TIMEOUT_SECONDS
-from kapso_provider.hooks.kapso import KapsoConnectionSettings, KapsoHook, parse_connection
+from kapso_provider.hooks.kapso import KapsoConnectionSettings, KapsoHook, RetryPolicy, parse_connection
 from tests.test_models import OUTSIDE
 
 if TYPE_CHECKING:
     from kapso_provider.testing.pytest_plugin import KapsoServer
 
 PHONE = "+15551234567"
+# No retries: these tests look at what one failed exchange turns into.
+SINGLE_ATTEMPT = RetryPolicy(max_attempts=1)
 
 
 def _conn_env(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: Any) -> None:
@@ -102,7 +104,8 @@ class TestHookConstruction:
     @pytest.mark.parametrize("argument", ["api_key", "token", "password"])
     def test_refuses_key_argument(self, argument: str) -> None:
         with pytest.raises(KapsoConfigurationError, match=f"does not take {argument}: store the API key"):
-            KapsoHook(**{argument: "sk-123"})
+            arguments: dict[str, Any] = {argument: "sk-123"}
+            KapsoHook(**arguments)
 
     def test_session_built_once(self, kapso_server: KapsoServer) -> None:
         hook = KapsoHook()
@@ -205,7 +208,7 @@ class TestErrors:
     def test_rate_limited(self, kapso_server: KapsoServer) -> None:
         kapso_server.simulator.add_fault("rate_limit", path="/whatsapp_messages")
         with pytest.raises(KapsoRateLimitError) as info:
-            KapsoHook().send_message({"content": "hi"}, phone_number=PHONE)
+            KapsoHook(retry_policy=SINGLE_ATTEMPT).send_message({"content": "hi"}, phone_number=PHONE)
         assert info.value.status == 429
         assert info.value.retry_after is not None
         assert info.value.retry_after >= 1
@@ -217,13 +220,13 @@ class TestErrors:
             ("server_error_before_store", 500, ""),
             ("html_error", 502, ""),
             ("malformed_json", None, "answer is not JSON"),
-            ("drop_before_store", None, "request failed: ConnectionError"),
+            ("drop_before_store", None, "request failed: ConnectionError (connection lost"),
         ],
     )
     def test_no_usable_answer(self, kapso_server: KapsoServer, kind: str, status: int | None, text: str) -> None:
         kapso_server.simulator.add_fault(kind, path="/whatsapp_messages")
         with pytest.raises(KapsoServerError) as info:
-            KapsoHook().send_message({"content": "hi"}, phone_number=PHONE)
+            KapsoHook(retry_policy=SINGLE_ATTEMPT).send_message({"content": "hi"}, phone_number=PHONE)
         if status is not None:
             assert info.value.status == status
         assert text in info.value.error_text
@@ -237,7 +240,9 @@ class TestErrors:
         )
         kapso_server.simulator.add_fault("slow_after_store", path="/whatsapp_messages", delay=1.0)
         with pytest.raises(KapsoServerError) as info:
-            KapsoHook(kapso_conn_id="kapso_fast").send_message({"content": "hi"}, phone_number=PHONE)
+            KapsoHook(kapso_conn_id="kapso_fast", retry_policy=SINGLE_ATTEMPT).send_message(
+                {"content": "hi"}, phone_number=PHONE
+            )
         assert "no answer within 0.2 s" in str(info.value)
         assert "may still have been delivered" in str(info.value)
         assert len(kapso_server.simulator.messages()) == 1

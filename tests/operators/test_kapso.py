@@ -174,3 +174,22 @@ class TestParseTimeValidation:
         # Airflow 2.11 reports positional arguments itself, before the signature is applied.
         with pytest.raises((TypeError, AirflowException)):
             KapsoSendMessageOperator("t")  # type: ignore[misc]
+
+
+class TestTaskRetry:
+    def test_retry_returns_the_earlier_send(self, run_dag: Any, kapso_server: KapsoServer) -> None:
+        conversation = kapso_server.simulator.create_conversation(phone_number="+15550001111")
+        # The customer wrote the same words: an inbound message must not pass for the earlier send.
+        kapso_server.simulator.deliver_inbound(conversation["id"], content="Your parcel is out for delivery")
+        dag_run = run_dag("kapso_test_retry_after_crash", run_conf={"conversation_id": conversation["id"]})
+        _success(dag_run)
+
+        outbound = [m for m in kapso_server.simulator.messages() if m["direction"] == "outbound"]
+        assert len(outbound) == 2  # one per task, although each task ran twice
+        for task_id in ("to_phone", "to_conversation"):
+            ti = dag_run.get_task_instance(task_id)
+            assert ti.try_number == 2
+            record = xcom_return_value(dag_run, task_id)
+            assert record in outbound
+        posts = [r for r in kapso_server.simulator.requests if r.method == "POST"]
+        assert len(posts) == 2
