@@ -71,7 +71,11 @@ class _CrashAfterSendOperator(KapsoSendMessageOperator):
 
 
 with DAG(dag_id="kapso_test_retry_after_crash", params={"conversation_id": "set-by-the-test"}, **_COMMON):
-    for recipient in ({"phone_number": "+15551234567"}, {"conversation_id": "{{ params.conversation_id }}"}):
+    recipients: list[dict[str, Any]] = [
+        {"phone_number": "+15551234567"},
+        {"conversation_id": "{{ params.conversation_id }}"},
+    ]
+    for recipient in recipients:
         _CrashAfterSendOperator(
             task_id="to_phone" if "phone_number" in recipient else "to_conversation",
             content="Your parcel is out for delivery",
