@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck pytest matrix demo bench clean constraints
+.PHONY: help venv test lint typecheck pytest matrix demo bench reliability reliability-ci clean constraints
 
 help:
 	@echo "make demo       run an example DAG against the local Kapso simulator and show its XCom record"
@@ -17,6 +17,7 @@ help:
 	@echo "make matrix     the test suite on Airflow $(MATRIX_VERSIONS)"
 	@echo "make test-airflow-X.Y.Z   the test suite on one Airflow version with a pin file in constraints/"
 	@echo "make bench      benchmarks (never part of pass or fail)"
+	@echo "make reliability  sends under injected faults: duplicates and losses per fault kind"
 
 # A per-version environment: .venv for the default Airflow, .venv-airflow-X.Y.Z for the matrix.
 # The stamp depends on the pins and the metadata, so editing either rebuilds it.
@@ -57,6 +58,14 @@ demo: venv
 
 bench: venv
 	$(BIN)/python benchmarks/run.py
+
+# Sends under every injected fault, counting duplicates and losses; writes docs/reliability.md.
+reliability: venv
+	$(BIN)/python scripts/reliability.py --write-docs
+
+# The same campaign, smaller, as CI runs it.
+reliability-ci: venv
+	$(BIN)/python scripts/reliability.py --sends 30 --rate 0.2
 
 # Refresh a pin file after a deliberate upgrade: resolves the package with Airflow pinned, then freezes.
 constraints:

@@ -1,0 +1,179 @@
+"""``make reliability``: a campaign of sends under injected faults, counting duplicates and losses.
+
+For each fault kind of the simulator, and for a worker that dies after Kapso stored the message (the
+task is then retried by Airflow), it sends ``--sends`` messages through ``KapsoSendMessageOperator`` with
+the fault injected into a ``--rate`` fraction of all requests, then reads back what the simulator stored
+and classifies every send:
+
+- delivered exactly once: the task returned a record and exactly that message is stored;
+- duplicate: the same message is stored more than once;
+- lost: nothing is stored although the task reported success, or it failed without saying why;
+- failed with a clear error: nothing is stored and the task failed with an error naming the cause;
+- delivered, reported failed: stored once, but the task failed (a retry of the task would find it);
+- task retries: how often the worker died after the send and Airflow ran the task again.
+
+Prints one table and, with ``--write-docs``, puts it into ``docs/reliability.md``. Exits 1 on any
+duplicate or loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONN_ID = "kapso_campaign"
+PHONES = ("+15550100001", "+15550100002", "+15550100003", "+15550100004", "+15550100005")
+FAULT_KINDS = (
+    "rate_limit",
+    "server_error_before_store",
+    "server_error_after_store",
+    "drop_before_store",
+    "drop_after_store",
+    "slow_after_store",
+    "malformed_json",
+    "html_error",
+)
+WORKER_DEATH = "worker_death"
+OUTCOMES = ("exactly once", "duplicates", "lost", "failed clearly", "delivered, reported failed", "task retries")
+DOCS_MARKER_START = "<!-- campaign:start -->"
+DOCS_MARKER_END = "<!-- campaign:end -->"
+
+
+@dataclass
+class _Ti:
+    try_number: int
+    start_date: dt.datetime
+
+
+@dataclass
+class _DagRun:
+    start_date: dt.datetime
+
+
+def _send(text: str, phone: str, try_number: int, run_started: dt.datetime) -> dict[str, Any]:
+    """One try of a real KapsoSendMessageOperator task, with quick backoff so the campaign stays short."""
+    from kapso_provider.hooks.kapso import KapsoHook, RetryPolicy
+    from kapso_provider.operators.kapso import KapsoSendMessageOperator
+
+    operator = KapsoSendMessageOperator(task_id="send", kapso_conn_id=CONN_ID, phone_number=phone, content=text)
+    operator.hook = KapsoHook(  # type: ignore[misc]
+        kapso_conn_id=CONN_ID, retry_policy=RetryPolicy(backoff_initial=0.02, backoff_max=0.2, max_retry_after=2)
+    )
+    context: Any = {"ti": _Ti(try_number, dt.datetime.now(dt.UTC)), "dag_run": _DagRun(run_started)}
+    return operator.execute(context)
+
+
+def _clear(error: BaseException) -> bool:
+    """Whether a failure says what went wrong: an HTTP status or a named transport failure."""
+    return bool(re.search(r"\(HTTP \d{3}\)|no HTTP answer|could not connect", str(error)))
+
+
+def run_kind(simulator: Any, kind: str, sends: int, rate: float, rng: random.Random) -> Counter[str]:
+    """Send ``sends`` messages with ``kind`` injected and classify each one."""
+    simulator.reset()
+    if kind != WORKER_DEATH:
+        simulator.add_fault(kind, count=None, probability=rate, delay=0.3, retry_after=1)
+    reported: dict[str, dict[str, Any] | BaseException] = {}
+    retried = 0
+    for index in range(sends):
+        text = f"{kind} #{index}"
+        phone = PHONES[index % len(PHONES)]
+        run_started = dt.datetime.now(dt.UTC)
+        try:
+            record = _send(text, phone, 1, run_started)
+            if kind == WORKER_DEATH and rng.random() < rate:
+                # The worker died before Airflow saw the result: Airflow runs try 2 of the same task.
+                retried += 1
+                record = _send(text, phone, 2, run_started)
+            reported[text] = record
+        except Exception as error:
+            reported[text] = error
+
+    stored = Counter(m["content"] for m in simulator.messages() if m["direction"] == "outbound")
+    stored_ids = {m["content"]: m["id"] for m in simulator.messages() if m["direction"] == "outbound"}
+    outcome: Counter[str] = Counter({"task retries": retried})
+    for text, result in reported.items():
+        copies = stored[text]
+        if copies > 1:
+            outcome["duplicates"] += 1
+        elif isinstance(result, BaseException):
+            if copies == 1:
+                outcome["delivered, reported failed"] += 1
+            else:
+                outcome["failed clearly" if _clear(result) else "lost"] += 1
+        elif copies == 1 and result.get("id") == stored_ids[text]:
+            outcome["exactly once"] += 1
+        else:
+            outcome["lost"] += 1
+    return outcome
+
+
+def table(results: dict[str, Counter[str]], sends: int, rate: float) -> str:
+    lines = [
+        f"| fault kind (rate {rate:g}, {sends} sends each) | " + " | ".join(OUTCOMES) + " |",
+        "| --- |" + " ---: |" * len(OUTCOMES),
+    ]
+    for kind, outcome in results.items():
+        lines.append(f"| `{kind}` | " + " | ".join(str(outcome[name]) for name in OUTCOMES) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sends", type=int, default=1000, help="sends per fault kind (default 1000)")
+    parser.add_argument("--rate", type=float, default=0.1, help="fraction of requests hit by the fault (default 0.1)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--write-docs", action="store_true", help="put the table into docs/reliability.md")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="kapso-campaign-"))
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
+        }
+    )
+    from kapso_provider.testing import KapsoSimulator
+
+    rng = random.Random(args.seed)
+    results: dict[str, Counter[str]] = {}
+    started = time.monotonic()
+    with KapsoSimulator(api_key="campaign-key", seed=args.seed) as simulator:
+        os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
+            {"conn_type": "kapso", "host": simulator.base_url, "password": "campaign-key", "extra": {"timeout": 0.2}}
+        )
+        for kind in (*FAULT_KINDS, WORKER_DEATH):
+            kind_started = time.monotonic()
+            results[kind] = run_kind(simulator, kind, args.sends, args.rate, rng)
+            print(f"{kind}: {dict(results[kind])} in {time.monotonic() - kind_started:.1f} s", flush=True)
+    rendered = table(results, args.sends, args.rate)
+    print(rendered)
+    print(f"campaign took {time.monotonic() - started:.0f} s")
+
+    if args.write_docs:
+        page = REPO_ROOT / "docs" / "reliability.md"
+        text = page.read_text()
+        head, _, rest = text.partition(DOCS_MARKER_START)
+        _, _, tail = rest.partition(DOCS_MARKER_END)
+        stamp = f"Measured on {dt.date.today().isoformat()} with `make reliability` (seed {args.seed})."
+        page.write_text(f"{head}{DOCS_MARKER_START}\n{stamp}\n\n{rendered}\n{DOCS_MARKER_END}{tail}")
+
+    bad = sum(outcome["duplicates"] + outcome["lost"] for outcome in results.values())
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
