@@ -103,8 +103,8 @@ class TestHookConstruction:
 
     @pytest.mark.parametrize("argument", ["api_key", "token", "password"])
     def test_refuses_key_argument(self, argument: str) -> None:
+        arguments: dict[str, Any] = {argument: "sk-123"}
         with pytest.raises(KapsoConfigurationError, match=f"does not take {argument}: store the API key"):
-            arguments: dict[str, Any] = {argument: "sk-123"}
             KapsoHook(**arguments)
 
     def test_session_built_once(self, kapso_server: KapsoServer) -> None:
