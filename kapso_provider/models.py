@@ -180,6 +180,9 @@ def _check_chars(problems: _Problems, path: str, value: str, minimum: int, maxim
         problems.append((path, f"{count} characters, limit {maximum}"))
     elif count < minimum:
         problems.append((path, f"{count} characters, minimum {minimum}"))
+    elif minimum > 0 and not value.strip():
+        # Kapso refuses a required text that is only white space ("can't be blank").
+        problems.append((path, f"only white space ({count} characters), needs visible text"))
 
 
 def _check_count(problems: _Problems, path: str, count: int, unit: str, minimum: int, maximum: int) -> None:
@@ -272,7 +275,20 @@ _TemplateLanguage = Annotated[str, _matching(TEMPLATE_LANGUAGE_PATTERN, "a langu
 _ReactionEmoji = Annotated[str, _matching(f"(?:{_EMOJI_PATTERN})?", "a single emoji")]
 _Email = Annotated[str, _matching(_EMAIL, "an email address")]
 _Uri = Annotated[str, _matching(_URI, "an absolute URL")]
-_Birthday = Annotated[str, _matching(_BIRTHDAY, "a date like 1999-01-23")]
+
+
+def _real_date(value: str) -> _Problems:
+    # The pattern admits 1999-02-29; the OpenAPI files' "date" format, like WhatsApp, does not.
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return [("", f"{_show(value)} is not a date in the calendar")]
+    return []
+
+
+_Birthday = Annotated[str, _matching(_BIRTHDAY, "a date like 1999-01-23"), _rule(_real_date)]
 
 
 # --- Base classes ------------------------------------------------------------------------------------
@@ -327,7 +343,8 @@ class KapsoMessage(_Model):
         # render to "" and Kapso would store an empty preview.
         message: dict[str, Any] = {
             "message_type": self.message_type,
-            "content": self.content or _summary(self.summary()),
+            # White space alone says nothing, and Kapso stores the summary instead of a blank text.
+            "content": self.content if self.content and self.content.strip() else _summary(self.summary()),
         }
         message.update(self._fields())
         return message
@@ -808,7 +825,8 @@ class Contact(_Model):
         return {**rest, "name": merged}
 
     def _check(self, problems: _Problems) -> None:
-        if self.name is None or not (self.name.formatted_name or self.name.first_name):
+        names = (self.name.formatted_name, self.name.first_name) if self.name is not None else ()
+        if not any(name and name.strip() for name in names):
             problems.append(("name", "needs formatted_name or first_name"))
 
     def display_name(self) -> str:

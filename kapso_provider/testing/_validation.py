@@ -38,6 +38,8 @@ MEDIA_TYPES = frozenset({"image", "video", "audio", "document"})
 # WhatsApp Cloud API limits that Kapso passes on: the text body, the interactive parts, the contact card.
 MAX_TEXT_LENGTH = 4096
 MAX_BODY_TEXT_LENGTH = 1024
+# WhatsApp allows a list message a longer body than a button message.
+MAX_LIST_BODY_TEXT_LENGTH = 4096
 MAX_BUTTON_TITLE_LENGTH = 20
 MAX_ROW_TITLE_LENGTH = 24
 MAX_BUTTONS = 3
@@ -149,7 +151,7 @@ def _check_media(message: dict[str, Any], message_type: str) -> None:
     media_id = message.get("media_id")
     if _is_blank(media_url) and _is_blank(media_id):
         raise ValidationError("message.media_url", f"or media_id is required for {message_type} messages")
-    if isinstance(media_url, str) and media_url.strip() and not re.match(r"^https?://", media_url):
+    if isinstance(media_url, str) and media_url.strip() and not re.match(r"^https?://", media_url, re.IGNORECASE):
         raise ValidationError("message.media_url", "must be an http(s) URL")
 
 
@@ -176,8 +178,9 @@ def _check_interactive(message: dict[str, Any]) -> None:
     if interactive_type not in ("button", "list"):
         raise ValidationError("message.interactive_type", "must be one of: button, list")
     body_text = _require_string(message, "body_text")
-    if len(body_text) > MAX_BODY_TEXT_LENGTH:
-        raise ValidationError("message.body_text", f"is too long (maximum is {MAX_BODY_TEXT_LENGTH} characters)")
+    body_limit = MAX_LIST_BODY_TEXT_LENGTH if interactive_type == "list" else MAX_BODY_TEXT_LENGTH
+    if len(body_text) > body_limit:
+        raise ValidationError("message.body_text", f"is too long (maximum is {body_limit} characters)")
     for key in ("header_text", "footer_text", "list_button_text"):
         _optional_string(message, key)
     if interactive_type == "button":
@@ -229,7 +232,12 @@ def _check_template(message: dict[str, Any]) -> None:
 
 
 def _check_reaction(message: dict[str, Any]) -> None:
-    _require_string(message, "reaction_emoji")
+    # WhatsApp removes an earlier reaction when the emoji is empty, so only its absence is an error.
+    emoji = message.get("reaction_emoji")
+    if emoji is None:
+        raise ValidationError("message.reaction_emoji", "is required")
+    if not isinstance(emoji, str):
+        raise ValidationError("message.reaction_emoji", "must be a string")
     _require_string(message, "reacted_to_message_id")
 
 
