@@ -536,9 +536,8 @@ class KapsoHook(BaseHook):
             yield from records
             total_pages = (body.get("meta") or {}).get("total_pages")
             # Without meta, a short page is the last one.
-            if (total_pages is not None and page >= total_pages) or (total_pages is None and len(records) < per_page):
-                return
-            if not records:
+            last_page = page >= total_pages if total_pages is not None else len(records) < per_page
+            if last_page or not records:
                 return
             page += 1
 
@@ -706,16 +705,10 @@ class KapsoHook(BaseHook):
             customer_id=customer_id,
             button_url_params=button_url_params,
         )
-        body = self.request(
-            "POST", f"/whatsapp_templates/{_segment(template_id)}/send_template", json={"template": template}
-        )
+        path = f"/whatsapp_templates/{_segment(template_id)}/send_template"
+        body = self.request("POST", path, json={"template": template})
         if not isinstance(body, dict):
-            raise KapsoServerError(
-                status=None,
-                method="POST",
-                path="/whatsapp_templates/{id}/send_template",
-                error_text="answer is not an object",
-            )
+            raise KapsoServerError(status=None, method="POST", path=path, error_text="answer is not an object")
         return body
 
     def list_messages(self, conversation_id: str, *, per_page: int = MAX_PAGE_SIZE) -> Iterator[dict[str, Any]]:
