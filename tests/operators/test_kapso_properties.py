@@ -163,7 +163,7 @@ def test_operator_arguments_build_the_operator_or_are_refused_by_field(
     # Built from final values: what execute() checks again must pass, and the body must be valid.
     recipient_arguments = {name: getattr(operator, name) for name in RECIPIENT_FIELDS}
     check_recipient(**recipient_arguments)
-    parsed = parse_message(operator._message_object())
+    parsed = parse_message(operator.message_object())
     if recipient_arguments["phone_number"] is not None:
         body = parsed.to_body(phone_number=recipient_arguments["phone_number"])
         schemas.check_phone_send(body)
