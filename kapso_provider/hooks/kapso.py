@@ -30,6 +30,7 @@ from kapso_provider.get_provider_info import (
     DEFAULT_TIMEOUT_SECONDS,
     UI_FIELD_BEHAVIOUR,
 )
+from kapso_provider.pacing import RequestPacer
 
 if TYPE_CHECKING:
     import requests
@@ -268,6 +269,9 @@ class KapsoHook(BaseHook):
 
     :param kapso_conn_id: the Airflow connection id.
     :param retry_policy: attempts, backoff and reconciliation budgets; defaults suit Kapso's limits.
+    :param pacer: decides when each request may leave; share one between hooks that run concurrently on
+        the same API key (see :class:`~kapso_provider.pacing.RequestPacer`). By default each hook paces
+        itself to the end of Kapso's rate-limit windows.
     """
 
     conn_name_attr = "kapso_conn_id"
@@ -276,7 +280,12 @@ class KapsoHook(BaseHook):
     hook_name = "Kapso"
 
     def __init__(
-        self, kapso_conn_id: str = default_conn_name, *, retry_policy: RetryPolicy | None = None, **kwargs: Any
+        self,
+        kapso_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        pacer: RequestPacer | None = None,
+        **kwargs: Any,
     ) -> None:
         refused = sorted(_REFUSED_CREDENTIAL_ARGUMENTS.intersection(kwargs))
         if refused:
@@ -287,9 +296,7 @@ class KapsoHook(BaseHook):
         super().__init__(**kwargs)
         self.kapso_conn_id = kapso_conn_id
         self.retry_policy = retry_policy or RetryPolicy()
-        # The last X-RateLimit-* figures seen and when their window began, for pacing.
-        self._rate_limit: tuple[int, int] | None = None
-        self._window_started_at = 0.0
+        self.pacer = pacer or RequestPacer(window=self.retry_policy.rate_limit_window)
 
     # -- connection form (Airflow < 3.2 reads these; >= 3.2 reads the provider info they come from) --
 
@@ -417,24 +424,10 @@ class KapsoHook(BaseHook):
         time.sleep(seconds)
 
     def _pace(self) -> None:
-        """Near the end of a rate-limit window, spread the last requests and wait for the next window.
-
-        Kapso counts requests in fixed windows and says how many remain, not when the window ends. A
-        window began no later than the answer that first showed its fresh count, so waiting until that
-        moment plus the window length (and a small margin) never sends into a spent window.
-        """
-        if self._rate_limit is None:
-            return
-        limit, remaining = self._rate_limit
-        if limit <= 0 or remaining > limit // 10:
-            return
-        window = self.retry_policy.rate_limit_window
-        time_left = self._window_started_at + window + min(1.0, window * 0.02) - time.monotonic()
-        if time_left <= 0:
-            return
-        wait = time_left if remaining == 0 else time_left / (remaining + 1)
-        self.log.debug("Pacing: %d of %d requests left in this window; waiting %.2f s", remaining, limit, wait)
-        self._sleep(wait)
+        wait = self.pacer.reserve()
+        if wait > 0:
+            self.log.debug("Pacing to Kapso's rate limit: waiting %.2f s", wait)
+            self._sleep(wait)
 
     def _attempt(self, method: str, path: str, query: Mapping[str, Any], json: Mapping[str, Any] | None) -> Any:
         """One HTTP exchange; every failure becomes a :class:`KapsoAPIError` subclass."""
@@ -474,7 +467,7 @@ class KapsoHook(BaseHook):
                 may_have_been_processed=not unsent,
             ) from None
 
-        self._note_rate_limit(response, answered_at=time.monotonic())
+        self.pacer.observe(response.headers)
         if response.status_code >= 400:
             error_class = error_class_for_status(response.status_code)
             error_text = _error_text(response)
@@ -496,18 +489,6 @@ class KapsoHook(BaseHook):
                 path=path,
                 error_text=f"answer is not JSON: {_error_text(response)}",
             ) from None
-
-    def _note_rate_limit(self, response: requests.Response, *, answered_at: float) -> None:
-        try:
-            limit = int(response.headers["X-RateLimit-Limit"])
-            remaining = int(response.headers["X-RateLimit-Remaining"])
-        except (KeyError, ValueError):
-            self._rate_limit = None
-            return
-        if self._rate_limit is None or remaining > self._rate_limit[1] or limit != self._rate_limit[0]:
-            # A fresh count: Kapso opened a new window before answering, so it began no later than now.
-            self._window_started_at = answered_at
-        self._rate_limit = (limit, remaining)
 
     def _data(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         body = self.request(method, path, **kwargs)
