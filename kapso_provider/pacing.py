@@ -38,7 +38,9 @@ class RequestPacer:
 
     - *Steady rate* (``steady=True``, for bulk work): requests leave evenly spaced at the lower of
       ``max_requests_per_minute`` and the limit Kapso reports, times ``headroom``. A steady sender never
-      fills a window early, so it never meets a 429 of its own making.
+      fills a window early, so it never meets a 429 of its own making. Until the first answer tells the
+      limit, one request goes alone and the others wait for its answer (at most ``probe_timeout``): a
+      first burst of every thread at once could spend a small window by itself.
     - *End of window* (always): once a tenth or less of the window's requests remain, the rest are spread
       over the time the window has left, and with none left the next request waits for the next window.
       A window began no later than the answer that first showed its fresh count.
@@ -48,6 +50,7 @@ class RequestPacer:
     :param steady: space every request at the rate, not only those at the end of a window.
     :param headroom: the fraction of the rate a steady sender uses, below 1 so that timing jitter between
         this machine and Kapso cannot fit one request too many into a window.
+    :param probe_timeout: the longest a steady sender's threads wait for the first answer.
     :param clock: a monotonic clock in seconds.
     """
 
@@ -58,6 +61,7 @@ class RequestPacer:
         max_requests_per_minute: float | None = None,
         steady: bool = False,
         headroom: float = 0.98,
+        probe_timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if window <= 0:
@@ -70,8 +74,11 @@ class RequestPacer:
         self.max_requests_per_minute = max_requests_per_minute
         self.steady = steady
         self.headroom = headroom
+        self.probe_timeout = probe_timeout
         self._clock = clock
         self._lock = threading.Lock()
+        self._probe_sent = False
+        self._first_answer = threading.Event()
         self._next_slot = 0.0
         # Kapso's figures: the limit, the remaining count it last reported, and when that window began.
         self._limit: int | None = None
@@ -95,7 +102,15 @@ class RequestPacer:
         return min(rates) * self.headroom if rates else None
 
     def reserve(self) -> float:
-        """Claim the next request's slot and return the seconds to wait before sending it."""
+        """Claim the next request's slot and return the seconds to wait before sending it.
+
+        A steady pacer blocks here, before its first answer, for every request but the first.
+        """
+        if self.steady and not self._first_answer.is_set():
+            with self._lock:
+                is_probe, self._probe_sent = not self._probe_sent, True
+            if not is_probe:
+                self._first_answer.wait(self.probe_timeout)
         with self._lock:
             now = self._clock()
             slot = max(now, self._next_slot)
@@ -125,6 +140,7 @@ class RequestPacer:
         :param answered_at: when the answer arrived on this pacer's clock; now when ``None``.
         """
         figures = rate_limit_figures(headers)
+        self._first_answer.set()
         with self._lock:
             if figures is None:
                 self._limit = None
