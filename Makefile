@@ -57,7 +57,7 @@ demo: venv
 	$(BIN)/python scripts/demo.py
 
 bench: venv
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m benchmarks.run
 
 # Sends under every injected fault, counting duplicates and losses; writes docs/reliability.md.
 reliability: venv

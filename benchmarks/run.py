@@ -2,8 +2,11 @@
 
 Never part of the test suite's pass or fail. Prints a table and rewrites ``docs/benchmarks.md``.
 
-Measured now: DAG-parse import cost of the operator module, each import in a fresh interpreter that
-has already imported Airflow's task SDK (what every DAG file has), against the http provider's operator.
+Measured:
+- DAG-parse import cost of the operator module, each import in a fresh interpreter that has already
+  imported Airflow's task SDK (what every DAG file has), against the http provider's operator.
+- Bulk sends (``benchmarks/bulk.py``): throughput against the same messages sent one after another, the
+  rate reached under a binding rate limit, and peak memory of 100,000 recipients against 1,000.
 """
 
 from __future__ import annotations
@@ -43,9 +46,112 @@ def import_seconds(module: str, env: dict[str, str]) -> float:
     return float(result.stdout.strip().splitlines()[-1])
 
 
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def bulk_section(*, messages: int, pacing_messages: int, recipients: int) -> str:
+    """Run the bulk benchmarks and return their part of the page."""
+    from benchmarks.bulk import default_max_concurrency, memory, pacing, throughput
+
+    concurrency = default_max_concurrency()
+    print(f"bulk: {messages} messages one after another, then in bulk (about {messages * 0.2 + 15:.0f} s)")
+    speed = throughput(messages=messages, latency=0.2, limit_per_minute=6000, max_concurrency=concurrency)
+    print(f"bulk: {pacing_messages} messages under a 600/min limit (about {pacing_messages / 10 + 5:.0f} s)")
+    paced = pacing(messages=pacing_messages, latency=0.2, limit_per_minute=600, max_concurrency=concurrency)
+    print(f"bulk: memory of 1,000 and {recipients:,} recipients")
+    small = memory(recipients=1000, max_concurrency=concurrency)
+    large = memory(recipients=recipients, max_concurrency=concurrency)
+    small_growth = small.peak_rss_kib - small.rss_before_kib
+    large_growth = large.peak_rss_kib - large.rss_before_kib
+
+    speed_verdict = "met" if speed.ratio >= 8 else "NOT met"
+    pace_verdict = "met" if paced.share_of_limit >= 0.9 and paced.rate_limited_requests <= 5 else "NOT met"
+    print(
+        f"bulk throughput ratio {speed.ratio:.1f} ({speed_verdict}); share of limit {paced.share_of_limit:.3f} "
+        f"with {paced.rate_limited_requests} 429s ({pace_verdict}); memory growth {small_growth} KiB vs "
+        f"{large_growth} KiB"
+    )
+    per_minute_sequential = 60 * speed.messages / speed.sequential_seconds
+    per_minute_bulk = 60 * speed.messages / speed.bulk_seconds
+    speed_rows = "\n".join(
+        [
+            _row("one after another", f"{speed.sequential_seconds:.1f}", f"{per_minute_sequential:,.0f}", "1.00"),
+            _row("bulk", f"{speed.bulk_seconds:.1f}", f"{per_minute_bulk:,.0f}", f"{speed.ratio:.2f}"),
+        ]
+    )
+    pace_row = _row(
+        paced.limit_per_minute,
+        f"{paced.seconds:.1f}",
+        f"{paced.per_minute:.1f}",
+        f"{paced.share_of_limit:.3f}",
+        paced.rate_limited_requests,
+    )
+    memory_rows = "\n".join(
+        _row(
+            f"{run.recipients:,}",
+            f"{run.seconds:.1f}",
+            f"{run.rss_before_kib / 1024:.1f}",
+            f"{run.peak_rss_kib / 1024:.1f}",
+            f"{(run.peak_rss_kib - run.rss_before_kib) / 1024:.1f}",
+            f"{run.summary_bytes:,}",
+        )
+        for run in (small, large)
+    )
+    return f"""## Bulk sends
+
+`KapsoBulkSendMessageOperator`'s machinery (check every recipient, then send with the operator's default
+`max_concurrency` of {concurrency}) against the simulator on 127.0.0.1.
+
+### Throughput against one-after-another sends
+
+{speed.messages:,} text messages, each answered after {speed.latency * 1000:.0f} ms, under a limit of
+{speed.limit_per_minute:,} requests per minute. Baseline: the same messages sent one after another with
+`KapsoHook.send_message` in a loop, in the same run.
+
+| way of sending | seconds | messages per minute | ratio to one after another |
+| --- | ---: | ---: | ---: |
+{speed_rows}
+
+Target: at least 8 times the throughput. Result: {speed.ratio:.1f} times, target {speed_verdict}
+({speed.bulk_rate_limited_requests} requests met a 429).
+
+### Pacing under a binding limit
+
+{paced.messages:,} messages under a limit of {paced.limit_per_minute} requests per minute (latency
+{paced.latency * 1000:.0f} ms): the bulk sender has to run at the limit, not into it.
+
+| limit per minute | seconds | messages per minute over the run | share of the limit | requests that met a 429 |
+| ---: | ---: | ---: | ---: | ---: |
+{pace_row}
+
+Target: at least 0.9 of the limit with no more than a handful of 429s. Result: {paced.share_of_limit:.3f}
+with {paced.rate_limited_requests}, target {pace_verdict}. The sender spaces requests at 98% of the limit
+it learns from Kapso's `X-RateLimit-*` headers, after one probe request.
+
+### Memory against the number of recipients
+
+A child process sends from a JSON-lines file (read line by line, twice: check, then send); its peak
+resident memory is reset after imports (Linux `clear_refs`) so the figures belong to the send alone.
+The recipients cycle over 100 phone numbers (the simulator finds conversations by scanning); every
+recipient has its own placeholder value, so every message is built and checked separately.
+
+| recipients | seconds | resident before, MiB | peak during the send, MiB | growth, MiB | XCom summary, bytes |
+| ---: | ---: | ---: | ---: | ---: | ---: |
+{memory_rows}
+
+Peak during the send, {large.recipients:,} against 1,000 recipients: {large.peak_rss_kib / small.peak_rss_kib:.3f}.
+The 1,000-recipient summary is larger because runs of up to 1,000 recipients keep every message id.
+"""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=15, help="fresh processes per module (default 15)")
+    parser.add_argument("--messages", type=int, default=1000, help="messages in the bulk throughput run")
+    parser.add_argument("--pacing-messages", type=int, default=600, help="messages in the binding-limit run")
+    parser.add_argument("--recipients", type=int, default=100_000, help="recipients in the large memory run")
+    parser.add_argument("--skip-bulk", action="store_true", help="only the import benchmark")
     args = parser.parse_args()
 
     home = REPO_ROOT / ".demo" / "bench-home"
@@ -81,21 +187,27 @@ def main() -> int:
         f"{os.cpu_count()} cores, Python {platform.python_version()}, Airflow {version('apache-airflow')}, "
         f"{platform.machine()}"
     )
+    bulk = (
+        ""
+        if args.skip_bulk
+        else bulk_section(messages=args.messages, pacing_messages=args.pacing_messages, recipients=args.recipients)
+    )
     page = f"""# Benchmarks
 
 Figures from `make bench` on {dt.date.today().isoformat()}; machine: {machine}.
-Each figure is one import in a fresh interpreter, {args.repeat} interleaved runs per module.
 
 ## DAG-parse cost of the operator module
 
 Every DAG file that uses the provider imports its operator module on every parse. The probe imports
-Airflow's task SDK first (as any DAG file does), then times only the module's own import.
+Airflow's task SDK first (as any DAG file does), then times only the module's own import; each figure
+is one import in a fresh interpreter, {args.repeat} interleaved runs per module.
 
 {table}
 
 Target: at most {TARGET_RATIO} of the http operator's cost. Result: {ratio:.3f}, target {verdict}.
 
-Reproduce: `make bench` (or `.venv/bin/python benchmarks/run.py --repeat 15`).
+{bulk}
+Reproduce: `make bench` (or `.venv/bin/python -m benchmarks.run --repeat 15`).
 """
     print(table)
     print(f"ratio {ratio:.3f} (target <= {TARGET_RATIO}: {verdict})")

@@ -288,7 +288,7 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         whatsapp_config_id: str | None = None,
         customer_id: str | None = None,
         kapso_conn_id: str = "kapso_default",
-        max_concurrency: int = 8,
+        max_concurrency: int = 16,
         max_requests_per_minute: float | None = None,
         tolerate_failures: int | float = 0,
         progress_interval: float = 30.0,
