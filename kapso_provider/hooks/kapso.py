@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
@@ -33,6 +34,7 @@ from kapso_provider.get_provider_info import (
 from kapso_provider.pacing import RequestPacer
 
 if TYPE_CHECKING:
+    import httpx
     import requests
 
     from kapso_provider.models import KapsoMessage
@@ -196,11 +198,26 @@ def parse_connection(
     return KapsoConnectionSettings(base_url=base_url, api_key=password, timeout=timeout, proxy=proxy)
 
 
-def _error_text(response: requests.Response) -> str:
+class _HTTPResponse(Protocol):
+    """What the shared decision logic reads from an answer: a ``requests`` or an ``httpx`` response."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
+
+
+def _error_text(response: _HTTPResponse) -> str:
     """Kapso's own words for a failure, whatever shape the body has."""
     try:
         body = response.json()
-    except ValueError:
+    except ValueError:  # requests' and httpx's JSON errors both derive from ValueError
         body = None
     if isinstance(body, Mapping):
         parts = [str(body[key]) for key in ("error", "message", "errors") if body.get(key)]
@@ -208,7 +225,9 @@ def _error_text(response: requests.Response) -> str:
             return " - ".join(dict.fromkeys(parts))
     text = " ".join(response.text.split())
     if not text:
-        return response.reason or "no error text"
+        # requests calls the status phrase ``reason``, httpx ``reason_phrase``.
+        reason = getattr(response, "reason", None) or getattr(response, "reason_phrase", None)
+        return str(reason) if reason else "no error text"
     return text[:_MAX_ERROR_TEXT] + ("..." if len(text) > _MAX_ERROR_TEXT else "")
 
 
@@ -245,11 +264,217 @@ def _never_reached_server(exc: Exception) -> bool:
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
-def _retry_after_seconds(response: requests.Response) -> float | None:
+def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     try:
-        return float(response.headers["Retry-After"])
+        return float(headers["Retry-After"])
     except (KeyError, ValueError):
         return None
+
+
+def _decode_answer(response: _HTTPResponse, method: str, path: str) -> Any:
+    """An answer's JSON, or the :class:`KapsoAPIError` its status calls for; shared by both hooks."""
+    if response.status_code >= 400:
+        error_class = error_class_for_status(response.status_code)
+        error_text = _error_text(response)
+        if error_class is KapsoRateLimitError:
+            raise KapsoRateLimitError(
+                status=response.status_code,
+                method=method,
+                path=path,
+                error_text=error_text,
+                retry_after=_retry_after_seconds(response.headers),
+            )
+        raise error_class(status=response.status_code, method=method, path=path, error_text=error_text)
+    try:
+        return response.json()
+    except ValueError:
+        raise KapsoServerError(
+            status=response.status_code,
+            method=method,
+            path=path,
+            error_text=f"answer is not JSON: {_error_text(response)}",
+        ) from None
+
+
+def _retry_wait(exc: KapsoAPIError, *, attempt: int, policy: RetryPolicy, retry_ambiguous: bool) -> float | None:
+    """Seconds to wait before trying a request again after ``exc``, or ``None`` when ``exc`` must be raised.
+
+    :param exc: what attempt ``attempt`` (1-based) ended with.
+    :param attempt: the attempt that failed.
+    :param policy: the hook's retry policy.
+    :param retry_ambiguous: whether a failure after which Kapso may have acted may be repeated.
+    """
+    if attempt >= policy.max_attempts:
+        return None
+    if isinstance(exc, KapsoRateLimitError):
+        wait = exc.retry_after if exc.retry_after is not None else policy.backoff(attempt)
+        return None if wait > policy.max_retry_after else wait
+    if isinstance(exc, KapsoServerError):
+        return None if exc.may_have_been_processed and not retry_ambiguous else policy.backoff(attempt)
+    return None
+
+
+class _WarningLog(Protocol):
+    """The part of a hook's logger the shared retry logic uses (stdlib on Airflow 2, the SDK's on 3)."""
+
+    def warning(self, msg: Any, /, *args: Any) -> Any: ...
+
+
+def _log_retry(
+    log: _WarningLog, exc: KapsoAPIError, *, method: str, path: str, wait: float, attempt: int, policy: RetryPolicy
+) -> None:
+    if isinstance(exc, KapsoRateLimitError):
+        log.warning(
+            "Kapso rate limit reached on %s %s; waiting %.1f s (attempt %d of %d)",
+            method,
+            path,
+            wait,
+            attempt,
+            policy.max_attempts,
+        )
+    else:
+        log.warning("%s; retrying in %.1f s (attempt %d of %d)", exc, wait, attempt, policy.max_attempts)
+
+
+def _must_reconcile(exc: KapsoServerError, *, attempt: int, policy: RetryPolicy) -> bool:
+    """Whether a failed send is looked for in the conversation (and then maybe repeated) rather than raised."""
+    return exc.may_have_been_processed and attempt < policy.max_attempts
+
+
+def _refuse_credentials(hook_name: str, kapso_conn_id: str, kwargs: Mapping[str, Any]) -> None:
+    refused = sorted(_REFUSED_CREDENTIAL_ARGUMENTS.intersection(kwargs))
+    if refused:
+        raise KapsoConfigurationError(
+            f"{hook_name} does not take {', '.join(refused)}: store the API key in the password of "
+            f"connection {kapso_conn_id!r}."
+        )
+
+
+def _request_headers(api_key: str) -> dict[str, str]:
+    from kapso_provider import __version__
+
+    # Only X-API-Key carries a credential; nothing from the connection's extras becomes a header.
+    return {
+        "X-API-Key": api_key,
+        "Accept": "application/json",
+        "User-Agent": f"airflow-provider-kapso/{__version__}",
+    }
+
+
+@dataclass(frozen=True)
+class _SendPlan:
+    """One checked send: the parsed message and the request that sends it."""
+
+    message: KapsoMessage
+    path: str
+    query: dict[str, Any]
+    body: dict[str, Any]
+
+
+def _plan_send(
+    message: KapsoMessage | Mapping[str, Any],
+    *,
+    conversation_id: str | None,
+    phone_number: str | None,
+    whatsapp_config_id: str | None,
+    customer_id: str | None,
+) -> _SendPlan:
+    """Check a send's message and recipient (no I/O) and build its request; shared by both hooks."""
+    from kapso_provider.models import parse_message
+    from kapso_provider.recipients import check_recipient
+
+    check_recipient(
+        conversation_id=conversation_id,
+        phone_number=phone_number,
+        whatsapp_config_id=whatsapp_config_id,
+        customer_id=customer_id,
+    )
+    parsed = parse_message(message)
+    if conversation_id is not None:
+        return _SendPlan(
+            message=parsed,
+            path=f"/whatsapp_conversations/{_segment(conversation_id)}/whatsapp_messages",
+            query={},
+            body=parsed.to_body(),
+        )
+    return _SendPlan(
+        message=parsed,
+        path="/whatsapp_messages",
+        query={"whatsapp_config_id": whatsapp_config_id, "customer_id": customer_id},
+        body=parsed.to_body(phone_number=phone_number),
+    )
+
+
+def _reconcile_target(
+    message: KapsoMessage | Mapping[str, Any], *, since: datetime, policy: RetryPolicy
+) -> tuple[dict[str, Any], datetime]:
+    """The message object a lost send would have been stored with, and the earliest time it could carry."""
+    from kapso_provider.models import parse_message
+
+    return parse_message(message).to_message_object(), since - timedelta(seconds=policy.clock_skew)
+
+
+def _data_of(body: Any, method: str, path: str) -> dict[str, Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise KapsoServerError(status=None, method=method, path=path, error_text="answer has no 'data' object")
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def _page_records(body: Any, path: str) -> list[dict[str, Any]]:
+    records = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(records, list):
+        raise KapsoServerError(status=None, method="GET", path=path, error_text="answer has no 'data' list")
+    return records
+
+
+def _is_last_page(body: dict[str, Any], records: list[dict[str, Any]], *, page: int, per_page: int) -> bool:
+    total_pages = (body.get("meta") or {}).get("total_pages")
+    # Without meta, a short page is the last one.
+    last_page = page >= total_pages if total_pages is not None else len(records) < per_page
+    return bool(last_page or not records)
+
+
+def _check_page_size(per_page: int) -> None:
+    if not 1 <= per_page <= MAX_PAGE_SIZE:
+        raise ValueError(f"per_page: {per_page} is outside 1..{MAX_PAGE_SIZE}")
+
+
+def _messages_path(conversation_id: str) -> str:
+    return f"/whatsapp_conversations/{_segment(conversation_id)}/whatsapp_messages"
+
+
+def _conversation_filters(
+    *,
+    phone_number: str | None,
+    status: str | None,
+    whatsapp_config_id: str | None,
+    customer_id: str | None,
+    last_active_after: str | None,
+    last_active_before: str | None,
+) -> dict[str, Any]:
+    return {
+        "q[phone_number_eq]": phone_number,
+        "q[status_eq]": status,
+        "q[whatsapp_config_id_eq]": whatsapp_config_id,
+        "q[whatsapp_config_customer_id_eq]": customer_id,
+        "q[last_active_at_gteq]": last_active_after,
+        "q[last_active_at_lteq]": last_active_before,
+    }
+
+
+def _is_message(record: Mapping[str, Any], message_id: str) -> bool:
+    """Whether a listed record is the message ``message_id`` (Kapso's id or WhatsApp's ``wamid``)."""
+    return message_id in (record.get("id"), record.get("whatsapp_message_id"))
+
+
+def _message_not_found(conversation_id: str, message_id: str) -> KapsoNotFoundError:
+    return KapsoNotFoundError(
+        status=None,
+        method="GET",
+        path=_messages_path(conversation_id),
+        error_text=f"message {message_id!r} is not in conversation {conversation_id!r}",
+    )
 
 
 class KapsoHook(BaseHook):
@@ -287,12 +512,7 @@ class KapsoHook(BaseHook):
         pacer: RequestPacer | None = None,
         **kwargs: Any,
     ) -> None:
-        refused = sorted(_REFUSED_CREDENTIAL_ARGUMENTS.intersection(kwargs))
-        if refused:
-            raise KapsoConfigurationError(
-                f"KapsoHook does not take {', '.join(refused)}: store the API key in the password of "
-                f"connection {kapso_conn_id!r}."
-            )
+        _refuse_credentials("KapsoHook", kapso_conn_id, kwargs)
         super().__init__(**kwargs)
         self.kapso_conn_id = kapso_conn_id
         self.retry_policy = retry_policy or RetryPolicy()
@@ -346,17 +566,8 @@ class KapsoHook(BaseHook):
         """One pooled session per hook, so consecutive calls reuse the TCP and TLS connection."""
         import requests
 
-        from kapso_provider import __version__
-
         session = requests.Session()
-        # Only X-API-Key carries a credential; nothing from the connection's extras becomes a header.
-        session.headers.update(
-            {
-                "X-API-Key": self.settings.api_key,
-                "Accept": "application/json",
-                "User-Agent": f"airflow-provider-kapso/{__version__}",
-            }
-        )
+        session.headers.update(_request_headers(self.settings.api_key))
         # Proxies come from the connection alone, not from HTTPS_PROXY and friends, so a task behaves
         # the same on every worker.
         session.trust_env = False
@@ -401,23 +612,11 @@ class KapsoHook(BaseHook):
             attempt += 1
             try:
                 return self._attempt(method, path, query, json)
-            except KapsoRateLimitError as exc:
-                wait = exc.retry_after if exc.retry_after is not None else policy.backoff(attempt)
-                if attempt >= policy.max_attempts or wait > policy.max_retry_after:
+            except (KapsoRateLimitError, KapsoServerError) as exc:
+                wait = _retry_wait(exc, attempt=attempt, policy=policy, retry_ambiguous=retry_ambiguous)
+                if wait is None:
                     raise
-                self.log.warning(
-                    "Kapso rate limit reached on %s %s; waiting %.1f s (attempt %d of %d)",
-                    method,
-                    path,
-                    wait,
-                    attempt,
-                    policy.max_attempts,
-                )
-            except KapsoServerError as exc:
-                if attempt >= policy.max_attempts or (exc.may_have_been_processed and not retry_ambiguous):
-                    raise
-                wait = policy.backoff(attempt)
-                self.log.warning("%s; retrying in %.1f s (attempt %d of %d)", exc, wait, attempt, policy.max_attempts)
+                _log_retry(self.log, exc, method=method, path=path, wait=wait, attempt=attempt, policy=policy)
             self._sleep(wait)
 
     def _sleep(self, seconds: float) -> None:
@@ -468,34 +667,10 @@ class KapsoHook(BaseHook):
             ) from None
 
         self.pacer.observe(response.headers)
-        if response.status_code >= 400:
-            error_class = error_class_for_status(response.status_code)
-            error_text = _error_text(response)
-            if error_class is KapsoRateLimitError:
-                raise KapsoRateLimitError(
-                    status=response.status_code,
-                    method=method,
-                    path=path,
-                    error_text=error_text,
-                    retry_after=_retry_after_seconds(response),
-                )
-            raise error_class(status=response.status_code, method=method, path=path, error_text=error_text)
-        try:
-            return response.json()
-        except ValueError:
-            raise KapsoServerError(
-                status=response.status_code,
-                method=method,
-                path=path,
-                error_text=f"answer is not JSON: {_error_text(response)}",
-            ) from None
+        return _decode_answer(response, method, path)
 
     def _data(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        body = self.request(method, path, **kwargs)
-        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-            raise KapsoServerError(status=None, method=method, path=path, error_text="answer has no 'data' object")
-        data: dict[str, Any] = body["data"]
-        return data
+        return _data_of(self.request(method, path, **kwargs), method, path)
 
     def paginate(
         self, path: str, *, params: Mapping[str, Any] | None = None, per_page: int = MAX_PAGE_SIZE
@@ -506,19 +681,13 @@ class KapsoHook(BaseHook):
         :param params: filters passed on every page.
         :param per_page: records per request, 1 to 100.
         """
-        if not 1 <= per_page <= MAX_PAGE_SIZE:
-            raise ValueError(f"per_page: {per_page} is outside 1..{MAX_PAGE_SIZE}")
+        _check_page_size(per_page)
         page = 1
         while True:
             body = self.request("GET", path, params={**(params or {}), "page": page, "per_page": per_page})
-            records = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(records, list):
-                raise KapsoServerError(status=None, method="GET", path=path, error_text="answer has no 'data' list")
+            records = _page_records(body, path)
             yield from records
-            total_pages = (body.get("meta") or {}).get("total_pages")
-            # Without meta, a short page is the last one.
-            last_page = page >= total_pages if total_pages is not None else len(records) < per_page
-            if last_page or not records:
+            if _is_last_page(body, records, page=page, per_page=per_page):
                 return
             page += 1
 
@@ -547,38 +716,26 @@ class KapsoHook(BaseHook):
         :param customer_id: with ``phone_number``, the customer whose WhatsApp number to send from.
         :raises KapsoInvalidMessageError: the message or the recipient arguments break a rule.
         """
-        from kapso_provider.models import parse_message
-        from kapso_provider.recipients import check_recipient
-
-        check_recipient(
+        plan = _plan_send(
+            message,
             conversation_id=conversation_id,
             phone_number=phone_number,
             whatsapp_config_id=whatsapp_config_id,
             customer_id=customer_id,
         )
-        parsed = parse_message(message)
-        if conversation_id is not None:
-            path = f"/whatsapp_conversations/{_segment(conversation_id)}/whatsapp_messages"
-            query: dict[str, Any] = {}
-            body = parsed.to_body()
-        else:
-            path = "/whatsapp_messages"
-            query = {"whatsapp_config_id": whatsapp_config_id, "customer_id": customer_id}
-            body = parsed.to_body(phone_number=phone_number)
-
         policy = self.retry_policy
         started_at = datetime.now(UTC)
         for attempt in range(1, policy.max_attempts + 1):
             try:
                 # request() itself retries rate limits and failures that never reached Kapso; a failure
                 # after which Kapso may have stored the message comes back here instead.
-                return self._data("POST", path, params=query, json=body)
+                return self._data("POST", plan.path, params=plan.query, json=plan.body)
             except KapsoServerError as exc:
-                if not exc.may_have_been_processed or attempt == policy.max_attempts:
+                if not _must_reconcile(exc, attempt=attempt, policy=policy):
                     raise
                 self.log.warning("%s; reading the conversation back before deciding to send again", exc)
             found = self.find_sent_message(
-                parsed,
+                plan.message,
                 conversation_id=conversation_id,
                 phone_number=phone_number,
                 whatsapp_config_id=whatsapp_config_id,
@@ -622,10 +779,7 @@ class KapsoHook(BaseHook):
             by ``whatsapp_config_id`` or ``customer_id``).
         :returns: the stored record, or ``None`` when no such message exists (or no conversation does).
         """
-        from kapso_provider.models import parse_message
-
-        expected = parse_message(message).to_message_object()
-        threshold = since - timedelta(seconds=self.retry_policy.clock_skew)
+        expected, threshold = _reconcile_target(message, since=since, policy=self.retry_policy)
         if conversation_id is not None:
             conversation_ids = [conversation_id]
         else:
@@ -698,9 +852,23 @@ class KapsoHook(BaseHook):
         :param conversation_id: the conversation's id.
         :param per_page: records per request, 1 to 100.
         """
-        return self.paginate(
-            f"/whatsapp_conversations/{_segment(conversation_id)}/whatsapp_messages", per_page=per_page
-        )
+        return self.paginate(_messages_path(conversation_id), per_page=per_page)
+
+    def get_message(self, conversation_id: str, message_id: str) -> dict[str, Any]:
+        """Return one message of a conversation, found by Kapso's id or by WhatsApp's ``wamid``.
+
+        Kapso has no endpoint that reads one message, so this lists the conversation's messages (page by
+        page, stopping at the match). Its ``status`` tells how far delivery got: ``sent``, ``delivered``,
+        ``read`` or ``failed``.
+
+        :param conversation_id: the conversation the message is in.
+        :param message_id: the message's ``id`` or its ``whatsapp_message_id``.
+        :raises KapsoNotFoundError: the conversation does not exist or holds no such message.
+        """
+        for record in self.list_messages(conversation_id):
+            if _is_message(record, message_id):
+                return record
+        raise _message_not_found(conversation_id, message_id)
 
     # -- conversations --
 
@@ -725,14 +893,14 @@ class KapsoHook(BaseHook):
         :param last_active_before: ISO-8601 time; active at or before it (``q[last_active_at_lteq]``).
         :param per_page: records per request, 1 to 100.
         """
-        filters = {
-            "q[phone_number_eq]": phone_number,
-            "q[status_eq]": status,
-            "q[whatsapp_config_id_eq]": whatsapp_config_id,
-            "q[whatsapp_config_customer_id_eq]": customer_id,
-            "q[last_active_at_gteq]": last_active_after,
-            "q[last_active_at_lteq]": last_active_before,
-        }
+        filters = _conversation_filters(
+            phone_number=phone_number,
+            status=status,
+            whatsapp_config_id=whatsapp_config_id,
+            customer_id=customer_id,
+            last_active_after=last_active_after,
+            last_active_before=last_active_before,
+        )
         return self.paginate("/whatsapp_conversations", params=filters, per_page=per_page)
 
     def get_conversation(self, conversation_id: str) -> dict[str, Any]:
@@ -760,3 +928,380 @@ def _segment(value: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise KapsoConfigurationError(f"An id in the request path must be a non-empty string, got {value!r}.")
     return quote(value, safe="")
+
+
+def _httpx_transport_error(exc: Exception, *, method: str, path: str, timeout: float) -> KapsoServerError:
+    """Turn an ``httpx`` transport failure into the same :class:`KapsoServerError` the sync hook raises."""
+    import httpx
+
+    if isinstance(exc, httpx.ConnectTimeout):
+        return KapsoServerError(
+            status=None,
+            method=method,
+            path=path,
+            error_text=f"could not connect within {timeout:g} s",
+            may_have_been_processed=False,
+        )
+    if isinstance(exc, httpx.PoolTimeout):
+        # No connection was free for the request, so not a byte of it left this machine.
+        return KapsoServerError(
+            status=None,
+            method=method,
+            path=path,
+            error_text=f"no free connection within {timeout:g} s",
+            may_have_been_processed=False,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return KapsoServerError(
+            status=None,
+            method=method,
+            path=path,
+            error_text=f"no answer within {timeout:g} s ({type(exc).__name__}); a send may still have been delivered",
+        )
+    # ConnectError covers refused connections and unknown hosts; a proxy may have forwarded anything else.
+    unsent = isinstance(exc, httpx.ConnectError)
+    # The exception's own text may quote a proxy URL with its credentials: name the kind only.
+    return KapsoServerError(
+        status=None,
+        method=method,
+        path=path,
+        error_text=f"request failed: {type(exc).__name__}"
+        + (" (could not connect)" if unsent else " (connection lost; a send may still have been delivered)"),
+        may_have_been_processed=not unsent,
+    )
+
+
+class KapsoAsyncHook(BaseHook):
+    """The asynchronous twin of :class:`KapsoHook`, for triggers and async callbacks (``httpx``).
+
+    It reads the same ``kapso`` connection, applies the same retry, pacing and exactly-once rules and
+    raises the same :class:`~kapso_provider.exceptions.KapsoAPIError` subclasses; only waiting differs
+    (``await`` instead of sleeping). Creating the hook does no I/O: the connection is fetched the async way
+    on first use (``BaseHook.aget_connection`` on Airflow 3, the sync lookup in a worker thread on
+    Airflow 2), and one ``httpx.AsyncClient`` serves every request of the hook until :meth:`aclose`.
+
+    :param kapso_conn_id: the Airflow connection id.
+    :param retry_policy: attempts, backoff and reconciliation budgets; defaults suit Kapso's limits.
+    :param pacer: decides when each request may leave; share one between hooks on the same API key.
+    """
+
+    conn_name_attr = "kapso_conn_id"
+    default_conn_name = "kapso_default"
+    conn_type = CONNECTION_TYPE
+    hook_name = "Kapso (async)"
+
+    def __init__(
+        self,
+        kapso_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        pacer: RequestPacer | None = None,
+        **kwargs: Any,
+    ) -> None:
+        _refuse_credentials("KapsoAsyncHook", kapso_conn_id, kwargs)
+        super().__init__(**kwargs)
+        self.kapso_conn_id = kapso_conn_id
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.pacer = pacer or RequestPacer(window=self.retry_policy.rate_limit_window)
+        self._settings: KapsoConnectionSettings | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    # -- connection and client --
+
+    async def get_settings(self) -> KapsoConnectionSettings:
+        """The parsed connection, fetched the async way once per hook."""
+        if self._settings is None:
+            aget_connection = getattr(type(self), "aget_connection", None)
+            if aget_connection is not None:
+                # Airflow 3: the task SDK's lookup, which never blocks the triggerer's event loop.
+                conn = await aget_connection(self.kapso_conn_id)
+            else:
+                from asgiref.sync import sync_to_async
+
+                # Airflow 2.11 has no async lookup: run the sync one (a DB or secrets call) in a thread.
+                conn = await sync_to_async(self.get_connection)(self.kapso_conn_id)
+            aextra_dejson = getattr(conn, "aextra_dejson", None)
+            # Airflow 3.3 masks extras when decoding them; its sync decoder must not run inside a loop.
+            extra = await aextra_dejson() if aextra_dejson is not None else conn.extra_dejson
+            self._settings = parse_connection(
+                self.kapso_conn_id, host=conn.host, password=conn.password, extra=extra, port=conn.port
+            )
+        return self._settings
+
+    async def get_client(self) -> httpx.AsyncClient:
+        """One pooled client per hook, so consecutive calls reuse the TCP and TLS connection."""
+        if self._client is None:
+            import httpx
+
+            settings = await self.get_settings()
+            # Proxies come from the connection alone, not from HTTPS_PROXY and friends (trust_env=False).
+            self._client = httpx.AsyncClient(
+                headers=_request_headers(settings.api_key),
+                timeout=httpx.Timeout(settings.timeout),
+                proxy=settings.proxy,
+                trust_env=False,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the pooled client, if one was opened."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    # -- the one place where requests are made --
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+        retry_ambiguous: bool | None = None,
+    ) -> Any:
+        """Send a request to Kapso, riding out rate limits and transient failures, and decode its JSON.
+
+        The rules are those of :meth:`KapsoHook.request`: a 429 waits for ``Retry-After`` (up to the
+        policy's ``max_retry_after``), failures that never reached Kapso are retried after a backoff, and
+        ambiguous failures are retried only when ``retry_ambiguous`` (by default for ``GET`` only).
+
+        :param method: the HTTP method.
+        :param path: the path below the API base URL, starting with ``/``.
+        :param params: query parameters; ``None`` values are left out.
+        :param json: the JSON body.
+        :param retry_ambiguous: whether a failure after which Kapso may have acted is retried.
+        :raises KapsoAPIError: a subclass matching the HTTP status once retries are spent or not allowed.
+        """
+        policy = self.retry_policy
+        if retry_ambiguous is None:
+            retry_ambiguous = method == "GET"
+        query = {key: value for key, value in (params or {}).items() if value is not None}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(method, path, query, json)
+            except (KapsoRateLimitError, KapsoServerError) as exc:
+                wait = _retry_wait(exc, attempt=attempt, policy=policy, retry_ambiguous=retry_ambiguous)
+                if wait is None:
+                    raise
+                _log_retry(self.log, exc, method=method, path=path, wait=wait, attempt=attempt, policy=policy)
+            await asyncio.sleep(wait)
+
+    async def _attempt(self, method: str, path: str, query: Mapping[str, Any], json: Mapping[str, Any] | None) -> Any:
+        """One HTTP exchange; every failure becomes a :class:`KapsoAPIError` subclass."""
+        import httpx
+
+        settings = await self.get_settings()
+        client = await self.get_client()
+        if self.pacer.steady:
+            # A steady pacer holds every request but the first until Kapso's first answer, blocking the
+            # calling thread: keep that off the event loop.
+            wait = await asyncio.to_thread(self.pacer.reserve)
+        else:
+            wait = self.pacer.reserve()
+        if wait > 0:
+            self.log.debug("Pacing to Kapso's rate limit: waiting %.2f s", wait)
+            await asyncio.sleep(wait)
+        self.log.debug("Kapso API %s %s", method, path)
+        try:
+            response = await client.request(method, settings.base_url + path, params=query or None, json=json)
+        except httpx.TransportError as exc:
+            raise _httpx_transport_error(exc, method=method, path=path, timeout=settings.timeout) from None
+        self.pacer.observe(response.headers)
+        return _decode_answer(response, method, path)
+
+    async def _data(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return _data_of(await self.request(method, path, **kwargs), method, path)
+
+    async def paginate(
+        self, path: str, *, params: Mapping[str, Any] | None = None, per_page: int = MAX_PAGE_SIZE
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield every record of a list endpoint, fetching one page at a time as the caller iterates.
+
+        :param path: the list endpoint's path.
+        :param params: filters passed on every page.
+        :param per_page: records per request, 1 to 100.
+        """
+        _check_page_size(per_page)
+        page = 1
+        while True:
+            body = await self.request("GET", path, params={**(params or {}), "page": page, "per_page": per_page})
+            records = _page_records(body, path)
+            for record in records:
+                yield record
+            if _is_last_page(body, records, page=page, per_page=per_page):
+                return
+            page += 1
+
+    # -- messages --
+
+    async def send_message(
+        self,
+        message: KapsoMessage | Mapping[str, Any],
+        *,
+        conversation_id: str | None = None,
+        phone_number: str | None = None,
+        whatsapp_config_id: str | None = None,
+        customer_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Send one WhatsApp message and return Kapso's message record; see :meth:`KapsoHook.send_message`.
+
+        A send that failed ambiguously is never repeated blindly: the conversation is read back first
+        (:meth:`find_sent_message`) and a message found there is returned instead of sending again.
+
+        :param message: a model from :mod:`kapso_provider.models`, or the v1 ``message`` object as a dict.
+        :param conversation_id: send into this conversation.
+        :param phone_number: send to this number in international format (finds or opens the conversation).
+        :param whatsapp_config_id: with ``phone_number``, the WhatsApp number to send from.
+        :param customer_id: with ``phone_number``, the customer whose WhatsApp number to send from.
+        :raises KapsoInvalidMessageError: the message or the recipient arguments break a rule.
+        """
+        plan = _plan_send(
+            message,
+            conversation_id=conversation_id,
+            phone_number=phone_number,
+            whatsapp_config_id=whatsapp_config_id,
+            customer_id=customer_id,
+        )
+        policy = self.retry_policy
+        started_at = datetime.now(UTC)
+        for attempt in range(1, policy.max_attempts + 1):
+            try:
+                return await self._data("POST", plan.path, params=plan.query, json=plan.body)
+            except KapsoServerError as exc:
+                if not _must_reconcile(exc, attempt=attempt, policy=policy):
+                    raise
+                self.log.warning("%s; reading the conversation back before deciding to send again", exc)
+            found = await self.find_sent_message(
+                plan.message,
+                conversation_id=conversation_id,
+                phone_number=phone_number,
+                whatsapp_config_id=whatsapp_config_id,
+                customer_id=customer_id,
+                since=started_at,
+            )
+            if found is not None:
+                self.log.info("Kapso had stored the message as %s; not sending it again", found.get("id"))
+                return found
+            wait = policy.backoff(attempt)
+            self.log.warning(
+                "The message is not in the conversation: sending again in %.1f s (attempt %d of %d)",
+                wait,
+                attempt + 1,
+                policy.max_attempts,
+            )
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+    async def find_sent_message(
+        self,
+        message: KapsoMessage | Mapping[str, Any],
+        *,
+        since: datetime,
+        conversation_id: str | None = None,
+        phone_number: str | None = None,
+        whatsapp_config_id: str | None = None,
+        customer_id: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Look for an outbound message like ``message`` stored since ``since``, and return its record.
+
+        The rules are those of :meth:`KapsoHook.find_sent_message`.
+
+        :param message: the message that was sent, as a model or a dict.
+        :param since: when the first attempt to send it began (timezone-aware).
+        :param conversation_id: the conversation it went to; or else
+        :param phone_number: the number it went to, whose conversations are searched.
+        :param whatsapp_config_id: with ``phone_number``, narrows the conversations searched.
+        :param customer_id: with ``phone_number``, narrows the conversations searched.
+        :returns: the stored record, or ``None`` when no such message exists (or no conversation does).
+        """
+        expected, threshold = _reconcile_target(message, since=since, policy=self.retry_policy)
+        if conversation_id is not None:
+            conversation_ids = [conversation_id]
+        else:
+            conversation_ids = [
+                conversation["id"]
+                async for conversation in self.list_conversations(
+                    phone_number=phone_number, whatsapp_config_id=whatsapp_config_id, customer_id=customer_id
+                )
+            ]
+        for candidate_conversation in conversation_ids:
+            try:
+                read = 0
+                async for record in self.list_messages(candidate_conversation):
+                    read += 1
+                    if _is_same_send(record, expected, threshold):
+                        return record
+                    if read >= self.retry_policy.reconcile_max_messages:
+                        break
+            except KapsoNotFoundError:
+                continue  # the conversation does not exist, so nothing was stored in it
+        return None
+
+    async def list_messages(
+        self, conversation_id: str, *, per_page: int = MAX_PAGE_SIZE
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield every message of a conversation, page by page. Kapso documents no order for this list.
+
+        :param conversation_id: the conversation's id.
+        :param per_page: records per request, 1 to 100.
+        """
+        async for record in self.paginate(_messages_path(conversation_id), per_page=per_page):
+            yield record
+
+    async def get_message(self, conversation_id: str, message_id: str) -> dict[str, Any]:
+        """Return one message of a conversation, found by Kapso's id or by WhatsApp's ``wamid``.
+
+        Like :meth:`KapsoHook.get_message`, this lists the conversation's messages until the match.
+
+        :param conversation_id: the conversation the message is in.
+        :param message_id: the message's ``id`` or its ``whatsapp_message_id``.
+        :raises KapsoNotFoundError: the conversation does not exist or holds no such message.
+        """
+        async for record in self.list_messages(conversation_id):
+            if _is_message(record, message_id):
+                return record
+        raise _message_not_found(conversation_id, message_id)
+
+    # -- conversations --
+
+    async def list_conversations(
+        self,
+        *,
+        phone_number: str | None = None,
+        status: str | None = None,
+        whatsapp_config_id: str | None = None,
+        customer_id: str | None = None,
+        last_active_after: str | None = None,
+        last_active_before: str | None = None,
+        per_page: int = MAX_PAGE_SIZE,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield the project's conversations matching every given filter; see :meth:`KapsoHook.list_conversations`.
+
+        :param phone_number: the customer's number.
+        :param status: ``active`` or ``ended``.
+        :param whatsapp_config_id: the WhatsApp number they run on.
+        :param customer_id: the customer owning that number.
+        :param last_active_after: ISO-8601 time; active at or after it.
+        :param last_active_before: ISO-8601 time; active at or before it.
+        :param per_page: records per request, 1 to 100.
+        """
+        filters = _conversation_filters(
+            phone_number=phone_number,
+            status=status,
+            whatsapp_config_id=whatsapp_config_id,
+            customer_id=customer_id,
+            last_active_after=last_active_after,
+            last_active_before=last_active_before,
+        )
+        async for record in self.paginate("/whatsapp_conversations", params=filters, per_page=per_page):
+            yield record
+
+    async def get_conversation(self, conversation_id: str) -> dict[str, Any]:
+        """Return one conversation record.
+
+        :param conversation_id: the conversation's id.
+        """
+        return await self._data("GET", f"/whatsapp_conversations/{_segment(conversation_id)}")

@@ -32,6 +32,15 @@ def _parser() -> argparse.ArgumentParser:
         "--rate-limit", type=int, default=None, help="requests per minute per API key (default: unlimited)"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for probabilistic faults")
+    parser.add_argument(
+        "--delivery-delay",
+        type=float,
+        default=None,
+        help="seconds after a send at which outbound messages turn 'delivered' (default: they stay 'sent')",
+    )
+    parser.add_argument(
+        "--read-delay", type=float, default=None, help="seconds after delivery at which they turn 'read'"
+    )
     return parser
 
 
@@ -55,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency=args.latency,
             rate_limit=args.rate_limit,
             seed=args.seed,
+            delivery_delay=args.delivery_delay,
+            read_delay=args.read_delay,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from kapso_provider.testing._faults import DEFAULT_SLOW_DELAY, Fault, FaultKind
-from kapso_provider.testing._store import NotFoundError, Store
+from kapso_provider.testing._store import NotFoundError, StatusChange, Store
 from kapso_provider.testing._validation import (
     MESSAGE_TYPES,
     ValidationError,
@@ -250,6 +250,18 @@ class KapsoSimulator:
     :param rate_limit: requests allowed per API key in each fixed window; ``None`` for no limit.
     :param rate_limit_window: length of the rate-limit window in seconds (Kapso's is one minute).
     :param seed: seed of the random source deciding probabilistic faults, for repeatable tests.
+    :param delivery_delay: seconds after a send at which each new outbound message turns ``delivered`` by
+        itself (``None``, the default: it stays ``sent``, as when WhatsApp never confirms).
+    :param read_delay: with ``delivery_delay``, seconds after delivery at which it turns ``read``
+        (``None``: never read, as with read receipts off).
+    :param delivery_error_code: with ``delivery_delay``, new outbound messages turn ``failed`` instead, with
+        this WhatsApp error code (e.g. 131047) in ``metadata.error_code``; also the code a ``failed`` step of
+        ``status_sequence`` carries.
+    :param delivery_error_message: the error text kept in ``metadata.error_message`` with such a failure.
+    :param status_sequence: statuses each new outbound message shows on successive listings of its
+        conversation's messages (``GET .../whatsapp_messages``), keeping the last one; e.g.
+        ``["sent", "delivered", "read"]``. Unlike the delays, it does not depend on how fast a client polls,
+        so tests can assert on it.
     """
 
     def __init__(
@@ -262,6 +274,11 @@ class KapsoSimulator:
         rate_limit: int | None = None,
         rate_limit_window: float = 60.0,
         seed: int | None = None,
+        delivery_delay: float | None = None,
+        read_delay: float | None = None,
+        delivery_error_code: int | None = None,
+        delivery_error_message: str | None = None,
+        status_sequence: list[str] | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
@@ -282,6 +299,11 @@ class KapsoSimulator:
         self._rng = random.Random(seed)
         self._store = Store()
         self._lock = self._store.lock
+        self.delivery_delay = delivery_delay
+        self.read_delay = read_delay
+        self.delivery_error_code = delivery_error_code
+        self.delivery_error_message = delivery_error_message
+        self.status_sequence = status_sequence
         self._requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
         self._windows: dict[str, tuple[float, int]] = {}
@@ -519,6 +541,110 @@ class KapsoSimulator:
         :raises KeyError: for an unknown message.
         """
         return self._store.set_message_status(message_id, status, error_code=error_code, error_message=error_message)
+
+    # -- status progression -----------------------------------------------------------------------------
+
+    @property
+    def delivery_delay(self) -> float | None:
+        """Seconds after a send at which new outbound messages turn ``delivered``; ``None`` keeps them ``sent``.
+
+        Changing it affects messages sent afterwards only.
+        """
+        return self._store.delivery_delay
+
+    @delivery_delay.setter
+    def delivery_delay(self, value: float | None) -> None:
+        self._store.delivery_delay = value
+
+    @property
+    def read_delay(self) -> float | None:
+        """Seconds after delivery at which new outbound messages turn ``read``; ``None``: never read."""
+        return self._store.read_delay
+
+    @read_delay.setter
+    def read_delay(self, value: float | None) -> None:
+        self._store.read_delay = value
+
+    @property
+    def delivery_error_code(self) -> int | None:
+        """When set (with ``delivery_delay``), new outbound messages turn ``failed`` with this code."""
+        return self._store.delivery_error_code
+
+    @delivery_error_code.setter
+    def delivery_error_code(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError("delivery_error_code must be an integer or None")
+        self._store.delivery_error_code = value
+
+    @property
+    def delivery_error_message(self) -> str | None:
+        """The error text kept with a ``failed`` status of the progression."""
+        return self._store.delivery_error_message
+
+    @delivery_error_message.setter
+    def delivery_error_message(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("delivery_error_message must be a string or None")
+        self._store.delivery_error_message = value
+
+    @property
+    def status_sequence(self) -> tuple[str, ...] | None:
+        """Statuses each new outbound message shows on successive listings of its conversation, keeping the
+        last one (``None``: no sequence). Changing it affects messages sent afterwards only.
+        """
+        return self._store.status_sequence
+
+    @status_sequence.setter
+    def status_sequence(self, value: list[str] | tuple[str, ...] | None) -> None:
+        self._store.status_sequence = value
+
+    def schedule_status(
+        self,
+        message_id: str,
+        status: str,
+        *,
+        after: float = 0.0,
+        error_code: int | None = None,
+        error_message: str | None = None,
+    ) -> StatusChange:
+        """Have one message move to ``status`` by itself ``after`` seconds from now.
+
+        The change shows from the first read (API or Python) once its time has come. Several changes may
+        be queued for one message; none applies after ``failed``.
+
+        :param message_id: Kapso id or wamid of the message.
+        :param status: ``delivered``, ``read``, ``failed`` (or ``sent``, ``pending``, ``received``).
+        :param after: seconds from now.
+        :param error_code: for ``failed``, the WhatsApp error code, kept in ``metadata.error_code``.
+        :param error_message: for ``failed``, the WhatsApp error text, kept in ``metadata.error_message``.
+        :raises KeyError: for an unknown message.
+        """
+        return self._store.schedule_status(
+            message_id, status, after=after, error_code=error_code, error_message=error_message
+        )
+
+    def pending_status_changes(self) -> list[StatusChange]:
+        """Status changes scheduled and not applied yet, in time order."""
+        return self._store.pending_status_changes()
+
+    def _progression_json(self) -> dict[str, Any]:
+        return {
+            "delivery_delay": self.delivery_delay,
+            "read_delay": self.read_delay,
+            "delivery_error_code": self.delivery_error_code,
+            "delivery_error_message": self.delivery_error_message,
+            "status_sequence": None if self.status_sequence is None else list(self.status_sequence),
+            "pending": [change.to_json() for change in self.pending_status_changes()],
+        }
+
+    def _set_progression(self, payload: dict[str, Any]) -> None:
+        allowed = ("delivery_delay", "read_delay", "delivery_error_code", "delivery_error_message", "status_sequence")
+        unknown = sorted(set(payload) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        for name in allowed:
+            if name in payload:
+                setattr(self, name, payload[name])
 
     def deliver_inbound(
         self,
@@ -798,6 +924,7 @@ class KapsoSimulator:
     def _list_messages(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> _Response:
         conversation_id = unquote(match["id"])
         self._store.conversation(conversation_id)
+        self._store.advance_on_listing(conversation_id)
         # Newest first, as a chat history API usually pages; the files do not say, see NOTES.md.
         records = list(reversed(self._store.list_messages(conversation_id)))
         return _paginate(records, query)
@@ -1025,6 +1152,14 @@ class KapsoSimulator:
             return _json_response(200, {"data": {"reset": True}})
         if method == "POST" and (found := re.fullmatch(r"/messages/([^/]+)/status", path)):
             return _json_response(200, {"data": self.set_message_status(unquote(found[1]), **payload)})
+        if method == "POST" and (found := re.fullmatch(r"/messages/([^/]+)/schedule", path)):
+            change = self.schedule_status(unquote(found[1]), **payload)
+            return _json_response(201, {"data": change.to_json()})
+        if (method, path) == ("GET", "/progression"):
+            return _json_response(200, {"data": self._progression_json()})
+        if (method, path) == ("POST", "/progression"):
+            self._set_progression(payload)
+            return _json_response(200, {"data": self._progression_json()})
         if method == "POST" and (found := re.fullmatch(r"/conversations/([^/]+)/inbound", path)):
             return _json_response(201, {"data": self.deliver_inbound(unquote(found[1]), **payload)})
         return _error(404, f"No control endpoint {method} {CONTROL_PREFIX}{path}")

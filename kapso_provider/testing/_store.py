@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import math
 import threading
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,11 +19,47 @@ from kapso_provider.testing._validation import (
     template_placeholders,
 )
 
-__all__ = ["NotFoundError", "Store", "utc_timestamp"]
+__all__ = ["NotFoundError", "StatusChange", "Store", "utc_timestamp"]
 
 #: Statuses a simulated message may be moved to. ``status`` is a free string in the files; these are the
 #: ones WhatsApp reports, plus Kapso's inbound ``received``.
 MESSAGE_STATUSES = frozenset({"pending", "sent", "delivered", "read", "failed", "received"})
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A status a message takes on by itself once its time comes, as a WhatsApp status webhook would.
+
+    :param message_id: Kapso id of the message.
+    :param status: the status it moves to.
+    :param due: ``time.time()`` at which it moves.
+    :param error_code: for ``failed``, the WhatsApp error code kept in ``metadata``.
+    :param error_message: for ``failed``, the WhatsApp error text kept in ``metadata``.
+    """
+
+    message_id: str
+    status: str
+    due: float
+    error_code: int | None = None
+    error_message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The change as plain JSON data (for the control endpoints)."""
+        return {
+            "message_id": self.message_id,
+            "status": self.status,
+            "due_at": utc_timestamp(datetime.fromtimestamp(self.due, UTC)),
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+        }
+
+
+def _check_delay(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a number of seconds >= 0 or None")
+    return float(value)
 
 
 class NotFoundError(KeyError):
@@ -64,6 +103,17 @@ class Store:
         #: Templates created without ``content`` or ``parameter_count``: their parameters are unknown, so
         #: sends are not held to a parameter count the test never chose.
         self.lenient_templates: set[str] = set()
+        #: Status changes waiting for their time, applied whenever messages are read (no timer thread:
+        #: a test sees the same outcome however busy the machine is, once the delay has passed).
+        self.status_changes: list[StatusChange] = []
+        self._delivery_delay: float | None = None
+        self._read_delay: float | None = None
+        #: The WhatsApp error an automatic failure carries (``delivery_delay`` or ``status_sequence``).
+        self.delivery_error_code: int | None = None
+        self.delivery_error_message: str | None = None
+        self._status_sequence: tuple[str, ...] | None = None
+        #: Kapso id -> (the sequence of a new outbound message, how many listings it has been through).
+        self.sequences: dict[str, tuple[tuple[str, ...], int]] = {}
         self.default_config_id: str = self.add_config(
             name="Simulator WhatsApp",
             phone_number="+15550000000",
@@ -80,6 +130,151 @@ class Store:
                 moment = self._last_moment + timedelta(microseconds=1)
             self._last_moment = moment
             return utc_timestamp(moment)
+
+    # -- status progression -----------------------------------------------------------------------------
+
+    @property
+    def delivery_delay(self) -> float | None:
+        """Seconds after a send at which new outbound messages turn ``delivered``; ``None`` keeps them ``sent``."""
+        return self._delivery_delay
+
+    @delivery_delay.setter
+    def delivery_delay(self, value: float | None) -> None:
+        self._delivery_delay = _check_delay("delivery_delay", value)
+
+    @property
+    def read_delay(self) -> float | None:
+        """Seconds after delivery at which new outbound messages turn ``read``; ``None``: never read."""
+        return self._read_delay
+
+    @read_delay.setter
+    def read_delay(self, value: float | None) -> None:
+        self._read_delay = _check_delay("read_delay", value)
+
+    @property
+    def status_sequence(self) -> tuple[str, ...] | None:
+        """Statuses a new outbound message shows on successive listings of its conversation's messages."""
+        return self._status_sequence
+
+    @status_sequence.setter
+    def status_sequence(self, value: list[str] | tuple[str, ...] | None) -> None:
+        if value is None:
+            self._status_sequence = None
+            return
+        if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+            raise ValueError("status_sequence must be a non-empty list of statuses or None")
+        unknown = [status for status in value if status not in MESSAGE_STATUSES]
+        if unknown:
+            raise ValueError(f"status_sequence: unknown status(es) {unknown}; allowed: {sorted(MESSAGE_STATUSES)}")
+        self._status_sequence = tuple(value)
+
+    def advance_on_listing(self, conversation_id: str) -> None:
+        """One listing of a conversation's messages through the API: each message with a sequence shows its
+        next status (and keeps the last one once the sequence is spent).
+
+        :param conversation_id: the conversation listed.
+        """
+        with self.lock:
+            for record in self.messages:
+                script = self.sequences.get(record["id"])
+                if script is None or record["whatsapp_conversation_id"] != conversation_id:
+                    continue
+                sequence, listings = script
+                status = sequence[min(listings, len(sequence) - 1)]
+                self.sequences[record["id"]] = (sequence, listings + 1)
+                if record["status"] == "failed" or record["status"] == status:
+                    continue
+                self._set_status(record, status, self.delivery_error_code, self.delivery_error_message)
+                record["updated_at"] = self.now()
+
+    def _find_message(self, message_id: str) -> dict[str, Any]:
+        for record in self.messages:
+            if message_id in (record["id"], record["whatsapp_message_id"]):
+                return record
+        raise NotFoundError("Message", message_id)
+
+    def schedule_status(
+        self,
+        message_id: str,
+        status: str,
+        *,
+        after: float = 0.0,
+        error_code: int | None = None,
+        error_message: str | None = None,
+    ) -> StatusChange:
+        """Have a message move to ``status`` by itself ``after`` seconds from now.
+
+        :param message_id: Kapso id (or wamid) of the message.
+        :param status: the status it moves to.
+        :param after: seconds from now.
+        :param error_code: for ``failed``, the WhatsApp error code kept in ``metadata``.
+        :param error_message: for ``failed``, the WhatsApp error text kept in ``metadata``.
+        :raises NotFoundError: for an unknown message.
+        """
+        if status not in MESSAGE_STATUSES:
+            raise ValueError(f"status must be one of {sorted(MESSAGE_STATUSES)}")
+        delay = _check_delay("after", after)
+        assert delay is not None
+        with self.lock:
+            record = self._find_message(message_id)
+            change = StatusChange(
+                message_id=record["id"],
+                status=status,
+                due=time.time() + delay,
+                error_code=error_code,
+                error_message=error_message,
+            )
+            self.status_changes.append(change)
+            return change
+
+    def _schedule_progression(self, record: dict[str, Any], sent_at: float) -> None:
+        """Queue the automatic changes of a new outbound message, from the progression settings."""
+        if self._status_sequence is not None:
+            self.sequences[record["id"]] = (self._status_sequence, 0)
+        if self._delivery_delay is None:
+            return
+        delivered_at = sent_at + self._delivery_delay
+        if self.delivery_error_code is not None or self.delivery_error_message is not None:
+            self.status_changes.append(
+                StatusChange(
+                    record["id"],
+                    "failed",
+                    delivered_at,
+                    error_code=self.delivery_error_code,
+                    error_message=self.delivery_error_message,
+                )
+            )
+            return
+        self.status_changes.append(StatusChange(record["id"], "delivered", delivered_at))
+        if self._read_delay is not None:
+            self.status_changes.append(StatusChange(record["id"], "read", delivered_at + self._read_delay))
+
+    def apply_due_status_changes(self) -> None:
+        """Apply, in time order, every scheduled change whose time has come."""
+        with self.lock:
+            if not self.status_changes:
+                return
+            now = time.time()
+            due = sorted((change for change in self.status_changes if change.due <= now), key=lambda c: c.due)
+            if not due:
+                return
+            self.status_changes = [change for change in self.status_changes if change.due > now]
+            for change in due:
+                try:
+                    record = self._find_message(change.message_id)
+                except NotFoundError:
+                    continue  # the message was forgotten by reset()
+                if record["status"] == "failed":
+                    continue  # WhatsApp reports nothing after a failure
+                self._set_status(record, change.status, change.error_code, change.error_message)
+                # The change happened when it was due, not when someone looked.
+                record["updated_at"] = utc_timestamp(datetime.fromtimestamp(change.due, UTC))
+
+    def pending_status_changes(self) -> list[StatusChange]:
+        """Scheduled changes not applied yet, in time order."""
+        with self.lock:
+            self.apply_due_status_changes()
+            return sorted(self.status_changes, key=lambda change: change.due)
 
     # -- configs ----------------------------------------------------------------------------------------
 
@@ -271,6 +466,7 @@ class Store:
                 record["media_url"] = message["media_url"]
             self.messages.append(record)
             self._touch_conversation(conversation_id, stamp)
+            self._schedule_progression(record, time.time())
             return copy.deepcopy(record)
 
     def store_inbound(
@@ -328,6 +524,7 @@ class Store:
         :param conversation_id: restrict to this conversation.
         """
         with self.lock:
+            self.apply_due_status_changes()
             return [
                 copy.deepcopy(record)
                 for record in self.messages
@@ -344,6 +541,9 @@ class Store:
     ) -> dict[str, Any]:
         """Move a message to a new status, as a WhatsApp status webhook would.
 
+        Changes scheduled for the message and not applied yet, and its status sequence, are dropped: the
+        test decided its fate.
+
         :param message_id: Kapso id (or wamid) of the message.
         :param status: the new status.
         :param error_code: WhatsApp error code, kept in ``metadata`` for ``failed``.
@@ -353,20 +553,23 @@ class Store:
         if status not in MESSAGE_STATUSES:
             raise ValueError(f"status must be one of {sorted(MESSAGE_STATUSES)}")
         with self.lock:
-            for record in self.messages:
-                if message_id in (record["id"], record["whatsapp_message_id"]):
-                    break
-            else:
-                raise NotFoundError("Message", message_id)
-            record["status"] = status
+            self.apply_due_status_changes()
+            record = self._find_message(message_id)
+            self.status_changes = [change for change in self.status_changes if change.message_id != record["id"]]
+            self.sequences.pop(record["id"], None)
+            self._set_status(record, status, error_code, error_message)
             record["updated_at"] = self.now()
-            if status == "failed":
-                # The files define no error field on messages; Kapso's metadata is the free-form bag.
-                if error_code is not None:
-                    record["metadata"]["error_code"] = error_code
-                if error_message is not None:
-                    record["metadata"]["error_message"] = error_message
             return copy.deepcopy(record)
+
+    @staticmethod
+    def _set_status(record: dict[str, Any], status: str, error_code: int | None, error_message: str | None) -> None:
+        record["status"] = status
+        if status == "failed":
+            # The files define no error field on messages; Kapso's metadata is the free-form bag.
+            if error_code is not None:
+                record["metadata"]["error_code"] = error_code
+            if error_message is not None:
+                record["metadata"]["error_message"] = error_message
 
     # -- templates --------------------------------------------------------------------------------------
 
@@ -440,3 +643,5 @@ class Store:
             self.messages.clear()
             self.templates.clear()
             self.lenient_templates.clear()
+            self.status_changes.clear()
+            self.sequences.clear()
