@@ -58,6 +58,9 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "Kapso", "python-modules": ["kapso_provider.hooks.kapso"]}],
         "operators": [{"integration-name": "Kapso", "python-modules": ["kapso_provider.operators.kapso"]}],
+        "sensors": [{"integration-name": "Kapso", "python-modules": ["kapso_provider.sensors.kapso"]}],
+        "triggers": [{"integration-name": "Kapso", "python-modules": ["kapso_provider.triggers.kapso"]}],
+        "notifications": ["kapso_provider.notifications.kapso.KapsoNotifier"],
         "connection-types": [
             {
                 "hook-class-name": "kapso_provider.hooks.kapso.KapsoHook",

@@ -55,7 +55,7 @@ def test_listed_modules_import() -> None:
     import importlib
 
     info = get_provider_info()
-    for section in ("hooks", "operators"):
+    for section in ("hooks", "operators", "sensors", "triggers"):
         for entry in info[section]:
             for module in entry["python-modules"]:
                 importlib.import_module(module)
@@ -135,3 +135,10 @@ def test_airflow_cli_lists_provider_and_connection_type() -> None:
     assert any(line.split()[:2] == ["kapso", "kapso_provider.hooks.kapso.KapsoHook"] for line in hooks.splitlines()), (
         hooks
     )
+
+
+def test_airflow_cli_lists_notifier_and_trigger() -> None:
+    notifications = _airflow("providers", "notifications", "--output", "plain")
+    assert "kapso_provider.notifications.kapso.KapsoNotifier" in notifications.split(), notifications
+    triggers = _airflow("providers", "triggers", "--output", "plain")
+    assert "kapso_provider.triggers.kapso" in triggers.split(), triggers

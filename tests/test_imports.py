@@ -55,6 +55,10 @@ def _probe(module: str) -> dict[str, list[str]]:
     ("module", "dag_facing"),
     [
         ("kapso_provider.operators.kapso", True),
+        ("kapso_provider.sensors.kapso", True),
+        ("kapso_provider.notifications.kapso", True),
+        # The triggerer imports it to rebuild a deferred sensor's trigger: no client until it runs.
+        ("kapso_provider.triggers.kapso", True),
         ("kapso_provider.get_provider_info", True),
         ("kapso_provider.hooks.kapso", False),
         ("kapso_provider.models", False),
