@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 
@@ -31,6 +31,16 @@ from kapso_provider.get_provider_info import (
     DEFAULT_TIMEOUT_SECONDS,
     UI_FIELD_BEHAVIOUR,
 )
+from kapso_provider.hooks._api import (
+    AgentsAPI,
+    BroadcastsAPI,
+    ContactsAPI,
+    ConversationsAPI,
+    PlatformAPI,
+    TemplatesAPI,
+)
+from kapso_provider.hooks._api._base import MAX_PAGE_SIZE
+from kapso_provider.hooks._api._base import path_segment as _segment
 from kapso_provider.pacing import RequestPacer
 
 if TYPE_CHECKING:
@@ -39,8 +49,6 @@ if TYPE_CHECKING:
 
     from kapso_provider.models import KapsoMessage
 
-# The API answers at most this many records per page (``per_page`` maximum in the OpenAPI files).
-MAX_PAGE_SIZE = 100
 # Kapso's error texts are short; an HTML page from a proxy is not, and only its start helps a reader.
 _MAX_ERROR_TEXT = 500
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
@@ -477,7 +485,7 @@ def _message_not_found(conversation_id: str, message_id: str) -> KapsoNotFoundEr
     )
 
 
-class KapsoHook(BaseHook):
+class KapsoHook(ConversationsAPI, PlatformAPI, TemplatesAPI, ContactsAPI, AgentsAPI, BroadcastsAPI, BaseHook):
     """Talks to Kapso's API v1 with the API key of a ``kapso`` connection.
 
     The connection's password holds the API key, its host the API base URL (empty for
@@ -921,13 +929,6 @@ class KapsoHook(BaseHook):
         finally:
             self.close()
         return True, f"Connected to Kapso at {self.settings.base_url}."
-
-
-def _segment(value: str) -> str:
-    """Quote an id for use as one path segment, so that no value can reach another endpoint."""
-    if not isinstance(value, str) or not value.strip():
-        raise KapsoConfigurationError(f"An id in the request path must be a non-empty string, got {value!r}.")
-    return quote(value, safe="")
 
 
 def _httpx_transport_error(exc: Exception, *, method: str, path: str, timeout: float) -> KapsoServerError:

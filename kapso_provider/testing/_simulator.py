@@ -16,13 +16,32 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from kapso_provider.testing._faults import DEFAULT_SLOW_DELAY, Fault, FaultKind
+from kapso_provider.testing._http import (
+    ApiError,
+    Outcome,
+    Response,
+    config_not_found,
+    error,
+    first,
+    json_response,
+    paginate,
+    parse_time,
+    validation_error,
+)
+from kapso_provider.testing._resources import (
+    AgentsGroup,
+    AssignmentsGroup,
+    BroadcastsGroup,
+    ContactsGroup,
+    PlatformGroup,
+    ResourceGroup,
+    TemplateAdminGroup,
+)
 from kapso_provider.testing._store import NotFoundError, StatusChange, Store
 from kapso_provider.testing._validation import (
     MESSAGE_TYPES,
@@ -128,91 +147,6 @@ class RecordedRequest:
         )
 
 
-@dataclass
-class _Response:
-    status: int
-    body: bytes
-    content_type: str = "application/json; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class _Outcome:
-    response: _Response | None  # None: close the connection without answering
-    delay: float = 0.0
-
-
-def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    return _Response(status, body, headers=dict(headers or {}))
-
-
-def _error(status: int, message: str, *, error: str | None = None) -> _Response:
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    return _json_response(status, {"error": error or phrase, "status": status, "message": message})
-
-
-def _validation_error(exc: ValidationError) -> _Response:
-    text = str(exc)
-    return _json_response(exc.status, {"error": text, "status": exc.status, "message": text})
-
-
-def _config_not_found() -> _Response:
-    return _error(422, "WhatsApp configuration not found", error="WhatsApp configuration not found")
-
-
-class _ApiError(Exception):
-    def __init__(self, response: _Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
-def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"greater than or equal to {low}"
-        raise ValidationError(name, f"must be an integer {bound}")
-    return value
-
-
-def _paginate(items: list[dict[str, Any]], query: Mapping[str, str]) -> _Response:
-    page = _int_param(query, "page", 1, 1, None)
-    per_page = _int_param(query, "per_page", 20, 1, 100)
-    total = len(items)
-    start = (page - 1) * per_page
-    meta = {
-        "page": page,
-        "per_page": per_page,
-        "total_pages": math.ceil(total / per_page),
-        "total_count": total,
-    }
-    return _json_response(200, {"data": items[start : start + per_page], "meta": meta})
-
-
-def _first(query: Mapping[str, str], *names: str) -> str | None:
-    for name in names:
-        value = query.get(name)
-        if value not in (None, ""):
-            return value
-    return None
-
-
-def _parse_time(value: str, name: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(name, "must be an ISO 8601 date-time") from None
-    if moment.tzinfo is None:
-        raise ValidationError(name, "must include a time zone")
-    return moment
-
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -222,7 +156,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-_Route = Callable[[re.Match[str], Mapping[str, str], Any], _Response]
+_Route = Callable[[re.Match[str], Mapping[str, str], Any], Response]
 
 
 class KapsoSimulator:
@@ -310,7 +244,25 @@ class KapsoSimulator:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        # Endpoint groups beyond the core, each with its state and a Python API of its own.
+        self.assignments = AssignmentsGroup(self)
+        self.platform = PlatformGroup(self)
+        self.template_admin = TemplateAdminGroup(self)
+        self.contacts = ContactsGroup(self)
+        self.agents = AgentsGroup(self)
+        self.broadcasts = BroadcastsGroup(self)
+        self._groups: tuple[ResourceGroup, ...] = (
+            self.assignments,
+            self.platform,
+            self.template_admin,
+            self.contacts,
+            self.agents,
+            self.broadcasts,
+        )
+        # Group routes first: they hold the more specific paths (``/whatsapp_templates/sync_status``
+        # before ``/whatsapp_templates/{id}``).
         self._routes: list[tuple[str, re.Pattern[str], _Route]] = [
+            *(group_route for group in self._groups for group_route in group.routes()),
             ("GET", re.compile(r"/whatsapp_conversations"), self._list_conversations),
             ("GET", re.compile(r"/whatsapp_conversations/(?P<id>[^/]+)"), self._get_conversation),
             ("PATCH", re.compile(r"/whatsapp_conversations/(?P<id>[^/]+)"), self._update_conversation),
@@ -736,6 +688,8 @@ class KapsoSimulator:
         """
         with self._lock:
             self._store.reset()
+            for group in self._groups:
+                group.reset()
             self._requests.clear()
             self._faults.clear()
             self._windows.clear()
@@ -778,8 +732,8 @@ class KapsoSimulator:
             return headers, None
         return headers, max(1, math.ceil(start + self.rate_limit_window - now))
 
-    def _rate_limited(self, retry_after: int, headers: dict[str, str]) -> _Response:
-        response = _error(
+    def _rate_limited(self, retry_after: int, headers: dict[str, str]) -> Response:
+        response = error(
             429,
             f"Too many requests for this API key. Retry after {retry_after} seconds.",
             error="Rate limit exceeded",
@@ -788,7 +742,7 @@ class KapsoSimulator:
         response.headers["Retry-After"] = str(retry_after)
         return response
 
-    def _handle_api(self, request: RecordedRequest) -> _Outcome:
+    def _handle_api(self, request: RecordedRequest) -> Outcome:
         """Answer one ``/api/v1`` request, faults included (server threads call this)."""
         self._wait(self.latency)
         fault = self._take_fault(request.method, request.path)
@@ -797,9 +751,9 @@ class KapsoSimulator:
         response = self._process(request)
         if fault is not None:
             return self._fault_outcome(fault, response)
-        return _Outcome(response)
+        return Outcome(response)
 
-    def _fault_outcome(self, fault: Fault, processed: _Response | None) -> _Outcome:
+    def _fault_outcome(self, fault: Fault, processed: Response | None) -> Outcome:
         kind = fault.kind
         delay = fault.delay or 0.0
         kept = {name: value for name, value in (processed.headers if processed else {}).items() if "RateLimit" in name}
@@ -809,36 +763,36 @@ class KapsoSimulator:
                 headers["X-RateLimit-Limit"] = str(self.rate_limit)
             response = self._rate_limited(fault.retry_after if fault.retry_after is not None else 1, headers)
             response.status = fault.status or 429
-            return _Outcome(response, delay)
+            return Outcome(response, delay)
         if kind in (FaultKind.SERVER_ERROR_BEFORE_STORE, FaultKind.SERVER_ERROR_AFTER_STORE):
-            response = _error(fault.status or 500, "Failed to send message: WhatsApp service error")
+            response = error(fault.status or 500, "Failed to send message: WhatsApp service error")
             response.headers.update(kept)
-            return _Outcome(response, delay)
+            return Outcome(response, delay)
         if kind in (FaultKind.DROP_BEFORE_STORE, FaultKind.DROP_AFTER_STORE):
-            return _Outcome(None, delay)
+            return Outcome(None, delay)
         if kind is FaultKind.SLOW_AFTER_STORE:
-            return _Outcome(processed, fault.delay if fault.delay is not None else DEFAULT_SLOW_DELAY)
+            return Outcome(processed, fault.delay if fault.delay is not None else DEFAULT_SLOW_DELAY)
         if kind is FaultKind.MALFORMED_JSON:
             assert processed is not None
             # A strict prefix of a JSON object lacks its closing brace, so it never parses.
             truncated = processed.body[: max(1, len(processed.body) // 2)]
-            return _Outcome(_Response(fault.status or processed.status, truncated, headers=processed.headers), delay)
-        response = _Response(fault.status or 502, _HTML_BAD_GATEWAY, "text/html; charset=utf-8")
-        return _Outcome(response, delay)
+            return Outcome(Response(fault.status or processed.status, truncated, headers=processed.headers), delay)
+        response = Response(fault.status or 502, _HTML_BAD_GATEWAY, "text/html; charset=utf-8")
+        return Outcome(response, delay)
 
-    def _process(self, request: RecordedRequest) -> _Response:
+    def _process(self, request: RecordedRequest) -> Response:
         key = request.headers.get(API_KEY_HEADER) or ""
         rate_headers, retry_after = self._rate_limit_headers(key)
         if retry_after is not None:
             return self._rate_limited(retry_after, rate_headers)
         if not hmac.compare_digest(key.encode(), self._api_key.encode()):
-            response = _error(401, "Missing or invalid API key (X-API-Key header)", error="Unauthorized")
+            response = error(401, "Missing or invalid API key (X-API-Key header)", error="Unauthorized")
         else:
             response = self._route(request)
         response.headers.update(rate_headers)
         return response
 
-    def _route(self, request: RecordedRequest) -> _Response:
+    def _route(self, request: RecordedRequest) -> Response:
         path = request.path
         if len(path) > 1:
             path = path.rstrip("/")
@@ -852,32 +806,32 @@ class KapsoSimulator:
                 try:
                     body = json.loads(request.body)
                 except ValueError:
-                    return _error(400, "body: is not valid JSON")
+                    return error(400, "body: is not valid JSON")
             try:
                 return handler(match, request.query, body)
             except ValidationError as exc:
-                return _validation_error(exc)
+                return validation_error(exc)
             except NotFoundError as exc:
-                return _error(404, f"{exc.resource} not found")
-            except _ApiError as exc:
+                return error(404, f"{exc.resource} not found")
+            except ApiError as exc:
                 return exc.response
             except Exception as exc:
                 # A simulator bug must show up as a readable 500, not as a dropped connection that a
                 # client under test would take for a network fault.
-                return _error(500, f"Kapso simulator internal error: {type(exc).__name__}: {exc}")
-        return _error(404, f"No route matches {request.method} {request.full_path}")
+                return error(500, f"Kapso simulator internal error: {type(exc).__name__}: {exc}")
+        return error(404, f"No route matches {request.method} {request.full_path}")
 
     # -- endpoints --------------------------------------------------------------------------------------
 
-    def _list_conversations(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> _Response:
-        phone = _first(query, "q[phone_number_eq]", "phone_number")
-        status = _first(query, "q[status_eq]", "status")
-        config_id = _first(query, "q[whatsapp_config_id_eq]", "whatsapp_config_id")
-        customer_id = _first(query, "q[whatsapp_config_customer_id_eq]", "customer_id")
+    def _list_conversations(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+        phone = first(query, "q[phone_number_eq]", "phone_number")
+        status = first(query, "q[status_eq]", "status")
+        config_id = first(query, "q[whatsapp_config_id_eq]", "whatsapp_config_id")
+        customer_id = first(query, "q[whatsapp_config_customer_id_eq]", "customer_id")
         if status is not None and status not in ("active", "ended"):
             raise ValidationError("q[status_eq]", "must be one of: active, ended")
         bounds = {
-            name: _parse_time(value, name)
+            name: parse_time(value, name)
             for name in ("q[last_active_at_gteq]", "q[last_active_at_lteq]")
             if (value := query.get(name))
         }
@@ -894,19 +848,19 @@ class KapsoSimulator:
                 owner = configs.get(conversation["whatsapp_config_id"], {}).get("customer_id")
                 if customer_id is not None and owner != customer_id:
                     continue
-                active = _parse_time(conversation["last_active_at"], "last_active_at")
+                active = parse_time(conversation["last_active_at"], "last_active_at")
                 if "q[last_active_at_gteq]" in bounds and active < bounds["q[last_active_at_gteq]"]:
                     continue
                 if "q[last_active_at_lteq]" in bounds and active > bounds["q[last_active_at_lteq]"]:
                     continue
                 selected.append(copy.deepcopy(conversation))
         selected.sort(key=lambda conversation: str(conversation["last_active_at"]), reverse=True)
-        return _paginate(selected, query)
+        return paginate(selected, query)
 
-    def _get_conversation(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> _Response:
-        return _json_response(200, {"data": self._store.conversation(unquote(match["id"]))})
+    def _get_conversation(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+        return json_response(200, {"data": self._store.conversation(unquote(match["id"]))})
 
-    def _update_conversation(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> _Response:
+    def _update_conversation(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
         conversation_id = unquote(match["id"])
         self._store.conversation(conversation_id)
         update = body.get("whatsapp_conversation") if isinstance(body, dict) else None
@@ -919,43 +873,43 @@ class KapsoSimulator:
             record = self._store.conversations[conversation_id]
             record["status"] = status
             record["updated_at"] = self._store.now()
-        return _json_response(200, {"data": self._store.conversation(conversation_id)})
+        return json_response(200, {"data": self._store.conversation(conversation_id)})
 
-    def _list_messages(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> _Response:
+    def _list_messages(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
         conversation_id = unquote(match["id"])
         self._store.conversation(conversation_id)
         self._store.advance_on_listing(conversation_id)
         # Newest first, as a chat history API usually pages; the files do not say, see NOTES.md.
         records = list(reversed(self._store.list_messages(conversation_id)))
-        return _paginate(records, query)
+        return paginate(records, query)
 
-    def _send_in_conversation(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> _Response:
+    def _send_in_conversation(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
         conversation_id = unquote(match["id"])
         self._store.conversation(conversation_id)
         message = validate_message(body, require_content=True)
-        return _json_response(201, {"data": self._store.store_outbound(conversation_id, message)})
+        return json_response(201, {"data": self._store.store_outbound(conversation_id, message)})
 
     def _resolve_config(self, config_id: object, customer_id: object) -> str:
         with self._lock:
             configs = self._store.configs
             if config_id not in (None, ""):
                 if not isinstance(config_id, str) or config_id not in configs:
-                    raise _ApiError(_config_not_found())
+                    raise ApiError(config_not_found())
                 return config_id
             if customer_id not in (None, ""):
                 for record in configs.values():
                     if record.get("customer_id") == customer_id:
                         return str(record["id"])
-                raise _ApiError(_config_not_found())
+                raise ApiError(config_not_found())
             return str(self._store.default_config_id)
 
-    def _send_to_phone(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> _Response:
+    def _send_to_phone(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
         message = body.get("message") if isinstance(body, dict) else None
         if isinstance(message, dict):
             phone = message.get("phone_number") or query.get("phone_number")
             if phone in (None, ""):
                 # openapi-whatsapp.yaml documents a 400 (not a 422) for this one case.
-                raise _ApiError(_error(400, "message.phone_number: is required", error="Phone number is required"))
+                raise ApiError(error(400, "message.phone_number: is required", error="Phone number is required"))
         message = validate_message(body, require_content=False)
         phone = message.get("phone_number") or query.get("phone_number")
         if not isinstance(phone, str) or not normalize_phone(phone):
@@ -968,15 +922,15 @@ class KapsoSimulator:
         with self._lock:
             conversation = self._store.find_or_create_conversation(phone, config_id)
             record = self._store.store_outbound(conversation["id"], message)
-        return _json_response(201, {"data": record})
+        return json_response(201, {"data": record})
 
-    def _list_templates(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> _Response:
-        name = _first(query, "q[name_cont]")
-        language = _first(query, "q[language_code_eq]")
-        category = _first(query, "q[category_eq]")
-        status = _first(query, "q[status_eq]")
-        waba = _first(query, "q[business_account_id_eq]", "business_account_id")
-        config_id = _first(query, "q[whatsapp_config_id_eq]", "whatsapp_config_id")
+    def _list_templates(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+        name = first(query, "q[name_cont]")
+        language = first(query, "q[language_code_eq]")
+        category = first(query, "q[category_eq]")
+        status = first(query, "q[status_eq]")
+        waba = first(query, "q[business_account_id_eq]", "business_account_id")
+        config_id = first(query, "q[whatsapp_config_id_eq]", "whatsapp_config_id")
         with self._lock:
             selected = [
                 copy.deepcopy(template)
@@ -988,12 +942,12 @@ class KapsoSimulator:
                 and (waba is None or template["business_account_id"] == waba)
                 and (config_id is None or config_id in template["whatsapp_config_ids"])
             ]
-        return _paginate(selected, query)
+        return paginate(selected, query)
 
-    def _get_template(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> _Response:
-        return _json_response(200, {"data": self._store.template(unquote(match["id"]))})
+    def _get_template(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+        return json_response(200, {"data": self._store.template(unquote(match["id"]))})
 
-    def _send_template(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> _Response:
+    def _send_template(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
         template = self._store.template(unquote(match["id"]))
         request = body.get("template") if isinstance(body, dict) else None
         if not isinstance(request, dict):
@@ -1023,8 +977,8 @@ class KapsoSimulator:
                 )
             missing = [name for name in placeholders if name not in params]
             if missing:
-                raise _ApiError(
-                    _json_response(
+                raise ApiError(
+                    json_response(
                         422,
                         {
                             "error": f"Missing template parameters: {', '.join(missing)}",
@@ -1044,8 +998,8 @@ class KapsoSimulator:
                 )
             if len(params) != template["parameter_count"]:
                 text = f"Template requires {template['parameter_count']} parameters, but {len(params)} were provided"
-                raise _ApiError(
-                    _json_response(
+                raise ApiError(
+                    json_response(
                         422, {"error": text, "status": 422, "message": f"template.template_parameters: {text}"}
                     )
                 )
@@ -1058,8 +1012,8 @@ class KapsoSimulator:
         if request.get("whatsapp_config_id") is None and request.get("customer_id") is None:
             config_id = template["whatsapp_config_ids"][0]
         elif config_id not in template["whatsapp_config_ids"]:
-            raise _ApiError(
-                _error(
+            raise ApiError(
+                error(
                     422,
                     "template: is not available on this WhatsApp configuration",
                     error="WhatsApp configuration not found",
@@ -1079,7 +1033,7 @@ class KapsoSimulator:
             conversation = self._store.find_or_create_conversation(phone, config_id)
             record = self._store.store_outbound(conversation["id"], message)
             self._store.messages[-1]["metadata"]["template_id"] = template["id"]
-        return _json_response(
+        return json_response(
             200,
             {
                 "status": "success",
@@ -1094,9 +1048,9 @@ class KapsoSimulator:
             },
         )
 
-    def _list_configs(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> _Response:
-        waba = _first(query, "q[business_account_id_eq]", "business_account_id")
-        name = _first(query, "q[name_cont]")
+    def _list_configs(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+        waba = first(query, "q[business_account_id_eq]", "business_account_id")
+        name = first(query, "q[name_cont]")
         with self._lock:
             selected = [
                 copy.deepcopy(config)
@@ -1104,65 +1058,65 @@ class KapsoSimulator:
                 if (waba is None or config["business_account_id"] == waba)
                 and (name is None or name.lower() in config["name"].lower())
             ]
-        return _paginate(selected, query)
+        return paginate(selected, query)
 
-    def _get_config(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> _Response:
-        return _json_response(200, {"data": self._store.config(unquote(match["id"]))})
+    def _get_config(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+        return json_response(200, {"data": self._store.config(unquote(match["id"]))})
 
     # -- control surface --------------------------------------------------------------------------------
 
-    def _handle_control(self, method: str, path: str, query: Mapping[str, str], body: bytes) -> _Response:
+    def _handle_control(self, method: str, path: str, query: Mapping[str, str], body: bytes) -> Response:
         """Answer one ``/__kapso_simulator__`` request (server threads call this)."""
         try:
             payload: Any = json.loads(body) if body.strip() else {}
         except ValueError:
-            return _error(400, "body: is not valid JSON")
+            return error(400, "body: is not valid JSON")
         if not isinstance(payload, dict):
-            return _error(400, "body: must be a JSON object")
+            return error(400, "body: must be a JSON object")
         try:
             return self._control(method, path.rstrip("/"), query, payload)
         except NotFoundError as exc:
-            return _error(404, str(exc))
+            return error(404, str(exc))
         except (TypeError, ValueError) as exc:
-            return _error(400, str(exc))
+            return error(400, str(exc))
         except Exception as exc:
-            return _error(500, f"Kapso simulator internal error: {type(exc).__name__}: {exc}")
+            return error(500, f"Kapso simulator internal error: {type(exc).__name__}: {exc}")
 
-    def _control(self, method: str, path: str, query: Mapping[str, str], payload: dict[str, Any]) -> _Response:
+    def _control(self, method: str, path: str, query: Mapping[str, str], payload: dict[str, Any]) -> Response:
         if (method, path) == ("GET", "/requests"):
-            return _json_response(200, {"data": [request.to_json() for request in self.requests]})
+            return json_response(200, {"data": [request.to_json() for request in self.requests]})
         if (method, path) == ("GET", "/messages"):
-            return _json_response(200, {"data": self.messages(query.get("conversation_id"))})
+            return json_response(200, {"data": self.messages(query.get("conversation_id"))})
         if (method, path) == ("GET", "/conversations"):
-            return _json_response(200, {"data": self.conversations()})
+            return json_response(200, {"data": self.conversations()})
         if (method, path) == ("GET", "/faults"):
-            return _json_response(200, {"data": [fault.to_json() for fault in self.faults]})
+            return json_response(200, {"data": [fault.to_json() for fault in self.faults]})
         if (method, path) == ("POST", "/faults"):
             self.add_fault(**payload)
-            return _json_response(201, {"data": self.faults[-1].to_json()})
+            return json_response(201, {"data": self.faults[-1].to_json()})
         if (method, path) == ("DELETE", "/faults"):
             self.clear_faults()
-            return _json_response(200, {"data": []})
+            return json_response(200, {"data": []})
         if (method, path) == ("POST", "/conversations"):
-            return _json_response(201, {"data": self.create_conversation(**payload)})
+            return json_response(201, {"data": self.create_conversation(**payload)})
         if (method, path) == ("POST", "/templates"):
-            return _json_response(201, {"data": self.create_template(**payload)})
+            return json_response(201, {"data": self.create_template(**payload)})
         if (method, path) == ("POST", "/reset"):
             self.reset()
-            return _json_response(200, {"data": {"reset": True}})
+            return json_response(200, {"data": {"reset": True}})
         if method == "POST" and (found := re.fullmatch(r"/messages/([^/]+)/status", path)):
-            return _json_response(200, {"data": self.set_message_status(unquote(found[1]), **payload)})
+            return json_response(200, {"data": self.set_message_status(unquote(found[1]), **payload)})
         if method == "POST" and (found := re.fullmatch(r"/messages/([^/]+)/schedule", path)):
             change = self.schedule_status(unquote(found[1]), **payload)
-            return _json_response(201, {"data": change.to_json()})
+            return json_response(201, {"data": change.to_json()})
         if (method, path) == ("GET", "/progression"):
-            return _json_response(200, {"data": self._progression_json()})
+            return json_response(200, {"data": self._progression_json()})
         if (method, path) == ("POST", "/progression"):
             self._set_progression(payload)
-            return _json_response(200, {"data": self._progression_json()})
+            return json_response(200, {"data": self._progression_json()})
         if method == "POST" and (found := re.fullmatch(r"/conversations/([^/]+)/inbound", path)):
-            return _json_response(201, {"data": self.deliver_inbound(unquote(found[1]), **payload)})
-        return _error(404, f"No control endpoint {method} {CONTROL_PREFIX}{path}")
+            return json_response(201, {"data": self.deliver_inbound(unquote(found[1]), **payload)})
+        return error(404, f"No control endpoint {method} {CONTROL_PREFIX}{path}")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -1225,7 +1179,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body()
         except ValueError:
             self.close_connection = True
-            self._send(_error(400, "Bad Content-Length or chunked encoding"))
+            self._send(error(400, "Bad Content-Length or chunked encoding"))
             return
         split = urlsplit(self.path)
         path = split.path
@@ -1249,7 +1203,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         simulator._record(request)
         if not is_api:
-            self._send(_error(404, f"No route matches {self.command} {path}"))
+            self._send(error(404, f"No route matches {self.command} {path}"))
             return
         outcome = simulator._handle_api(request)
         simulator._wait(outcome.delay)
@@ -1263,7 +1217,7 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _send(self, response: _Response) -> None:
+    def _send(self, response: Response) -> None:
         try:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
