@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +124,96 @@ def validate(schema: dict[str, Any], instance: Any, spec: dict[str, Any] | None 
     errors = validation_errors(schema, instance, spec)
     if errors:
         pytest.fail("not valid against the schema:\n" + "\n".join(errors))
+
+
+SPEC_FILES = (
+    "openapi.yaml",
+    "openapi-whatsapp.yaml",
+    "openapi-platform.yaml",
+    "openapi-agents.yaml",
+    "openapi-functions.yaml",
+)
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile("".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts))
+
+
+def _coerce(value: str, schema: dict[str, Any]) -> Any:
+    """A query string value as the JSON type its parameter schema declares."""
+    kind = schema.get("type")
+    try:
+        if kind == "integer":
+            return int(value)
+        if kind == "number":
+            return float(value)
+    except ValueError:
+        return value
+    if kind == "boolean" and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
+def request_problems(method: str, path: str, query: dict[str, str], body: Any, spec_name: str) -> list[str] | None:
+    """What is wrong with one request against one file, or ``None`` when the file has no such operation.
+
+    The operation is the file's path template that matches ``path``; the query's names must be declared
+    parameters (values checked against their schemas), and the body must match the request body schema
+    (a body where the operation declares none is a problem too).
+
+    :param method: the HTTP method.
+    :param path: the path below ``/api/v1``, ids filled in.
+    :param query: the query parameters sent.
+    :param body: the decoded JSON body, ``None`` for none.
+    :param spec_name: one of :data:`SPEC_FILES`.
+    """
+    spec = load_spec(spec_name)
+    # Literal paths win over templated ones: /whatsapp_templates/sync_status is not template "sync_status".
+    for template, item in sorted(spec.get("paths", {}).items(), key=lambda entry: entry[0].count("{")):
+        operation = item.get(method.lower()) if _template_pattern(template).fullmatch(path) else None
+        if operation is None:
+            continue
+        problems: list[str] = []
+        declared = {}
+        for parameter in [*item.get("parameters", []), *operation.get("parameters", [])]:
+            parameter = resolve_refs(parameter, spec)
+            if parameter.get("in") == "query":
+                declared[parameter["name"]] = parameter.get("schema", {})
+        for name, value in query.items():
+            if name not in declared:
+                problems.append(f"query {name!r}: not a parameter of {method} {template} in {spec_name}")
+                continue
+            problems.extend(
+                f"query {name}: {error}"
+                for error in validation_errors(declared[name], _coerce(value, declared[name]), spec)
+            )
+        request_body = operation.get("requestBody")
+        if body is not None:
+            content = (request_body or {}).get("content", {}).get("application/json")
+            if content is None:
+                problems.append(f"body: {method} {template} takes no JSON body in {spec_name}")
+            else:
+                problems.extend(f"body {error}" for error in validation_errors(content["schema"], body, spec))
+        elif request_body is not None and request_body.get("required"):
+            problems.append(f"body: required by {method} {template} in {spec_name}")
+        return problems
+    return None
+
+
+def assert_valid_request(
+    method: str, path: str, query: dict[str, str], body: Any, *, files: tuple[str, ...] = SPEC_FILES
+) -> list[str]:
+    """Fail unless the request is valid in every file of ``files`` that has its operation; returns them.
+
+    Pass ``files`` to name the one file a request follows where the files contradict each other (and say
+    so in a comment and in ``docs/kapso-api-notes.md``).
+    """
+    verdicts = {name: request_problems(method, path, query, body, name) for name in files}
+    defining = {name: problems for name, problems in verdicts.items() if problems is not None}
+    if not defining:
+        pytest.fail(f"no operation {method} {path} in {', '.join(files)}")
+    failures = [f"{name}: {problem}" for name, problems in defining.items() for problem in problems or []]
+    if failures:
+        pytest.fail(f"{method} {path} is not valid:\n" + "\n".join(failures))
+    return sorted(defining)
