@@ -50,7 +50,7 @@ test-airflow-%: .venv-airflow-%/.installed
 	@echo "=== Airflow $*"
 	.venv-airflow-$*/bin/pytest -q
 
-# The versions run one after the other: the machine has two cores and every run starts its own Airflow.
+# One after the other by default; .ci/run uses `make -j2 matrix`, each version with its own Airflow home.
 matrix: $(foreach v,$(MATRIX_VERSIONS),test-airflow-$(v))
 
 demo: venv
