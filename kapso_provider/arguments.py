@@ -7,7 +7,9 @@ heavy: the payload models and the recipient checks load when a value is checked.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 # Every field of the v1 ``message`` object that a DAG author can set, in the reference page's order.
@@ -201,3 +203,67 @@ class KapsoMessageArguments:
     def message_is_static(self) -> bool:
         """Whether no message argument holds a template or an XCom reference any more."""
         return all(is_static(value) for value in (self.message, *(getattr(self, name) for name in MESSAGE_FIELDS)))
+
+
+# -- coercion of rendered operator settings ---------------------------------------------------------------
+# A templated setting renders to text ("True", "15"); a literal one keeps its type. These turn either into
+# the value, or append a line naming the field to ``problems`` so that every bad setting is reported at once.
+
+_TRUE_WORDS = ("true", "yes", "1")
+_FALSE_WORDS = ("false", "no", "0")
+
+
+def as_bool(field: str, value: object, problems: list[str]) -> bool:
+    """``value`` as a bool (``True``, ``"true"``, ``"yes"``, ``"1"`` ...), or a problem naming ``field``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in (*_TRUE_WORDS, *_FALSE_WORDS):
+        return value.strip().lower() in _TRUE_WORDS
+    problems.append(f"{field}: must be true or false, got {value!r}")
+    return False
+
+
+def as_number(
+    field: str,
+    value: object,
+    problems: list[str],
+    *,
+    integer: bool = False,
+    minimum: float | None = None,
+    unit: str | None = None,
+) -> float:
+    """``value`` as a finite number (an int when ``integer``) at or above ``minimum``, or a problem.
+
+    :param unit: what the number counts, for the problem's text (``"seconds"``).
+    :returns: the number, or NaN after appending a problem.
+    """
+    number: float = math.nan
+    # bool is an int to Python but never a count or a duration.
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            number = int(value) if integer else float(value)
+        except ValueError:
+            number = math.nan
+    kind = ("an integer" if integer else "a number") + (f" of {unit}" if unit else "")
+    if minimum is not None:
+        kind += f" >= {minimum:g}"
+    if not math.isfinite(number) or (minimum is not None and number < minimum):
+        problems.append(f"{field}: must be {kind}, got {value!r}")
+        return math.nan
+    return number
+
+
+def parse_time(value: object) -> datetime | None:
+    """An ISO-8601 timestamp from Kapso as an aware datetime (UTC when it names no zone), else ``None``."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def plain_json(value: Any) -> Any:
+    """``value`` after a round trip through JSON: what XCom gets is plain JSON whatever Kapso sent."""
+    return json.loads(json.dumps(value))

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 
+from kapso_provider.arguments import parse_time as _parse_time
 from kapso_provider.exceptions import (
     KapsoAPIError,
     KapsoConfigurationError,
@@ -239,16 +240,6 @@ def _error_text(response: _HTTPResponse) -> str:
     return text[:_MAX_ERROR_TEXT] + ("..." if len(text) > _MAX_ERROR_TEXT else "")
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _is_same_send(record: Mapping[str, Any], expected: Mapping[str, Any], threshold: datetime) -> bool:
     """Whether a listed message is the outbound one described by ``expected``, created after ``threshold``."""
     created_at = _parse_time(record.get("created_at"))
@@ -293,6 +284,8 @@ def _decode_answer(response: _HTTPResponse, method: str, path: str) -> Any:
                 retry_after=_retry_after_seconds(response.headers),
             )
         raise error_class(status=response.status_code, method=method, path=path, error_text=error_text)
+    if response.status_code == 204:
+        return None  # No Content: Kapso's answer to deletes, which has no body by definition
     try:
         return response.json()
     except ValueError:

@@ -1,10 +1,235 @@
-"""KapsoHook methods for broadcasts and their recipients."""
+"""KapsoHook methods for broadcasts and their recipients (``/whatsapp_broadcasts``, ``openapi-platform.yaml``).
+
+A broadcast is a draft campaign tied to one WhatsApp config and one approved template; recipients are
+added to the draft in batches of at most :data:`MAX_RECIPIENTS_PER_REQUEST`, then one request starts the
+send, which Kapso runs asynchronously. Only ``openapi-platform.yaml`` defines these endpoints. It has no
+endpoint to schedule a broadcast for later, to delete one or to remove a recipient, so neither has this hook.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kapso_provider.exceptions import KapsoInvalidMessageError
+from kapso_provider.hooks._api._base import MAX_PAGE_SIZE, path_segment
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from kapso_provider.hooks._api._base import KapsoTransport
+
+#: ``maxItems`` of the ``recipients`` array of ``POST /whatsapp_broadcasts/{id}/recipients``; the
+#: operation's description ("up to 1,000 recipients per request") and its 422 example agree.
+MAX_RECIPIENTS_PER_REQUEST = 1000
+#: The ``status`` values of ``WhatsappBroadcast``. ``draft`` takes recipients and the send; the send moves
+#: it to ``sending``; ``completed`` and ``failed`` are final.
+BROADCAST_STATUSES = ("draft", "sending", "completed", "failed")
+FINAL_BROADCAST_STATUSES = frozenset({"completed", "failed"})
+_RECIPIENT_KEYS = frozenset({"phone_number", "whatsapp_contact_id", "template_parameters"})
+
+
+def broadcasts_path(broadcast_id: str | None = None, action: str | None = None) -> str:
+    """``/whatsapp_broadcasts``, ``/whatsapp_broadcasts/{id}`` or ``/whatsapp_broadcasts/{id}/{action}``."""
+    path = "/whatsapp_broadcasts"
+    if broadcast_id is not None:
+        path += f"/{path_segment(broadcast_id)}"
+    if action is not None:
+        path += f"/{action}"
+    return path
+
+
+def template_parameters_problem(value: object) -> str | None:
+    """Why ``value`` is not a ``template_parameters`` the files allow, or ``None`` when it is.
+
+    ``WhatsappBroadcastRecipientInput.template_parameters`` is ``oneOf`` an array of strings (positional) or
+    an object (named; ``additionalProperties: true``, so any JSON values, media header keys included).
+    """
+    if isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            return "an object's keys must be parameter names (strings)"
+        return None
+    if isinstance(value, list | tuple):
+        if not all(isinstance(item, str) for item in value):
+            return "a list must hold strings only (positional parameters)"
+        return None
+    return f"must be a list of strings or an object of named values, got {type(value).__name__}"
+
+
+def check_broadcast_recipient(value: object, where: str) -> dict[str, Any]:
+    """One recipient as ``WhatsappBroadcastRecipientInput``, checked; errors name ``where`` and the field.
+
+    :param value: a phone number, or a mapping with ``phone_number`` and/or ``whatsapp_contact_id`` and
+        optionally ``template_parameters``.
+    :param where: how errors name the recipient (``recipients[3]``, ``people.jsonl line 4``).
+    :raises KapsoInvalidMessageError: listing every problem.
+    """
+    from kapso_provider.recipients import phone_number_problem
+
+    if isinstance(value, str):
+        value = {"phone_number": value}
+    if not isinstance(value, Mapping):
+        raise KapsoInvalidMessageError(
+            [f"{where}: expected a phone number or a dict with phone_number, got {type(value).__name__}"]
+        )
+    problems = []
+    unknown = sorted(str(key) for key in value if key not in _RECIPIENT_KEYS)
+    if unknown:
+        problems.append(
+            f"{where}: unknown field(s) {', '.join(unknown)}; a broadcast recipient takes "
+            f"{', '.join(sorted(_RECIPIENT_KEYS))}"
+        )
+    phone_number = value.get("phone_number")
+    contact_id = value.get("whatsapp_contact_id")
+    if phone_number is None and contact_id is None:
+        problems.append(f"{where}: give phone_number or whatsapp_contact_id")
+    if phone_number is not None:
+        problem = phone_number_problem(phone_number)
+        if problem:
+            problems.append(f"{where}.phone_number: {problem}")
+    if contact_id is not None and (not isinstance(contact_id, str) or not contact_id.strip()):
+        problems.append(f"{where}.whatsapp_contact_id: must be a non-empty string, got {contact_id!r}")
+    parameters = value.get("template_parameters")
+    if parameters is not None:
+        problem = template_parameters_problem(parameters)
+        if problem:
+            problems.append(f"{where}.template_parameters: {problem}")
+    if problems:
+        raise KapsoInvalidMessageError(problems)
+    recipient: dict[str, Any] = {}
+    if phone_number is not None:
+        recipient["phone_number"] = phone_number
+    if contact_id is not None:
+        recipient["whatsapp_contact_id"] = contact_id
+    if parameters is not None:
+        recipient["template_parameters"] = (
+            dict(parameters) if isinstance(parameters, Mapping) else [str(item) for item in parameters]
+        )
+    return recipient
 
 
 class BroadcastsAPI:
     """Kapso API v1: broadcasts and their recipients.
 
-    Mixed into :class:`~kapso_provider.hooks.kapso.KapsoHook`.
+    Mixed into :class:`~kapso_provider.hooks.kapso.KapsoHook`. Writes are never repeated after an ambiguous
+    failure (the request layer's rule): Kapso takes no idempotency key here either, and a repeated
+    ``create`` makes a second draft. :class:`~kapso_provider.operators.kapso.KapsoBroadcastOperator` shows
+    how to reconcile instead.
     """
+
+    def list_broadcasts(
+        self: KapsoTransport,
+        *,
+        whatsapp_config_id: str | None = None,
+        whatsapp_template_id: str | None = None,
+        per_page: int = MAX_PAGE_SIZE,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the project's broadcasts matching every given filter, page by page, most recent first.
+
+        :param whatsapp_config_id: only broadcasts from this WhatsApp config (``q[whatsapp_config_id_eq]``).
+        :param whatsapp_template_id: only broadcasts of this template (``q[whatsapp_template_id_eq]``).
+        :param per_page: records per request, 1 to 100.
+        """
+        filters = {
+            "q[whatsapp_config_id_eq]": whatsapp_config_id,
+            "q[whatsapp_template_id_eq]": whatsapp_template_id,
+        }
+        return self.paginate(broadcasts_path(), params=filters, per_page=per_page)
+
+    def get_broadcast(self: KapsoTransport, broadcast_id: str) -> dict[str, Any]:
+        """Return one broadcast with its progress: ``status``, ``total_recipients``, the ``*_count`` fields.
+
+        :param broadcast_id: the broadcast's id.
+        """
+        return self._data("GET", broadcasts_path(broadcast_id))
+
+    def create_broadcast(
+        self: KapsoTransport, *, name: str, whatsapp_config_id: str, whatsapp_template_id: str
+    ) -> dict[str, Any]:
+        """Create a draft broadcast and return its record (``POST /whatsapp_broadcasts``).
+
+        Kapso requires a production config and an approved template linked to it (a 422 otherwise).
+
+        :param name: the campaign's name.
+        :param whatsapp_config_id: the WhatsApp config (business number) to send from.
+        :param whatsapp_template_id: the template's Kapso id.
+        :raises KapsoInvalidMessageError: for an empty argument, before any request.
+        """
+        problems = [
+            f"{field}: must be a non-empty string, got {value!r}"
+            for field, value in (
+                ("name", name),
+                ("whatsapp_config_id", whatsapp_config_id),
+                ("whatsapp_template_id", whatsapp_template_id),
+            )
+            if not isinstance(value, str) or not value.strip()
+        ]
+        if problems:
+            raise KapsoInvalidMessageError(problems)
+        body = {
+            "whatsapp_broadcast": {
+                "name": name,
+                "whatsapp_config_id": whatsapp_config_id,
+                "whatsapp_template_id": whatsapp_template_id,
+            }
+        }
+        return self._data("POST", broadcasts_path(), json=body)
+
+    def add_broadcast_recipients(
+        self: KapsoTransport, broadcast_id: str, recipients: Sequence[str | Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """Add one batch of recipients to a draft broadcast with one request; return Kapso's summary.
+
+        The summary is ``{"added": n, "duplicates": n, "errors": ["Recipient 3: ...", ...]}``: Kapso adds the
+        valid recipients of a batch and lists the others, so a 201 can still carry refused recipients.
+
+        :param broadcast_id: the draft broadcast's id.
+        :param recipients: 1 to :data:`MAX_RECIPIENTS_PER_REQUEST` recipients: phone numbers, or dicts with
+            ``phone_number`` (or ``whatsapp_contact_id``) and optionally ``template_parameters`` (a list of
+            strings for positional parameters, or an object of named values).
+        :raises KapsoInvalidMessageError: for an empty or too large batch or a malformed recipient, naming
+            its index, before any request.
+        """
+        if isinstance(recipients, str | bytes) or not isinstance(recipients, Sequence):
+            raise KapsoInvalidMessageError([f"recipients: expected a list, got {type(recipients).__name__}"])
+        if not 1 <= len(recipients) <= MAX_RECIPIENTS_PER_REQUEST:
+            raise KapsoInvalidMessageError(
+                [
+                    f"recipients: {len(recipients)} in one request; Kapso takes 1 to "
+                    f"{MAX_RECIPIENTS_PER_REQUEST} per request (split them into batches)"
+                ]
+            )
+        problems: list[str] = []
+        checked = []
+        for index, value in enumerate(recipients):
+            try:
+                checked.append(check_broadcast_recipient(value, f"recipients[{index}]"))
+            except KapsoInvalidMessageError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise KapsoInvalidMessageError(problems)
+        return self._data("POST", broadcasts_path(broadcast_id, "recipients"), json={"recipients": checked})
+
+    def list_broadcast_recipients(
+        self: KapsoTransport, broadcast_id: str, *, per_page: int = MAX_PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every recipient of a broadcast with its delivery status, page by page.
+
+        Each record has ``phone_number`` (digits, no ``+``), ``status`` (``pending``, ``sent``, ``failed``),
+        the ``*_at`` times and, for a failure, ``error_message`` and ``error_details``.
+
+        :param broadcast_id: the broadcast's id.
+        :param per_page: records per request, 1 to 100.
+        """
+        return self.paginate(broadcasts_path(broadcast_id, "recipients"), per_page=per_page)
+
+    def send_broadcast(self: KapsoTransport, broadcast_id: str) -> dict[str, Any]:
+        """Start sending a draft broadcast that has recipients; return ``{"id", "status", "started_at"}``.
+
+        Kapso sends asynchronously: poll :meth:`get_broadcast` for progress. A broadcast that is not a draft
+        any more (already sending or done) answers 422.
+
+        :param broadcast_id: the draft broadcast's id.
+        """
+        # The operation declares no request body, so none is sent.
+        return self._data("POST", broadcasts_path(broadcast_id, "send"))
