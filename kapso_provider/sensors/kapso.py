@@ -1,4 +1,4 @@
-"""Sensors that wait on Kapso: a sent WhatsApp message reaching ``delivered`` or ``read``.
+"""Sensors that wait on Kapso: a sent WhatsApp message reaching ``delivered`` or ``read``, or a customer writing.
 
 DAG files import this module on every parse, so it imports only Airflow's base sensor and the standard
 library: the hooks (with ``requests`` and ``httpx``) and the trigger load when a task runs.
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from kapso_provider.hooks.kapso import KapsoHook
 
-__all__ = ["TARGET_STATUSES", "KapsoMessageStatusSensor"]
+__all__ = ["TARGET_STATUSES", "KapsoInboundMessageSensor", "KapsoMessageStatusSensor"]
 
 # Extra time the triggerer grants a deferred wait beyond its own deadline, so that the trigger's timeout
 # event (which names the last status) arrives before Airflow's generic deferral timeout.
@@ -226,4 +226,164 @@ class KapsoMessageStatusSensor(BaseSensorOperator):
             raise self._timeout(message_id)
         raise AirflowException(
             f"Waiting for Kapso message {message_id} failed: {event.get('error') or f'unexpected event {status!r}'}"
+        )
+
+
+class KapsoInboundMessageSensor(BaseSensorOperator):
+    """Waits until a customer writes: returns the new inbound WhatsApp messages that match the filters.
+
+    The DAG-side twin of :class:`~kapso_provider.triggers.kapso.KapsoInboundMessageTrigger`, for Airflow
+    2.11 and for DAGs that wait mid-run ("send a question, wait until the customer replies"). Each read lists
+    the conversations active since ``since`` (narrowed by ``whatsapp_config_id`` and ``phone_number``) and
+    their messages; it succeeds once at least one inbound message created at or after ``since`` matches
+    ``text_pattern``, and returns every such message, oldest first, as a list of plain-JSON dicts
+    ``{"message": <Kapso's record>, "message_id", "conversation_id", "phone_number", "whatsapp_config_id"}``.
+
+    It only reads; it never marks messages read. Each read starts again from ``since``, so pokes,
+    reschedules and retries need no state and return the same messages.
+
+    :param kapso_conn_id: the ``kapso`` connection id. (templated)
+    :param whatsapp_config_id: only messages to this WhatsApp number (config id). (templated)
+    :param phone_number: only messages from this customer number. (templated)
+    :param text_pattern: only messages whose ``content`` matches this regular expression. (templated)
+    :param since: ISO-8601 time from which messages count, e.g. the ``created_at`` of the question sent
+        before; default: when the DAG run started. (templated)
+    :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
+    :param poll_interval: while deferred, seconds between two reads (default: ``poke_interval``).
+    :param lookback: while deferred, seconds behind the trigger's cursor re-read for late-visible messages.
+    :param kwargs: the usual sensor arguments: ``mode``, ``poke_interval``, ``timeout``, ``soft_fail`` ...
+    """
+
+    template_fields: Sequence[str] = ("kapso_conn_id", "whatsapp_config_id", "phone_number", "text_pattern", "since")
+    ui_color = "#25d366"
+
+    def __init__(
+        self,
+        *,
+        kapso_conn_id: str = "kapso_default",
+        whatsapp_config_id: str | None = None,
+        phone_number: str | None = None,
+        text_pattern: str | None = None,
+        since: str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float | None = None,
+        lookback: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if poll_interval is not None and not poll_interval > 0:
+            raise KapsoConfigurationError(f"poll_interval: {poll_interval!r} must be a positive number of seconds.")
+        self.kapso_conn_id = kapso_conn_id
+        self.whatsapp_config_id = whatsapp_config_id
+        self.phone_number = phone_number
+        self.text_pattern = text_pattern
+        self.since = since
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.lookback = lookback
+        if text_pattern is not None and "{{" not in text_pattern:
+            self._pattern()  # a static pattern is checked when the DAG is parsed
+
+    @cached_property
+    def hook(self) -> KapsoHook:
+        """The hook that reads conversations and messages, built on first use."""
+        from kapso_provider.hooks.kapso import KapsoHook
+
+        return KapsoHook(kapso_conn_id=self.kapso_conn_id)
+
+    def _pattern(self) -> Any:
+        from kapso_provider.triggers.kapso import compile_text_pattern
+
+        try:
+            return compile_text_pattern(self.text_pattern or None)
+        except ValueError as exc:
+            raise KapsoConfigurationError(str(exc)) from None
+
+    def _since(self, context: Context) -> str:
+        """The rendered ``since``, or the DAG run's start: the same on every poke, reschedule and retry."""
+        from kapso_provider.triggers.kapso import check_since
+
+        value: Any = self.since or None
+        if value is None:
+            dag_run = context.get("dag_run")
+            value = getattr(dag_run, "start_date", None)
+            if value is None:
+                raise KapsoConfigurationError("since: not given, and the DAG run has no start date to default to.")
+        try:
+            since = check_since(value)
+        except ValueError as exc:
+            raise KapsoConfigurationError(str(exc)) from None
+        assert since is not None  # value is not None here
+        return since
+
+    def _read(self, since: str) -> list[dict[str, Any]]:
+        """The matching inbound messages created at or after ``since``, oldest first."""
+        from kapso_provider.triggers.kapso import InboundCursor, inbound_matches, inbound_payload, order_new
+
+        pattern = self._pattern()
+        cursor = InboundCursor.start(since)
+        listed = [
+            (message, conversation)
+            for conversation in self.hook.list_conversations(
+                whatsapp_config_id=self.whatsapp_config_id or None,
+                phone_number=self.phone_number or None,
+                last_active_after=since,
+            )
+            for message in self.hook.list_messages(conversation["id"])
+        ]
+        return [
+            inbound_payload(message, conversation)
+            for message, conversation in order_new(listed, cursor, 0.0)
+            if inbound_matches(message, pattern)
+        ]
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """Read once; done, with the messages as XCom, when at least one matches."""
+        found = self._read(self._since(context))
+        if found:
+            self.log.info("%d new inbound Kapso message(s)", len(found))
+            return PokeReturnValue(is_done=True, xcom_value=found)
+        self.log.info("No new inbound Kapso message yet")
+        return PokeReturnValue(is_done=False)
+
+    def execute(self, context: Context) -> Any:
+        """Poke (or reschedule) until a message arrives; or, when deferrable, read once and then defer."""
+        if not self.deferrable:
+            return super().execute(context)
+        since = self._since(context)
+        found = self._read(since)
+        if found:
+            return found
+        from kapso_provider.triggers.kapso import KapsoInboundMessageTrigger
+
+        self.defer(
+            trigger=KapsoInboundMessageTrigger(
+                kapso_conn_id=self.kapso_conn_id,
+                whatsapp_config_id=self.whatsapp_config_id or None,
+                phone_number=self.phone_number or None,
+                text_pattern=self.text_pattern or None,
+                since=since,
+                poll_interval=float(self.poll_interval or self.poke_interval),
+                lookback=self.lookback,
+                single_event=True,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout)),
+        )
+        return None  # pragma: no cover - defer() raises
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Finish a deferred wait: the messages the trigger found, or the error it reports.
+
+        :param context: the task context.
+        :param event: the trigger's event payload.
+        """
+        if not isinstance(event, Mapping):
+            raise AirflowException(f"KapsoInboundMessageSensor resumed without a trigger event (got {event!r}).")
+        messages = event.get("messages")
+        if event.get("status") == "found" and isinstance(messages, list) and messages:
+            self.log.info("%d new inbound Kapso message(s)", len(messages))
+            return messages
+        raise AirflowException(
+            f"Waiting for an inbound Kapso message failed: {event.get('error') or f'unexpected event {event!r}'}"
         )

@@ -7,19 +7,38 @@ The triggerer imports this module to rebuild a trigger from its serialized form,
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import re
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 # common.compat offers only BaseEventTrigger for triggers; BaseTrigger and TriggerEvent live in
 # airflow.triggers.base on Airflow 2.11 and 3.x alike.
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+try:
+    from airflow.triggers.base import BaseEventTrigger
+except ImportError:  # Airflow 2.11 has no event triggers (nor AssetWatcher); deferral still works.
+    BaseEventTrigger = BaseTrigger  # type: ignore[misc,assignment]
+
+from kapso_provider.arguments import parse_time as _parse_time
 from kapso_provider.sensors._status import check_target_status, classify
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-__all__ = ["KapsoMessageStatusTrigger"]
+    from kapso_provider.hooks.kapso import KapsoAsyncHook
+
+__all__ = [
+    "InboundCursor",
+    "KapsoAgentExecutionTrigger",
+    "KapsoFlowExecutionTrigger",
+    "KapsoInboundMessageTrigger",
+    "KapsoMessageStatusTrigger",
+]
 
 
 class KapsoMessageStatusTrigger(BaseTrigger):
@@ -131,3 +150,551 @@ class KapsoMessageStatusTrigger(BaseTrigger):
                 await asyncio.sleep(wait)
         finally:
             await hook.aclose()
+
+
+# -- inbound messages ---------------------------------------------------------------------------------------
+
+
+def _format_time(moment: datetime) -> str:
+    """ISO-8601 UTC with microseconds and ``Z``: the form Kapso's records carry."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def check_since(since: object, *, field_name: str = "since") -> str | None:
+    """``since`` as normalized ISO-8601 UTC text, or ``None``; raises ``ValueError`` naming the field."""
+    if since is None:
+        return None
+    moment = since if isinstance(since, datetime) else _parse_time(since)
+    if moment is None:
+        raise ValueError(f"{field_name}: {since!r} is not an ISO-8601 date-time")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return _format_time(moment)
+
+
+def compile_text_pattern(text_pattern: str | None, *, field_name: str = "text_pattern") -> re.Pattern[str] | None:
+    """The compiled regular expression, or ``None``; raises ``ValueError`` naming the field."""
+    if text_pattern is None:
+        return None
+    try:
+        return re.compile(text_pattern)
+    except re.error as exc:
+        raise ValueError(f"{field_name}: {text_pattern!r} is not a valid regular expression ({exc})") from None
+
+
+@dataclass
+class InboundCursor:
+    """How far an inbound-message wait has read: a high-water timestamp plus the ids read near it.
+
+    Kapso has no change feed and documents no order for a conversation's messages, so "new" is decided by
+    time and identity together:
+
+    - ``since``: the latest ``created_at`` of any message already taken into account (inbound or outbound,
+      matching the filters or not); it only moves forward, over messages read in ``created_at`` order;
+    - ``seen``: message id -> ``created_at`` of every message read whose ``created_at`` lies within
+      ``lookback`` of ``since``. Several messages can carry the very same timestamp, and one can become
+      visible in Kapso's lists a little after a later one: the ids, not the timestamp alone, decide;
+    - ``origin``: where the wait began; nothing created before it is ever new.
+
+    A message is new when ``created_at >= max(origin, since - lookback)`` and its id is not in ``seen``.
+    ``seen`` stays bounded: ids that fall out of the lookback window are dropped, since the window test
+    alone then rejects them.
+
+    :param since: the high-water mark.
+    :param origin: the start of the wait.
+    :param seen: ids read within the lookback window, with their ``created_at``.
+    """
+
+    since: datetime
+    origin: datetime
+    seen: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, since: str | None) -> InboundCursor:
+        """A cursor that begins at ``since`` (ISO-8601), or now when ``None``."""
+        moment = _parse_time(since) if since is not None else datetime.now(UTC)
+        if moment is None:
+            raise ValueError(f"since: {since!r} is not an ISO-8601 date-time")
+        return cls(since=moment, origin=moment)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON, as stored in Airflow's asset state store."""
+        return {"since": _format_time(self.since), "origin": _format_time(self.origin), "seen": dict(self.seen)}
+
+    @classmethod
+    def from_json(cls, value: Any) -> InboundCursor | None:
+        """The cursor :meth:`to_json` wrote, or ``None`` for anything else (a first run, a foreign value)."""
+        if not isinstance(value, dict):
+            return None
+        since, origin, seen = _parse_time(value.get("since")), _parse_time(value.get("origin")), value.get("seen")
+        if since is None or origin is None or not isinstance(seen, dict):
+            return None
+        return cls(since=since, origin=origin, seen={str(key): str(stamp) for key, stamp in seen.items()})
+
+    def window_start(self, lookback: float) -> datetime:
+        """The earliest ``created_at`` (and conversation ``last_active_at``) that can still be new."""
+        return max(self.origin, self.since - timedelta(seconds=lookback))
+
+    def is_new(self, record: dict[str, Any], lookback: float) -> bool:
+        """Whether a listed message has not been taken into account yet."""
+        created_at = _parse_time(record.get("created_at"))
+        return (
+            created_at is not None
+            and created_at >= self.window_start(lookback)
+            and str(record.get("id")) not in self.seen
+        )
+
+    def advance(self, record: dict[str, Any], lookback: float) -> None:
+        """Take ``record`` into account; called in ``(created_at, id)`` order."""
+        created_at = _parse_time(record.get("created_at"))
+        if created_at is None:
+            return
+        self.since = max(self.since, created_at)
+        self.seen[str(record.get("id"))] = _format_time(created_at)
+        floor = self.window_start(lookback)
+        self.seen = {key: stamp for key, stamp in self.seen.items() if (_parse_time(stamp) or floor) >= floor}
+
+
+def inbound_matches(record: dict[str, Any], pattern: re.Pattern[str] | None) -> bool:
+    """Whether a message is one the wait is for: from the customer, and matching the text pattern if any."""
+    if record.get("direction") != "inbound":
+        return False
+    if pattern is None:
+        return True
+    content = record.get("content")
+    return isinstance(content, str) and pattern.search(content) is not None
+
+
+def order_new(
+    listed: list[tuple[dict[str, Any], dict[str, Any]]], cursor: InboundCursor, lookback: float
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The ``(message, conversation)`` pairs not yet taken into account, oldest first (ties by id)."""
+    fresh = {str(message.get("id")): (message, conversation) for message, conversation in listed}
+    new = [pair for pair in fresh.values() if cursor.is_new(pair[0], lookback)]
+    # Sorting makes the order of a conversation's message list irrelevant: Kapso does not document it.
+    return sorted(new, key=lambda pair: (_parse_time(pair[0].get("created_at")), str(pair[0].get("id"))))
+
+
+def inbound_payload(message: dict[str, Any], conversation: dict[str, Any]) -> dict[str, Any]:
+    """One inbound message as a trigger event's or an XCom's plain JSON."""
+    return {
+        "message": message,
+        "message_id": message.get("id"),
+        "conversation_id": conversation.get("id") or message.get("whatsapp_conversation_id"),
+        "phone_number": conversation.get("phone_number") or message.get("phone_number"),
+        "whatsapp_config_id": conversation.get("whatsapp_config_id") or message.get("whatsapp_config_id"),
+    }
+
+
+class _StateStore(Protocol):
+    """The part of Airflow 3.3's per-asset state store (``AssetStateStoreAccessors``) the trigger uses."""
+
+    async def aget(self, key: str, default: Any = None) -> Any: ...
+
+    async def aset(self, key: str, value: Any) -> None: ...
+
+
+class KapsoInboundMessageTrigger(BaseEventTrigger):
+    """Yields one event per new WhatsApp message a customer sends, for ``AssetWatcher`` and deferral.
+
+    Every ``poll_interval`` seconds it lists the conversations active since its cursor
+    (``q[last_active_at_gteq]``, narrowed by ``whatsapp_config_id`` and ``phone_number``), reads their
+    messages, and yields, oldest first, each inbound message it has not yielded before and whose text
+    matches ``text_pattern``. It only reads (``GET``); it never marks anything read or sends. Requests go
+    through :class:`~kapso_provider.hooks.kapso.KapsoAsyncHook`, which paces them to Kapso's rate limit and
+    waits out 429s.
+
+    Each event's payload is plain JSON: ``message`` (Kapso's message record), ``message_id``,
+    ``conversation_id``, ``phone_number`` and ``whatsapp_config_id``. In an ``AssetWatcher`` Airflow puts
+    it in the asset event's ``extra["payload"]``.
+
+    **The cursor** (:class:`InboundCursor`): the latest ``created_at`` read plus the ids read within
+    ``lookback`` seconds of it, so messages sharing a timestamp, or showing up in Kapso's lists slightly
+    late, are neither skipped nor repeated. A trigger is rebuilt from its serialized kwargs after a
+    triggerer restart, so the cursor cannot live in the instance alone:
+
+    - as an ``AssetWatcher`` on Airflow >= 3.3, the triggerer hands the trigger the asset's state store
+      (``asset_state_store``, rows in the metadata database); the cursor is saved there under
+      :attr:`cursor_key` right after each event is handed to the triggerer, and read back on start. A new
+      instance continues exactly where the old one stopped: no message missed, none yielded twice;
+    - elsewhere (Airflow 3.0-3.2 watchers, deferral), it starts from ``since`` (or the moment it first runs)
+      and keeps the cursor in memory only. For a deferred sensor that is enough: the trigger yields once
+      and a restarted one reads the same messages from the same ``since``. A 3.0-3.2 watcher restarted
+      with ``since=None`` starts again from "now" and misses messages that arrived while it was down.
+
+    The limits of the guarantee are in ``docs/inbound-messages.md``: a message that becomes visible more
+    than ``lookback`` seconds after a later one was read is not seen, and a hard crash of the triggerer
+    between handing an event over and Airflow storing it loses that event (the cursor is already saved).
+
+    :param kapso_conn_id: the ``kapso`` connection id.
+    :param whatsapp_config_id: only messages to this WhatsApp number (config id).
+    :param phone_number: only messages from this customer number.
+    :param text_pattern: only messages whose ``content`` matches this regular expression (``re.search``).
+    :param since: ISO-8601 time to start from; ``None`` starts when the trigger first runs.
+    :param poll_interval: seconds between two reads.
+    :param lookback: seconds behind the cursor re-read on each poll for late-visible messages.
+    :param single_event: yield one event with every message of the first poll that finds any, then stop
+        (what :class:`~kapso_provider.sensors.kapso.KapsoInboundMessageSensor` defers with); its payload is
+        ``{"status": "found", "messages": [...]}`` or ``{"status": "error", "error": ...}``.
+    """
+
+    def __init__(
+        self,
+        *,
+        kapso_conn_id: str = "kapso_default",
+        whatsapp_config_id: str | None = None,
+        phone_number: str | None = None,
+        text_pattern: str | None = None,
+        since: str | None = None,
+        poll_interval: float = 60.0,
+        lookback: float = 5.0,
+        single_event: bool = False,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # untyped in Airflow 3.x
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval: {poll_interval!r} must be a positive number of seconds")
+        if not lookback >= 0:
+            raise ValueError(f"lookback: {lookback!r} must be zero or a positive number of seconds")
+        self.kapso_conn_id = kapso_conn_id
+        self.whatsapp_config_id = whatsapp_config_id
+        self.phone_number = phone_number
+        self.text_pattern = text_pattern
+        self._pattern = compile_text_pattern(text_pattern)
+        self.since = check_since(since)
+        self.poll_interval = float(poll_interval)
+        self.lookback = float(lookback)
+        self.single_event = bool(single_event)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The classpath and constructor kwargs; never the cursor, which would change the watcher's identity."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "kapso_conn_id": self.kapso_conn_id,
+                "whatsapp_config_id": self.whatsapp_config_id,
+                "phone_number": self.phone_number,
+                "text_pattern": self.text_pattern,
+                "since": self.since,
+                "poll_interval": self.poll_interval,
+                "lookback": self.lookback,
+                "single_event": self.single_event,
+            },
+        )
+
+    @property
+    def cursor_key(self) -> str:
+        """The state-store key of this trigger's cursor: one per filter set, so watchers of one asset differ."""
+        identity = json.dumps(
+            [self.kapso_conn_id, self.whatsapp_config_id, self.phone_number, self.text_pattern], sort_keys=True
+        )
+        return "kapso_inbound_cursor_" + hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+    def _state_store(self) -> _StateStore | None:
+        # Injected by Airflow >= 3.3's triggerer for AssetWatcher triggers; absent everywhere else.
+        store = getattr(self, "asset_state_store", None)
+        return None if store is None or self.single_event else store
+
+    async def _load_cursor(self, store: _StateStore | None) -> tuple[InboundCursor, _StateStore | None]:
+        """The saved cursor (a saved one wins over ``since``), or a new one; and the store to save it in."""
+        if store is not None:
+            try:
+                saved = await store.aget(self.cursor_key)
+            except ValueError:
+                # Airflow runs one trigger for identical watchers of several assets, and its state store
+                # then needs an asset to be named: there is no single place to keep the cursor.
+                self.log.warning("This trigger watches several assets; its cursor is kept in memory only")
+                store = None
+            else:
+                cursor = InboundCursor.from_json(saved)
+                if cursor is not None:
+                    self.log.info("Resuming Kapso inbound messages after %s", _format_time(cursor.since))
+                    return cursor, store
+        cursor = InboundCursor.start(self.since)
+        if store is not None:
+            # Saved at once, so a restart before the first message still starts from this moment.
+            await store.aset(self.cursor_key, cursor.to_json())
+        return cursor, store
+
+    async def _read(self, hook: Any, cursor: InboundCursor) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Every message of the conversations active since the cursor's window, not yet taken into account."""
+        listed: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        async for conversation in hook.list_conversations(
+            whatsapp_config_id=self.whatsapp_config_id,
+            phone_number=self.phone_number,
+            last_active_after=_format_time(cursor.window_start(self.lookback)),
+        ):
+            async for message in hook.list_messages(conversation["id"]):
+                listed.append((message, conversation))
+        return order_new(listed, cursor, self.lookback)
+
+    def _error_event(self, exc: Exception) -> TriggerEvent:
+        return TriggerEvent({"status": "error", "error": str(exc), "messages": []})  # type: ignore[no-untyped-call]
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll Kapso and yield each new inbound message (or, with ``single_event``, one batch)."""
+        from kapso_provider.exceptions import (
+            KapsoAPIError,
+            KapsoConfigurationError,
+            KapsoRateLimitError,
+            KapsoServerError,
+        )
+        from kapso_provider.hooks.kapso import KapsoAsyncHook
+
+        hook = KapsoAsyncHook(kapso_conn_id=self.kapso_conn_id)
+        store = self._state_store()
+        try:
+            cursor, store = await self._load_cursor(store)
+            while True:
+                try:
+                    new = await self._read(hook, cursor)
+                except (KapsoRateLimitError, KapsoServerError) as exc:
+                    # The hook has already retried; a watcher outlives a bad minute at Kapso.
+                    if self.single_event:
+                        yield self._error_event(exc)
+                        return
+                    self.log.warning("Reading Kapso inbound messages failed: %s; trying again next poll", exc)
+                    new = None
+                except (KapsoAPIError, KapsoConfigurationError) as exc:
+                    if self.single_event:
+                        yield self._error_event(exc)
+                        return
+                    raise
+                if new is not None:
+                    if self.single_event:
+                        found = [inbound_payload(m, c) for m, c in new if inbound_matches(m, self._pattern)]
+                        if found:
+                            yield TriggerEvent({"status": "found", "messages": found})  # type: ignore[no-untyped-call]
+                            return
+                        # Nothing matched: skip what was read, so later polls ask Kapso about less.
+                        for message, _ in new:
+                            cursor.advance(message, self.lookback)
+                    else:
+                        for message, conversation in new:
+                            if inbound_matches(message, self._pattern):
+                                yield TriggerEvent(inbound_payload(message, conversation))  # type: ignore[no-untyped-call]
+                                # Saved as soon as the triggerer has taken the event: a restart from here on
+                                # neither yields it again nor skips what follows.
+                                cursor.advance(message, self.lookback)
+                                if store is not None:
+                                    # Shielded: a cancellation (triggerer stopping) must not drop this save.
+                                    await asyncio.shield(store.aset(self.cursor_key, cursor.to_json()))
+                            else:
+                                cursor.advance(message, self.lookback)
+                        if new and store is not None:
+                            await store.aset(self.cursor_key, cursor.to_json())
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            await hook.aclose()
+
+
+class _KapsoExecutionTrigger(BaseTrigger):
+    """Polls one execution until a final status or the deadline, then yields exactly one event.
+
+    The event is a dict of plain JSON values:
+
+    - ``status``: ``completed``, ``failed`` (a final failure status such as ``failed`` or ``stopped``),
+      ``timeout`` or ``error``;
+    - ``execution``: the last execution record read, or ``None``;
+    - ``last_status``: the execution's last status seen, or ``None``;
+    - ``error``: for ``error``, what went wrong (Kapso's error text; never the API key);
+    - ``kind``: ``agent`` or ``flow``, and the ids that were waited for.
+
+    A 429 that outlasts the hook's own retries does not end the wait: the trigger waits ``Retry-After``
+    (at least ``poll_interval``) and reads again, so a busy API key only slows the wait down.
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        kapso_conn_id: str = "kapso_default",
+        poll_interval: float = 30.0,
+        deadline: float | None = None,
+        last_status: str | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # untyped in Airflow 3.x
+        self.kapso_conn_id = kapso_conn_id
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval: {poll_interval!r} must be a positive number of seconds")
+        self.poll_interval = float(poll_interval)
+        self.deadline = None if deadline is None else float(deadline)
+        self.last_status = last_status
+
+    def _ids(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _read(self, hook: KapsoAsyncHook) -> dict[str, Any] | None:
+        """One read of the execution; ``None`` while it cannot be seen yet."""
+        raise NotImplementedError
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The classpath and keyword arguments (strings, numbers and ``None`` only) to rebuild this trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                **self._ids(),
+                "kapso_conn_id": self.kapso_conn_id,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "last_status": self.last_status,
+            },
+        )
+
+    def _event(
+        self, status: str, *, execution: dict[str, Any] | None, last_status: str | None, error: str | None = None
+    ) -> TriggerEvent:
+        return TriggerEvent(  # type: ignore[no-untyped-call]  # untyped in Airflow 3.x
+            {
+                "status": status,
+                "execution": execution,
+                "last_status": last_status,
+                "error": error,
+                "kind": self.kind,
+                **self._ids(),
+            }
+        )
+
+    def _wait(self, seconds: float) -> float | None:
+        """How long to sleep before the next read, or ``None`` when the deadline has passed."""
+        if self.deadline is None:
+            return seconds
+        remaining = self.deadline - time.time()
+        if remaining <= 0:
+            return None
+        # One last read right at the deadline, so an execution finishing late still counts.
+        return min(seconds, remaining)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Read the execution every ``poll_interval`` seconds and yield one event when the wait is over."""
+        from kapso_provider.exceptions import KapsoAPIError, KapsoConfigurationError, KapsoRateLimitError
+        from kapso_provider.hooks._api.agents import execution_outcome
+        from kapso_provider.hooks.kapso import KapsoAsyncHook
+
+        hook = KapsoAsyncHook(kapso_conn_id=self.kapso_conn_id)
+        last_status = self.last_status
+        record: dict[str, Any] | None = None
+        try:
+            while True:
+                interval = self.poll_interval
+                try:
+                    current = await self._read(hook)
+                except KapsoRateLimitError as exc:
+                    current = None
+                    interval = max(interval, exc.retry_after or 0.0)
+                    self.log.warning("Kapso rate limit reached while waiting; reading again in %.0f s", interval)
+                except (KapsoAPIError, KapsoConfigurationError) as exc:
+                    # The hook already retried what can be retried (transient failures of a read).
+                    yield self._event("error", execution=record, last_status=last_status, error=str(exc))
+                    return
+                if current is not None:
+                    record = current
+                    status = record.get("status")
+                    last_status = status if isinstance(status, str) else None
+                    outcome = execution_outcome(self.kind, record)
+                    if outcome != "running":
+                        yield self._event(outcome, execution=record, last_status=last_status)
+                        return
+                    self.log.info("Kapso %s execution %s is %s", self.kind, record.get("id"), last_status)
+                wait = self._wait(interval)
+                if wait is None:
+                    yield self._event("timeout", execution=record, last_status=last_status)
+                    return
+                await asyncio.sleep(wait)
+        finally:
+            await hook.aclose()
+
+
+class KapsoAgentExecutionTrigger(_KapsoExecutionTrigger):
+    """Waits for an agent execution to reach a final status: ``ended`` or ``handoff`` (completed),
+    ``failed`` or ``stopped`` (failed). ``started``, ``running`` and ``paused`` keep it waiting.
+
+    It reads ``GET /agents/{agent_id}/executions/{execution_id}`` only. Its one event is described in
+    :class:`_KapsoExecutionTrigger`; it also carries ``agent_id`` and ``execution_id``.
+
+    :param agent_id: the agent's id.
+    :param execution_id: the execution's id.
+    :param kapso_conn_id: the ``kapso`` connection id.
+    :param poll_interval: seconds between two reads.
+    :param deadline: when to give up, as a Unix timestamp, or ``None`` for never.
+    :param last_status: the status the operator saw before deferring, reported if no read succeeds.
+    """
+
+    kind = "agent"
+
+    def __init__(self, *, agent_id: str, execution_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.agent_id = agent_id
+        self.execution_id = execution_id
+
+    def _ids(self) -> dict[str, Any]:
+        return {"agent_id": self.agent_id, "execution_id": self.execution_id}
+
+    async def _read(self, hook: KapsoAsyncHook) -> dict[str, Any] | None:
+        from kapso_provider.hooks._api.agents import agent_execution_path, data_of
+
+        path = agent_execution_path(self.agent_id, self.execution_id)
+        return data_of(await hook.request("GET", path), path)
+
+
+class KapsoFlowExecutionTrigger(_KapsoExecutionTrigger):
+    """Waits for a flow execution to reach a final status: ``ended`` (completed) or ``failed``.
+    ``running`` and ``waiting`` keep it waiting.
+
+    A flow start answers a ``tracking_id``, not an execution id, so when ``execution_id`` is unknown the
+    trigger first lists the flow's executions started since ``started_after`` and picks the one carrying
+    ``tracking_id`` (it may take a few reads to appear: Kapso queues the start); afterwards it reads
+    ``GET /flow_executions/{id}``. Its one event also carries ``flow_id``, ``tracking_id`` and
+    ``execution_id``.
+
+    :param flow_id: the flow's id.
+    :param tracking_id: the ``tracking_id`` the start answered.
+    :param execution_id: the execution's id when already known.
+    :param started_after: ISO-8601 time before the start, to keep the list short.
+    :param kapso_conn_id: the ``kapso`` connection id.
+    :param poll_interval: seconds between two reads.
+    :param deadline: when to give up, as a Unix timestamp, or ``None`` for never.
+    :param last_status: the status the operator saw before deferring, reported if no read succeeds.
+    """
+
+    kind = "flow"
+
+    def __init__(
+        self,
+        *,
+        flow_id: str,
+        tracking_id: str | None = None,
+        execution_id: str | None = None,
+        started_after: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if tracking_id is None and execution_id is None:
+            raise ValueError("tracking_id: give the start's tracking_id, or execution_id")
+        self.flow_id = flow_id
+        self.tracking_id = tracking_id
+        self.execution_id = execution_id
+        self.started_after = started_after
+
+    def _ids(self) -> dict[str, Any]:
+        return {
+            "flow_id": self.flow_id,
+            "tracking_id": self.tracking_id,
+            "execution_id": self.execution_id,
+            "started_after": self.started_after,
+        }
+
+    async def _read(self, hook: KapsoAsyncHook) -> dict[str, Any] | None:
+        from kapso_provider.hooks._api.agents import data_of, flow_execution_path, flow_executions_path, records_of
+
+        if self.execution_id is not None:
+            path = flow_execution_path(self.execution_id)
+            return data_of(await hook.request("GET", path), path)
+        path = flow_executions_path(self.flow_id)
+        body = await hook.request("GET", path, params={"q[started_at_gteq]": self.started_after})
+        for record in records_of(body, path):
+            if record.get("tracking_id") == self.tracking_id:
+                self.execution_id = str(record["id"])
+                return record
+        self.log.info("Kapso flow execution %s is queued; not listed yet", self.tracking_id)
+        return None
