@@ -229,7 +229,7 @@ def _error_text(response: _HTTPResponse) -> str:
     except ValueError:  # requests' and httpx's JSON errors both derive from ValueError
         body = None
     if isinstance(body, Mapping):
-        parts = [str(body[key]) for key in ("error", "message", "errors") if body.get(key)]
+        parts = [str(body[key]) for key in ("error", "message", "errors", "details") if body.get(key)]
         if parts:
             return " - ".join(dict.fromkeys(parts))
     text = " ".join(response.text.split())

@@ -193,7 +193,11 @@ class TestFlows:
 
     @pytest.mark.parametrize(
         ("flow_kwargs", "expected"),
-        [({"status": "draft"}, "Flow is not active"), ({"api_trigger": False}, "Flow is not active")],
+        # Kapso's reason travels in "details", next to "error": the error text carries both.
+        [
+            ({"status": "draft"}, "Flow is not active - Flow must be in active status and have an active API trigger"),
+            ({"api_trigger": False}, "Flow is not active - Flow must be in active status and have an active API"),
+        ],
     )
     def test_flow_that_cannot_run_is_refused(
         self, hook: KapsoHook, kapso_server: KapsoServer, flow_kwargs: dict[str, Any], expected: str
