@@ -130,6 +130,21 @@ def iter_recipients_file(path: str) -> Iterator[tuple[str, Any]]:
         handle.close()
 
 
+def recipient_items(recipients: Any, recipients_file: Any) -> Iterator[tuple[str, Any]]:
+    """``(where, value)`` pairs from an operator's rendered ``recipients`` or ``recipients_file``.
+
+    :raises KapsoInvalidMessageError: ``recipients_file`` did not render to a path, or ``recipients`` is
+        not a list.
+    """
+    if recipients_file is not None:
+        if not isinstance(recipients_file, str):
+            raise KapsoInvalidMessageError(
+                [f"recipients_file: must render to a path, got {type(recipients_file).__name__}"]
+            )
+        return iter_recipients_file(recipients_file)
+    return listed_items(load_recipients(recipients))
+
+
 def to_recipient(
     index: int, where: str, value: Any, *, recipient_field: str, defaults: Mapping[str, str | None]
 ) -> Recipient:

@@ -45,6 +45,7 @@ __all__ = [
     "KapsoBroadcastOperator",
     "KapsoBulkSendMessageOperator",
     "KapsoCreateContactNoteOperator",
+    "KapsoHookMixin",
     "KapsoRunAgentOperator",
     "KapsoRunFlowOperator",
     "KapsoSendMessageOperator",
@@ -52,7 +53,24 @@ __all__ = [
 ]
 
 
-class BaseKapsoMessageOperator(KapsoMessageArguments, BaseOperator):
+class KapsoHookMixin:
+    """The ``hook`` every Kapso operator talks through, built from ``kapso_conn_id`` on first use.
+
+    First use is in ``execute``, after Airflow rendered the templates, so a templated connection id works;
+    the hook (and with it ``requests``) is imported only then.
+    """
+
+    kapso_conn_id: str
+
+    @cached_property
+    def hook(self) -> KapsoHook:
+        """A hook on ``kapso_conn_id``."""
+        from kapso_provider.hooks.kapso import KapsoHook
+
+        return KapsoHook(kapso_conn_id=self.kapso_conn_id)
+
+
+class BaseKapsoMessageOperator(KapsoMessageArguments, KapsoHookMixin, BaseOperator):
     """The message arguments of every Kapso sending operator, and their checks.
 
     The arguments are those of :class:`~kapso_provider.arguments.KapsoMessageArguments`. They are
@@ -184,13 +202,6 @@ class KapsoSendMessageOperator(BaseKapsoMessageOperator):
             from kapso_provider.models import parse_message
 
             parse_message(self.message_object())
-
-    @cached_property
-    def hook(self) -> KapsoHook:
-        """A hook on ``kapso_conn_id``, made on first use, which is after rendering."""
-        from kapso_provider.hooks.kapso import KapsoHook
-
-        return KapsoHook(kapso_conn_id=self.kapso_conn_id)
 
     def _earlier_send(self, message: Any, recipient: dict[str, Any], context: Context) -> dict[str, Any] | None:
         """On a retry, the record of the message an earlier try already got Kapso to store, if any.
@@ -365,24 +376,10 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         if problems:
             raise KapsoInvalidMessageError(problems)
 
-    @cached_property
-    def hook(self) -> KapsoHook:
-        """A hook on ``kapso_conn_id``, made on first use, which is after rendering."""
-        from kapso_provider.hooks.kapso import KapsoHook
-
-        return KapsoHook(kapso_conn_id=self.kapso_conn_id)
-
     def _items(self) -> Iterator[tuple[str, Any]]:
-        from kapso_provider.bulk import iter_recipients_file, listed_items, load_recipients
-        from kapso_provider.exceptions import KapsoInvalidMessageError
+        from kapso_provider.bulk import recipient_items
 
-        if self.recipients_file is not None:
-            if not isinstance(self.recipients_file, str):
-                raise KapsoInvalidMessageError(
-                    [f"recipients_file: must render to a path, got {type(self.recipients_file).__name__}"]
-                )
-            return iter_recipients_file(self.recipients_file)
-        return listed_items(load_recipients(self.recipients))
+        return recipient_items(self.recipients, self.recipients_file)
 
     def _tolerated(self, total: int) -> int:
         if isinstance(self.tolerate_failures, float):
@@ -469,7 +466,7 @@ def _assignment_problems(arguments: dict[str, Any]) -> list[str]:
     return problems
 
 
-class KapsoAssignConversationOperator(BaseOperator):
+class KapsoAssignConversationOperator(KapsoHookMixin, BaseOperator):
     """Assign a Kapso conversation to a member of the project and return the assignment record.
 
     If the conversation's active assignment already belongs to ``user_id`` (an earlier try of this task,
@@ -517,13 +514,6 @@ class KapsoAssignConversationOperator(BaseOperator):
     def _arguments(self) -> dict[str, Any]:
         return {"conversation_id": self.conversation_id, "user_id": self.user_id, "notes": self.notes}
 
-    @cached_property
-    def hook(self) -> KapsoHook:
-        """A hook on ``kapso_conn_id``, made on first use, which is after rendering."""
-        from kapso_provider.hooks.kapso import KapsoHook
-
-        return KapsoHook(kapso_conn_id=self.kapso_conn_id)
-
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.common.compat.sdk import AirflowFailException
 
@@ -566,7 +556,7 @@ def _check_optional_id(field: str, value: object, problems: list[str]) -> None:
         problems.append(f"{field}: must be a non-empty string, got {value!r}")
 
 
-class KapsoSyncTemplatesOperator(BaseOperator):
+class KapsoSyncTemplatesOperator(KapsoHookMixin, BaseOperator):
     """Sync WhatsApp templates from Meta into Kapso and, by default, wait until the sync has finished.
 
     Kapso queues one sync per WhatsApp Business Account (``POST /whatsapp_templates/sync``) and runs at most
@@ -641,13 +631,6 @@ class KapsoSyncTemplatesOperator(BaseOperator):
         if problems:
             raise KapsoInvalidMessageError(problems)
         return wait, poll_interval, timeout
-
-    @cached_property
-    def hook(self) -> KapsoHook:
-        """A hook on ``kapso_conn_id``, made on first use, which is after rendering."""
-        from kapso_provider.hooks.kapso import KapsoHook
-
-        return KapsoHook(kapso_conn_id=self.kapso_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.common.compat.sdk import AirflowFailException
@@ -732,7 +715,7 @@ class KapsoSyncTemplatesOperator(BaseOperator):
         return result
 
 
-class KapsoCreateContactNoteOperator(BaseOperator):
+class KapsoCreateContactNoteOperator(KapsoHookMixin, BaseOperator):
     """Add a note to a Kapso contact, e.g. what a campaign sent them, and return the note.
 
     ``contact`` is the contact's Kapso id or its phone number: Kapso's contact endpoints take either in
@@ -802,13 +785,6 @@ class KapsoCreateContactNoteOperator(BaseOperator):
         if problems:
             raise KapsoInvalidMessageError(problems)
 
-    @cached_property
-    def hook(self) -> KapsoHook:
-        """A hook on ``kapso_conn_id``, made on first use, which is after rendering."""
-        from kapso_provider.hooks.kapso import KapsoHook
-
-        return KapsoHook(kapso_conn_id=self.kapso_conn_id)
-
     def _earlier_note(self, context: Context) -> dict[str, Any] | None:
         """On a retry, the note an earlier try of this task already got Kapso to store, if any.
 
@@ -865,7 +841,7 @@ def _digits(phone_number: str) -> str:
     return "".join(char for char in phone_number if char.isdigit())
 
 
-class KapsoBroadcastOperator(BaseOperator):
+class KapsoBroadcastOperator(KapsoHookMixin, BaseOperator):
     """Run a Kapso WhatsApp broadcast: create it, add its recipients in batches, send it, optionally wait.
 
     A broadcast sends one approved template from one WhatsApp config to many recipients; Kapso does the
@@ -1013,26 +989,12 @@ class KapsoBroadcastOperator(BaseOperator):
             "tolerate": tolerate,
         }
 
-    @cached_property
-    def hook(self) -> KapsoHook:
-        """A hook on ``kapso_conn_id``, made on first use, which is after rendering."""
-        from kapso_provider.hooks.kapso import KapsoHook
-
-        return KapsoHook(kapso_conn_id=self.kapso_conn_id)
-
     # -- recipients --
 
     def _items(self) -> Iterator[tuple[str, Any]]:
-        from kapso_provider.bulk import iter_recipients_file, listed_items, load_recipients
-        from kapso_provider.exceptions import KapsoInvalidMessageError
+        from kapso_provider.bulk import recipient_items
 
-        if self.recipients_file is not None:
-            if not isinstance(self.recipients_file, str):
-                raise KapsoInvalidMessageError(
-                    [f"recipients_file: must render to a path, got {type(self.recipients_file).__name__}"]
-                )
-            return iter_recipients_file(self.recipients_file)
-        return listed_items(load_recipients(self.recipients))
+        return recipient_items(self.recipients, self.recipients_file)
 
     def _checked_recipients(self) -> Iterator[tuple[str, dict[str, Any]]]:
         from kapso_provider.hooks._api.broadcasts import check_broadcast_recipient
@@ -1358,7 +1320,7 @@ def _seconds(value: float | timedelta | None) -> float | None:
     return value.total_seconds() if isinstance(value, timedelta) else value
 
 
-class _KapsoRunExecutionOperator(BaseOperator):
+class _KapsoRunExecutionOperator(KapsoHookMixin, BaseOperator):
     """Start an execution, then (optionally) wait for its final status in the worker or the triggerer."""
 
     kind: ClassVar[str]
@@ -1383,13 +1345,6 @@ class _KapsoRunExecutionOperator(BaseOperator):
         self.poll_interval = _seconds(poll_interval)
         self.timeout = _seconds(timeout)
         _check_wait_settings(self.poll_interval, self.timeout)
-
-    @cached_property
-    def hook(self) -> KapsoHook:
-        """A hook on ``kapso_conn_id``, made on first use, which is after rendering."""
-        from kapso_provider.hooks.kapso import KapsoHook
-
-        return KapsoHook(kapso_conn_id=self.kapso_conn_id)
 
     # -- what each kind of execution defines --
 
