@@ -11,12 +11,8 @@ PYTEST_DONT_REWRITE: a failing assert here must not print a raw captured text, w
 
 from __future__ import annotations
 
-import json
-import secrets
 import traceback
 from typing import TYPE_CHECKING
-
-import pytest
 
 from kapso_provider.notifications.kapso import KapsoNotifier
 from tests._airflow import run_dag_file_dag, task_states
@@ -25,17 +21,18 @@ from tests.test_secrets import (
     Documents,
     LeakCheck,
     _airflow_major,
-    _debug_logging,
     _forget_captured_logs,
     _log_files,
     _mask_secret_line,
     _metadata_db_hits,
     _scan,
 )
+from tests.test_secrets import leak_check as leak_check  # the suite's fixture, found by pytest under this name
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
+
+    import pytest
 
     from tests.notifications._spy import CallbackSpy
 
@@ -47,25 +44,6 @@ DAG_RUNS = {
         "Kapso notification not sent (sync): KapsoNotFoundError: Kapso API POST",
     ),
 }
-
-
-@pytest.fixture
-def leak_check(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Iterator[LeakCheck]:
-    """A simulator accepting a distinctive key, ``kapso_default`` pointing at it, and DEBUG logging."""
-    from kapso_provider.testing import KapsoSimulator
-
-    api_key = "sk-LEAKCHECK-" + secrets.token_hex(16)
-    simulator = KapsoSimulator(api_key=api_key, host="127.0.0.1", port=0)
-    simulator.start()
-    try:
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_KAPSO_DEFAULT",
-            json.dumps({"conn_type": "kapso", "host": simulator.base_url, "password": api_key}),
-        )
-        _debug_logging(monkeypatch, caplog)
-        yield LeakCheck(simulator=simulator, api_key=api_key)
-    finally:
-        simulator.stop()
 
 
 def test_api_key_appears_nowhere(
