@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 # Every field of the v1 ``message`` object that a DAG author can set, in the reference page's order.
 # ``media_file`` (a multipart upload) is left out: the provider sends JSON bodies only.
@@ -59,6 +60,17 @@ def is_static(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(key, str) and is_static(item) for key, item in value.items())
     return False
+
+
+def is_uuid(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is a string holding a UUID, the form the OpenAPI files give Kapso's ids."""
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def merge_message_object(message: Any, fields: Mapping[str, Any]) -> dict[str, Any]:

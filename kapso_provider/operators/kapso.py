@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -24,6 +23,7 @@ from kapso_provider.arguments import (
     as_bool,
     as_number,
     is_static,
+    is_uuid,
     parse_time,
     plain_json,
 )
@@ -438,16 +438,6 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         return result
 
 
-def _is_uuid(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _assignment_problems(arguments: dict[str, Any]) -> list[str]:
     """What is wrong with the given assignment arguments, one line per field (no I/O, no heavy import).
 
@@ -458,7 +448,7 @@ def _assignment_problems(arguments: dict[str, Any]) -> list[str]:
         value = arguments["conversation_id"]
         if not isinstance(value, str) or not value.strip():
             problems.append(f"conversation_id: must be a non-empty string, got {value!r}")
-    if "user_id" in arguments and not _is_uuid(arguments["user_id"]):
+    if "user_id" in arguments and not is_uuid(arguments["user_id"]):
         # Kapso's user ids are UUIDs (format: uuid in both files); a name or an e-mail would get a 422.
         problems.append(f"user_id: must be the Kapso user's id (a UUID), got {arguments['user_id']!r}")
     if "notes" in arguments and arguments["notes"] is not None and not isinstance(arguments["notes"], str):
@@ -1304,16 +1294,8 @@ def _check_wait_settings(poll_interval: object, timeout: object) -> None:
 
 def _check_config_id(value: object) -> None:
     """``whatsapp_config_id`` is ``None`` or a UUID, as ``openapi-agents.yaml`` declares it."""
-    import uuid
-
-    if value is None:
-        return
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        raise KapsoConfigurationError(
-            f"whatsapp_config_id: must be a UUID (Kapso's config id), got {value!r}."
-        ) from None
+    if value is not None and not is_uuid(str(value)):
+        raise KapsoConfigurationError(f"whatsapp_config_id: must be a UUID (Kapso's config id), got {value!r}.")
 
 
 def _seconds(value: float | timedelta | None) -> float | None:
@@ -1692,14 +1674,10 @@ class KapsoRunFlowOperator(_KapsoRunExecutionOperator):
         return None if value is None else plain_json(dict(value))
 
     def _check_arguments(self) -> None:
-        import uuid
-
         from kapso_provider.hooks._api.agents import check_flow_phone_number
 
-        try:
-            uuid.UUID(str(self.flow_id))
-        except ValueError:
-            raise KapsoConfigurationError(f"flow_id: must be a UUID (Kapso's flow id), got {self.flow_id!r}.") from None
+        if not is_uuid(str(self.flow_id)):
+            raise KapsoConfigurationError(f"flow_id: must be a UUID (Kapso's flow id), got {self.flow_id!r}.")
         check_flow_phone_number(self.phone_number)
         _check_config_id(self.whatsapp_config_id)
         self._variables = self._object("variables", self.variables)

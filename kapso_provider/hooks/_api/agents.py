@@ -8,11 +8,11 @@ The contract is ``openapi-agents.yaml`` (the newer, more specific file for this 
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from kapso_provider.arguments import is_uuid
 from kapso_provider.exceptions import KapsoConfigurationError
 from kapso_provider.hooks._api._base import MAX_PAGE_SIZE, path_segment
 
@@ -65,10 +65,8 @@ def _optional_string(name: str, value: object) -> str | None:
 def _require_uuid(name: str, value: object) -> str:
     # The files declare flow and flow execution ids (path) and whatsapp_config_id (body) as format: uuid.
     text = _require_string(name, value)
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        raise KapsoConfigurationError(f"{name}: must be a UUID (Kapso's id), got {value!r}") from None
+    if not is_uuid(text):
+        raise KapsoConfigurationError(f"{name}: must be a UUID (Kapso's id), got {value!r}")
     return text
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
+from kapso_provider.arguments import is_uuid
 from kapso_provider.exceptions import KapsoConfigurationError
 from kapso_provider.hooks._api._base import MAX_PAGE_SIZE, path_segment
 
@@ -24,13 +24,8 @@ def require_uuid(name: str, value: object) -> str:
     :param value: what the caller gave.
     :raises KapsoConfigurationError: when ``value`` is not a UUID string.
     """
-    if isinstance(value, str):
-        try:
-            uuid.UUID(value)
-        except ValueError:
-            pass
-        else:
-            return value
+    if is_uuid(value):
+        return value
     raise KapsoConfigurationError(f"{name}: must be a UUID (Kapso's id), got {value!r}")
 
 
