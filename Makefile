@@ -7,16 +7,20 @@ AIRFLOW_VERSION ?= 3.3.2
 MATRIX_VERSIONS ?= 2.11.2 3.1.8
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The default environment also builds the docs and runs the benchmarks; the matrix ones only test.
+DEFAULT_EXTRAS := test,docs,bench
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck pytest matrix demo bench reliability reliability-ci clean constraints
+.PHONY: help venv test lint typecheck pytest matrix demo bench docs e2e reliability reliability-ci clean constraints
 
 help:
 	@echo "make demo       run an example DAG against the local Kapso simulator and show its XCom record"
 	@echo "make test       ruff, mypy and the whole test suite on Airflow $(AIRFLOW_VERSION)"
 	@echo "make matrix     the test suite on Airflow $(MATRIX_VERSIONS)"
 	@echo "make test-airflow-X.Y.Z   the test suite on one Airflow version with a pin file in constraints/"
-	@echo "make bench      benchmarks (never part of pass or fail)"
+	@echo "make bench      benchmarks (never part of pass or fail); writes docs/benchmarks.md"
+	@echo "make docs       the docs site, warnings as errors, into build/docs"
+	@echo "make e2e        example DAGs in a real Airflow 3.3 deployment, and the connection form in Chromium"
 	@echo "make reliability  sends under injected faults: duplicates and losses per fault kind"
 
 # A per-version environment: .venv for the default Airflow, .venv-airflow-X.Y.Z for the matrix.
@@ -28,7 +32,7 @@ help:
 	$*/bin/python -m pip install --quiet --disable-pip-version-check -c constraints/bootstrap.txt uv
 	$*/bin/uv pip install --quiet --python $*/bin/python --compile-bytecode \
 		-c constraints/airflow-$(if $(filter $(VENV),$*),$(AIRFLOW_VERSION),$(patsubst .venv-airflow-%,%,$*)).txt \
-		--build-constraint constraints/bootstrap.txt -e '.[test]'
+		--build-constraint constraints/bootstrap.txt -e '.[$(if $(filter $(VENV),$*),$(DEFAULT_EXTRAS),test)]'
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -59,6 +63,20 @@ demo: venv
 bench: venv
 	$(BIN)/python -m benchmarks.run
 
+# -n: every cross-reference must resolve; -W: any warning fails the build.
+docs: venv
+	rm -rf build/docs build/doctrees
+	$(BIN)/sphinx-build -W --keep-going -n -q -b html -d build/doctrees docs build/docs
+	@echo "docs: build/docs/index.html"
+
+# A real deployment on loopback (api-server, scheduler, dag-processor, triggerer, LocalExecutor) runs the
+# example DAGs against the simulator; then Debian's Chromium (/usr/bin/chromium) fills in the connection
+# form. The screenshot goes to docs/images/ unless E2E_FLAGS says otherwise.
+E2E_FLAGS ?=
+e2e: venv
+	npm ci --prefix e2e --no-audit --no-fund --silent
+	$(BIN)/python scripts/e2e.py $(E2E_FLAGS)
+
 # Sends under every injected fault, counting duplicates and losses; writes docs/reliability.md.
 reliability: venv
 	$(BIN)/python scripts/reliability.py --write-docs
@@ -72,7 +90,7 @@ constraints:
 	rm -rf .venv-constraints && $(PYTHON) -m venv .venv-constraints
 	.venv-constraints/bin/python -m pip install --quiet -c constraints/bootstrap.txt uv
 	.venv-constraints/bin/uv pip install --quiet --python .venv-constraints/bin/python \
-		"apache-airflow==$(AIRFLOW_VERSION)" -e '.[test]'
+		"apache-airflow==$(AIRFLOW_VERSION)" -e '.[$(DEFAULT_EXTRAS)]'
 	{ echo "# Pinned versions for Airflow $(AIRFLOW_VERSION) on Python 3.11: install with -c so every machine gets the same set."; \
 	  echo "# Regenerate: make constraints AIRFLOW_VERSION=$(AIRFLOW_VERSION)"; \
 	  .venv-constraints/bin/uv pip freeze --python .venv-constraints/bin/python --exclude-editable; \
@@ -80,4 +98,4 @@ constraints:
 	rm -rf .venv-constraints
 
 clean:
-	rm -rf $(VENV) .venv-airflow-* .demo build *.egg-info
+	rm -rf $(VENV) .venv-airflow-* .demo build *.egg-info e2e/node_modules

@@ -1,11 +1,9 @@
 """Payload models of the messages sent through Kapso's API v1.
 
 One frozen pydantic model per message type. Each checks the rules of Kapso's API and of WhatsApp before
-anything is sent, and renders the ``message`` object of a send request::
-
-    msg = parse_message({"message_type": "image", "media_url": "https://example.com/a.jpg"})
-    msg.to_body()                         # POST /whatsapp_conversations/{id}/whatsapp_messages
-    msg.to_body(phone_number="+15551234567")  # POST /whatsapp_messages
+anything is sent, and renders the ``message`` object of a send request: ``to_body()`` for
+``POST /whatsapp_conversations/{id}/whatsapp_messages``, ``to_body(phone_number=...)`` for
+``POST /whatsapp_messages``.
 
 :func:`parse_message` turns a mapping into the right model and reports every broken rule at once as a
 :class:`~kapso_provider.exceptions.KapsoInvalidMessageError`, one readable line per problem, e.g.

@@ -3,22 +3,12 @@
 Kapso signs each delivery with the webhook's secret: ``X-Webhook-Signature`` holds the hex HMAC-SHA256 of
 the raw request body. It names the event in ``X-Webhook-Event``, marks each delivery with
 ``X-Idempotency-Key`` (a retried delivery carries the same key) and sets ``X-Webhook-Batch: true`` when
-the body holds several events (webhooks with buffering enabled). Framework-neutral use::
+the body holds several events (webhooks with buffering enabled).
 
-    from kapso_provider.webhooks import KapsoWebhookError, KapsoWebhookVerifier
-
-    verifier = KapsoWebhookVerifier(secret=WEBHOOK_SECRET)
-
-    def handle(raw_body: bytes, headers: Mapping[str, str]) -> int:
-        try:
-            delivery = verifier.verify(raw_body, headers)
-        except KapsoWebhookError:
-            return 401  # or 400 for a malformed body: see the subclasses
-        if delivery.duplicate:
-            return 200  # already handled: acknowledge, do nothing
-        for event in delivery.events:
-            ...  # event.name, event.data
-        return 200
+:class:`KapsoWebhookVerifier` checks one delivery (raw body plus headers) and returns its events, marked
+``duplicate`` when its idempotency key was seen before; a bad signature or a malformed body raises a
+subclass of :class:`KapsoWebhookError`. ``docs/inbound-messages.md`` shows a handler built on it; that
+code runs in the test suite (``tests/test_docs_samples.py``).
 
 Nothing here ever puts the secret in an exception, a ``repr`` or a log.
 """

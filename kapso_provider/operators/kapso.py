@@ -41,7 +41,10 @@ __all__ = [
     "MESSAGE_FIELDS",
     "RECIPIENT_FIELDS",
     "BaseKapsoMessageOperator",
+    "KapsoApprovalOperator",
+    "KapsoAskOperator",
     "KapsoAssignConversationOperator",
+    "KapsoBranchOnReplyOperator",
     "KapsoBroadcastOperator",
     "KapsoBulkSendMessageOperator",
     "KapsoCreateContactNoteOperator",
@@ -1729,3 +1732,11 @@ class KapsoRunFlowOperator(_KapsoRunExecutionOperator):
 
     def _name(self, record: Mapping[str, Any] | None, started: Mapping[str, Any]) -> str:
         return str(record.get("id") if record is not None else started.get("tracking_id"))
+
+
+# Human in the loop over WhatsApp: in their own module for size, exported here with every other operator.
+from kapso_provider.operators._ask import (  # noqa: E402
+    KapsoApprovalOperator,
+    KapsoAskOperator,
+    KapsoBranchOnReplyOperator,
+)

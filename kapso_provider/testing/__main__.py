@@ -85,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Kapso simulator serving {simulator.base_url}", flush=True)
         print(f"API key: {simulator.api_key}", flush=True)
         print(f"Control endpoints: {simulator.control_url}/", flush=True)
+        print(
+            f"Answer the next question sent to a number: POST {simulator.control_url}/replies "
+            '{"phone_number": "+1...", "choose": "Approve"}',
+            flush=True,
+        )
         print("Press Ctrl-C to stop.", flush=True)
         # A timed wait keeps the main thread responsive to signals on every platform.
         while not stop.wait(0.5):

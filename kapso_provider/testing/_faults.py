@@ -71,7 +71,7 @@ class Fault:
     :param status: HTTP status of the faulty answer (defaults: 429, 500, 502; for ``malformed_json`` the
         status the request would have had).
     :param delay: seconds waited before the faulty answer (``slow_after_store`` defaults to
-        :data:`DEFAULT_SLOW_DELAY`).
+        ``DEFAULT_SLOW_DELAY``).
     :param retry_after: ``Retry-After`` seconds sent with ``rate_limit`` (default 1).
     """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hmac
 import ipaddress
 import json
@@ -33,6 +34,7 @@ from kapso_provider.testing._http import (
     parse_time,
     validation_error,
 )
+from kapso_provider.testing._inbound_replies import ReplyScheduler, interactive_reply_data
 from kapso_provider.testing._resources import (
     AgentsGroup,
     AssignmentsGroup,
@@ -162,16 +164,9 @@ _Route = Callable[[re.Match[str], Mapping[str, str], Any], Response]
 class KapsoSimulator:
     """A real HTTP server on loopback that behaves like Kapso's WhatsApp API v1.
 
-    Use it as a context manager, or call :meth:`start` and :meth:`stop`::
-
-        with KapsoSimulator() as sim:
-            conversation = sim.create_conversation(phone_number="+15551234567")
-            requests.post(
-                f"{sim.base_url}/whatsapp_conversations/{conversation['id']}/whatsapp_messages",
-                headers={"X-API-Key": sim.api_key},
-                json={"message": {"content": "hi", "message_type": "text"}},
-            )
-            assert sim.messages()[0]["content"] == "hi"
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`; :attr:`base_url` and
+    :attr:`api_key` are what a ``kapso`` connection needs. ``docs/testing.md`` shows it in use, with code
+    that runs in the test suite.
 
     Message lists (``GET .../whatsapp_messages``) are answered newest first; the files leave the order
     open, so a client must not depend on it. Conversation lists are ordered by ``last_active_at``,
@@ -259,6 +254,8 @@ class KapsoSimulator:
             self.agents,
             self.broadcasts,
         )
+        # Replies armed by tests (reply_to_question), fired from the request handlers that send and list.
+        self._reply_scheduler = ReplyScheduler(self.deliver_inbound, self._store.list_messages)
         # Group routes first: they hold the more specific paths (``/whatsapp_templates/sync_status``
         # before ``/whatsapp_templates/{id}``).
         self._routes: list[tuple[str, re.Pattern[str], _Route]] = [
@@ -314,6 +311,7 @@ class KapsoSimulator:
         self._server = self._thread = None
         # Wake handlers sleeping on latency or a slow fault, so none outlives the simulator.
         self._stopping.set()
+        self._reply_scheduler.cancel_all()
         server.shutdown()
         server.close_connections()
         server.server_close()
@@ -607,6 +605,10 @@ class KapsoSimulator:
         whatsapp_message_id: str | None = None,
         message_type_data: dict[str, Any] | None = None,
         media_url: str | None = None,
+        reply_option_id: str | None = None,
+        reply_option_title: str | None = None,
+        interactive_type: str = "button",
+        delay: float | None = None,
     ) -> dict[str, Any]:
         """Store a message from the customer in a conversation; returns its record.
 
@@ -616,10 +618,36 @@ class KapsoSimulator:
         :param whatsapp_message_id: its wamid (generated when ``None``).
         :param message_type_data: its type-specific data (``{"text": content}`` for text).
         :param media_url: URL of attached media.
+        :param reply_option_id: make it a tap on the reply button or list row with this id: an
+            ``interactive`` message whose ``message_type_data`` carries ``reply_option_id`` and
+            ``reply_option_title`` (the shape of both OpenAPI files' ``InteractiveMessageData``).
+        :param reply_option_title: the tapped option's title (also the ``content``); default: the id.
+        :param interactive_type: ``button`` or ``list``: what was tapped.
+        :param delay: deliver it this many seconds from now instead, in the background; returns
+            ``{"scheduled": True, "conversation_id", "delay"}``.
         :raises KeyError: for an unknown conversation.
         """
+        if reply_option_id is not None:
+            title = reply_option_title or reply_option_id
+            message_type, content = "interactive", title
+            message_type_data = interactive_reply_data(reply_option_id, title, interactive_type)
         if message_type not in MESSAGE_TYPES:
             raise ValueError(f"message_type must be one of {MESSAGE_TYPES}")
+        if delay is not None:
+            if not isinstance(delay, int | float) or delay < 0:
+                raise ValueError(f"delay: {delay!r} must be zero or a positive number of seconds")
+            self._store.conversation(conversation_id)  # an unknown conversation fails now, not in a timer
+            deliver = functools.partial(
+                self.deliver_inbound,
+                conversation_id,
+                content,
+                message_type,
+                whatsapp_message_id=whatsapp_message_id,
+                message_type_data=message_type_data,
+                media_url=media_url,
+            )
+            self._reply_scheduler.later(float(delay), deliver)
+            return {"scheduled": True, "conversation_id": conversation_id, "delay": float(delay)}
         return self._store.store_inbound(
             conversation_id,
             content=content,
@@ -628,6 +656,58 @@ class KapsoSimulator:
             type_data=message_type_data,
             media_url=media_url,
         )
+
+    def reply_to_question(
+        self,
+        choose: str | int | None = None,
+        *,
+        conversation_id: str | None = None,
+        phone_number: str | None = None,
+        text: str | None = None,
+        reply_option_id: str | None = None,
+        reply_option_title: str | None = None,
+        into_conversation_id: str | None = None,
+        after_messages: int = 1,
+        after_reads: int = 0,
+        delay: float = 0.0,
+    ) -> dict[str, Any]:
+        """Play the person answering the next question: arm a reply delivered once the question is sent.
+
+        The reply goes out after the ``after_messages``-th outbound message into the conversation (or to the
+        number) counted from now, then after ``after_reads`` listings of that conversation's messages
+        (so the waiting task has looked at least that often; a deferred task's trigger reads from the
+        second listing on), then after ``delay`` seconds. Returns the armed reply as JSON; its ``state``
+        becomes ``delivered`` (``delivered`` holds the record) or ``failed`` (``error`` says why).
+
+        :param choose: tap the option of the latest interactive message there with this title or id
+            (ignoring case), or with this index.
+        :param conversation_id: the conversation to watch; or
+        :param phone_number: the number whose conversation to watch.
+        :param text: instead of a tap, type this text.
+        :param reply_option_id: instead, tap an option with this id, whatever was asked (a stale button).
+        :param reply_option_title: the title that goes with ``reply_option_id``.
+        :param into_conversation_id: deliver into this conversation instead (another person answering).
+        :param after_messages: the outbound message to wait for (1: the next one).
+        :param after_reads: listings of the conversation to wait for after that.
+        :param delay: seconds to wait after that.
+        """
+        reply = self._reply_scheduler.arm(
+            conversation_id=conversation_id,
+            phone_number=phone_number,
+            choose=choose,
+            text=text,
+            reply_option_id=reply_option_id,
+            reply_option_title=reply_option_title,
+            into_conversation_id=into_conversation_id,
+            after_messages=after_messages,
+            after_reads=after_reads,
+            delay=delay,
+        )
+        return reply.to_json()
+
+    def armed_replies(self) -> list[dict[str, Any]]:
+        """Every reply armed with :meth:`reply_to_question` since the last reset, as JSON."""
+        return [reply.to_json() for reply in self._reply_scheduler.replies()]
 
     def add_fault(
         self,
@@ -693,6 +773,7 @@ class KapsoSimulator:
             self._requests.clear()
             self._faults.clear()
             self._windows.clear()
+        self._reply_scheduler.cancel_all()
 
     # -- request handling (called from server threads) -------------------------------------------------
 
@@ -879,6 +960,7 @@ class KapsoSimulator:
         conversation_id = unquote(match["id"])
         self._store.conversation(conversation_id)
         self._store.advance_on_listing(conversation_id)
+        self._reply_scheduler.on_listing(conversation_id)
         # Newest first, as a chat history API usually pages; the files do not say, see NOTES.md.
         records = list(reversed(self._store.list_messages(conversation_id)))
         return paginate(records, query)
@@ -887,7 +969,9 @@ class KapsoSimulator:
         conversation_id = unquote(match["id"])
         self._store.conversation(conversation_id)
         message = validate_message(body, require_content=True)
-        return json_response(201, {"data": self._store.store_outbound(conversation_id, message)})
+        record = self._store.store_outbound(conversation_id, message)
+        self._reply_scheduler.on_outbound(record)
+        return json_response(201, {"data": record})
 
     def _resolve_config(self, config_id: object, customer_id: object) -> str:
         with self._lock:
@@ -922,6 +1006,7 @@ class KapsoSimulator:
         with self._lock:
             conversation = self._store.find_or_create_conversation(phone, config_id)
             record = self._store.store_outbound(conversation["id"], message)
+        self._reply_scheduler.on_outbound(record)
         return json_response(201, {"data": record})
 
     def _list_templates(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
@@ -1114,6 +1199,10 @@ class KapsoSimulator:
         if (method, path) == ("POST", "/progression"):
             self._set_progression(payload)
             return json_response(200, {"data": self._progression_json()})
+        if (method, path) == ("POST", "/replies"):
+            return json_response(201, {"data": self.reply_to_question(**payload)})
+        if (method, path) == ("GET", "/replies"):
+            return json_response(200, {"data": self.armed_replies()})
         if method == "POST" and (found := re.fullmatch(r"/conversations/([^/]+)/inbound", path)):
             return json_response(201, {"data": self.deliver_inbound(unquote(found[1]), **payload)})
         return error(404, f"No control endpoint {method} {CONTROL_PREFIX}{path}")

@@ -98,6 +98,9 @@ class Store:
         self.project_id = str(uuid.uuid4())
         self.configs: dict[str, dict[str, Any]] = {}
         self.conversations: dict[str, dict[str, Any]] = {}
+        #: Phone digits -> ids of the conversations with that number, in creation order: a send to a number
+        #: looks its conversation up here instead of normalizing every stored number (a number never changes).
+        self._conversations_by_phone: dict[str, list[str]] = {}
         self.messages: list[dict[str, Any]] = []
         self.templates: dict[str, dict[str, Any]] = {}
         #: Templates created without ``content`` or ``parameter_count``: their parameters are unknown, so
@@ -373,6 +376,7 @@ class Store:
             if contact_name is not None:
                 record["contact_name"] = contact_name
             self.conversations[record["id"]] = record
+            self._conversations_by_phone.setdefault(normalize_phone(phone_number), []).append(record["id"])
             return copy.deepcopy(record)
 
     def conversation(self, conversation_id: str) -> dict[str, Any]:
@@ -394,12 +398,13 @@ class Store:
         """
         digits = normalize_phone(phone_number)
         with self.lock:
+            same_number = (self.conversations.get(id_) for id_ in self._conversations_by_phone.get(digits, ()))
             candidates = [
                 conversation
-                for conversation in self.conversations.values()
-                if conversation["status"] == "active"
+                for conversation in same_number
+                if conversation is not None
+                and conversation["status"] == "active"
                 and conversation["whatsapp_config_id"] == config_id
-                and normalize_phone(conversation["phone_number"]) == digits
             ]
             if candidates:
                 latest = max(candidates, key=lambda conversation: str(conversation["last_active_at"]))
@@ -640,6 +645,7 @@ class Store:
             self.configs.clear()
             self.configs[self.default_config_id] = default
             self.conversations.clear()
+            self._conversations_by_phone.clear()
             self.messages.clear()
             self.templates.clear()
             self.lenient_templates.clear()

@@ -38,6 +38,8 @@ __all__ = [
     "KapsoFlowExecutionTrigger",
     "KapsoInboundMessageTrigger",
     "KapsoMessageStatusTrigger",
+    "KapsoReplyTrigger",
+    "VariableCursorStore",
 ]
 
 
@@ -294,6 +296,35 @@ class _StateStore(Protocol):
     async def aset(self, key: str, value: Any) -> None: ...
 
 
+class VariableCursorStore:
+    """Keeps a trigger's cursor in an Airflow Variable: for triggerers that hand it no asset state store.
+
+    Airflow 3.1 and 3.2 give event triggers no state of their own, but their triggerer serves Variable reads
+    and writes (through its supervisor, to the metadata database), as Airflow 2's triggerer does directly.
+    Those calls block, so they run in a worker thread: blocking the triggerer's event loop would stall every
+    other trigger it runs.
+
+    :param description: shown beside the Variable in Airflow's UI, so an operator knows what it is.
+    """
+
+    def __init__(self, *, description: str) -> None:
+        self.description = description
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        from airflow.providers.common.compat.sdk import Variable
+        from asgiref.sync import sync_to_async
+
+        # Positional: Airflow 2 calls the default ``default_var``, the task SDK ``default``.
+        value = await sync_to_async(Variable.get)(key, None, True)
+        return default if value is None else value
+
+    async def aset(self, key: str, value: Any) -> None:
+        from airflow.providers.common.compat.sdk import Variable
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(Variable.set)(key, value, description=self.description, serialize_json=True)
+
+
 class KapsoInboundMessageTrigger(BaseEventTrigger):
     """Yields one event per new WhatsApp message a customer sends, for ``AssetWatcher`` and deferral.
 
@@ -317,10 +348,15 @@ class KapsoInboundMessageTrigger(BaseEventTrigger):
       (``asset_state_store``, rows in the metadata database); the cursor is saved there under
       :attr:`cursor_key` right after each event is handed to the triggerer, and read back on start. A new
       instance continues exactly where the old one stopped: no message missed, none yielded twice;
-    - elsewhere (Airflow 3.0-3.2 watchers, deferral), it starts from ``since`` (or the moment it first runs)
-      and keeps the cursor in memory only. For a deferred sensor that is enough: the trigger yields once
-      and a restarted one reads the same messages from the same ``since``. A 3.0-3.2 watcher restarted
-      with ``since=None`` starts again from "now" and misses messages that arrived while it was down.
+    - as an ``AssetWatcher`` on Airflow 3.1 and 3.2 (no state store), or on 3.3 when one trigger serves
+      watchers of several assets (the store then needs one asset named), the cursor is kept the same way
+      in an Airflow Variable named :attr:`cursor_key` (see :class:`VariableCursorStore`); deleting the
+      Variable makes the watcher start again from ``since`` or from now;
+    - with ``single_event`` (what a deferred sensor uses) nothing is saved: the trigger yields once, and a
+      restarted one reads the same messages from the same ``since``.
+
+    Where no store can be reached at all (a trigger run in a bare event loop, outside a triggerer), the
+    cursor lives in memory and a warning says so.
 
     The limits of the guarantee are in ``docs/inbound-messages.md``: a message that becomes visible more
     than ``lookback`` seconds after a later one was read is not seen, and a hard crash of the triggerer
@@ -390,29 +426,65 @@ class KapsoInboundMessageTrigger(BaseEventTrigger):
         return "kapso_inbound_cursor_" + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
     def _state_store(self) -> _StateStore | None:
-        # Injected by Airflow >= 3.3's triggerer for AssetWatcher triggers; absent everywhere else.
-        store = getattr(self, "asset_state_store", None)
-        return None if store is None or self.single_event else store
+        """Where the cursor is kept between runs; ``None`` for a single-event wait, which restarts from ``since``."""
+        if self.single_event:
+            return None
+        # Injected by Airflow >= 3.3's triggerer into AssetWatcher triggers; absent on earlier versions.
+        store: _StateStore | None = getattr(self, "asset_state_store", None)
+        return store if store is not None else self._variable_store()
+
+    def _variable_store(self) -> VariableCursorStore:
+        return VariableCursorStore(
+            description=(
+                f"Cursor of a KapsoInboundMessageTrigger (connection {self.kapso_conn_id!r}, whatsapp_config_id "
+                f"{self.whatsapp_config_id!r}, phone_number {self.phone_number!r}, text_pattern "
+                f"{self.text_pattern!r}). Deleting it makes the trigger start again from since or from now."
+            )
+        )
+
+    async def _read_saved(self, store: _StateStore) -> tuple[Any, _StateStore | None]:
+        """The saved cursor's JSON and the store to keep using; ``(None, None)`` when the store cannot be read."""
+        try:
+            return await store.aget(self.cursor_key), store
+        except ValueError:
+            if isinstance(store, VariableCursorStore):
+                raise
+            # Airflow runs one trigger for identical watchers of several assets, and its state store then
+            # needs an asset to be named: a Variable is the one place left that outlives the trigger.
+            self.log.info("This trigger watches several assets; its cursor is kept in a Variable")
+            return await self._read_saved(self._variable_store())
+        except Exception as exc:
+            # Outside a triggerer (a bare event loop in a test, say) there may be no Variable backend to reach.
+            self.log.warning("Cannot read the saved cursor (%s); it is kept in memory only", exc)
+            return None, None
+
+    async def _save(self, store: _StateStore | None, cursor: InboundCursor) -> bool:
+        """Whether the cursor was saved; a failure is logged, never raised."""
+        if store is None:
+            return False
+        try:
+            # Shielded: a cancellation (the triggerer stopping) must not drop a save already begun.
+            await asyncio.shield(store.aset(self.cursor_key, cursor.to_json()))
+        except Exception as exc:
+            # Failing the watcher would stop every later event; a lost save only risks repeats after a restart.
+            self.log.warning("Cannot save the cursor (%s); a restart may yield recent messages again", exc)
+            return False
+        return True
 
     async def _load_cursor(self, store: _StateStore | None) -> tuple[InboundCursor, _StateStore | None]:
         """The saved cursor (a saved one wins over ``since``), or a new one; and the store to save it in."""
         if store is not None:
-            try:
-                saved = await store.aget(self.cursor_key)
-            except ValueError:
-                # Airflow runs one trigger for identical watchers of several assets, and its state store
-                # then needs an asset to be named: there is no single place to keep the cursor.
-                self.log.warning("This trigger watches several assets; its cursor is kept in memory only")
-                store = None
-            else:
-                cursor = InboundCursor.from_json(saved)
-                if cursor is not None:
-                    self.log.info("Resuming Kapso inbound messages after %s", _format_time(cursor.since))
-                    return cursor, store
+            saved, store = await self._read_saved(store)
+            cursor = InboundCursor.from_json(saved)
+            if cursor is not None:
+                self.log.info("Resuming Kapso inbound messages after %s", _format_time(cursor.since))
+                return cursor, store
         cursor = InboundCursor.start(self.since)
-        if store is not None:
-            # Saved at once, so a restart before the first message still starts from this moment.
-            await store.aset(self.cursor_key, cursor.to_json())
+        # Saved at once, so a restart before the first message still starts from this moment. A store that
+        # cannot take even this first save (no Variable backend outside a triggerer) is not tried again.
+        if store is not None and not await self._save(store, cursor):
+            self.log.warning("The cursor is kept in memory only: a restart starts again from since or from now")
+            store = None
         return cursor, store
 
     async def _read(self, hook: Any, cursor: InboundCursor) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -469,19 +541,19 @@ class KapsoInboundMessageTrigger(BaseEventTrigger):
                         for message, _ in new:
                             cursor.advance(message, self.lookback)
                     else:
+                        unsaved = False
                         for message, conversation in new:
+                            cursor.advance(message, self.lookback)
                             if inbound_matches(message, self._pattern):
                                 yield TriggerEvent(inbound_payload(message, conversation))  # type: ignore[no-untyped-call]
                                 # Saved as soon as the triggerer has taken the event: a restart from here on
                                 # neither yields it again nor skips what follows.
-                                cursor.advance(message, self.lookback)
-                                if store is not None:
-                                    # Shielded: a cancellation (triggerer stopping) must not drop this save.
-                                    await asyncio.shield(store.aset(self.cursor_key, cursor.to_json()))
+                                await self._save(store, cursor)
+                                unsaved = False
                             else:
-                                cursor.advance(message, self.lookback)
-                        if new and store is not None:
-                            await store.aset(self.cursor_key, cursor.to_json())
+                                unsaved = True
+                        if unsaved:
+                            await self._save(store, cursor)
                 await asyncio.sleep(self.poll_interval)
         finally:
             await hook.aclose()
@@ -698,3 +770,178 @@ class KapsoFlowExecutionTrigger(_KapsoExecutionTrigger):
                 return record
         self.log.info("Kapso flow execution %s is queued; not listed yet", self.tracking_id)
         return None
+
+
+# -- answers to a question ---------------------------------------------------------------------------------
+
+
+class KapsoReplyTrigger(BaseTrigger):
+    """Waits for the answer to a question an ask operator sent, and yields exactly one event.
+
+    Every ``poll_interval`` seconds it lists the messages of the question's conversation (and, when other
+    numbers may answer, of their conversations active since the question) and looks, oldest first, for
+    the first inbound message created after the question that chooses one of its options (see
+    ``kapso_provider._replies.ReplySpec``). Messages from numbers not allowed to answer, and those
+    choosing nothing, are logged and skipped. Requests go through
+    :class:`~kapso_provider.hooks.kapso.KapsoAsyncHook`, which paces them to Kapso's rate limit and waits
+    out 429s; a rate limit or server error that outlasts its retries only delays the next read.
+
+    Nothing is kept between runs: a trigger rebuilt from :meth:`serialize` after a triggerer restart starts
+    again from the question's ``created_at``, reads the same messages and finds the same first answer. The
+    one write, the optional reminder, is sent once: a restarted trigger sees it in the conversation and
+    does not send it again.
+
+    Its one event is plain JSON: ``status`` (``answered``, ``timeout`` or ``error``), ``answer`` (for
+    ``answered``: ``option_id``, ``option_title``, ``answered_by``, ``answered_at``, ``timed_out`` and
+    the raw inbound ``message``), ``error`` (Kapso's error text; never the API key), and ``question``
+    (``conversation_id``, ``message_id``, ``created_at``).
+
+    :param conversation_id: the conversation the question was sent into.
+    :param question_message_id: the question's Kapso message id.
+    :param question_created_at: the question's ``created_at`` (ISO-8601): answers count from it.
+    :param spec: what counts as an answer, as ``ReplySpec.to_json()`` (``kapso_provider._replies``) writes it.
+    :param other_numbers: numbers, besides the conversation's own, whose conversations are read.
+    :param whatsapp_config_id: the WhatsApp number the question went out from, to find those conversations.
+    :param kapso_conn_id: the ``kapso`` connection id.
+    :param poll_interval: seconds between two reads.
+    :param deadline: when to give up, as a Unix timestamp, or ``None`` for never.
+    :param reminder_at: when to send the reminder, as a Unix timestamp, or ``None``.
+    :param reminder_text: the reminder's text.
+    :param lookback: seconds behind the cursor re-read for messages that show up late.
+    """
+
+    def __init__(
+        self,
+        *,
+        conversation_id: str,
+        question_message_id: str,
+        question_created_at: str,
+        spec: dict[str, Any],
+        other_numbers: list[str] | None = None,
+        whatsapp_config_id: str | None = None,
+        kapso_conn_id: str = "kapso_default",
+        poll_interval: float = 30.0,
+        deadline: float | None = None,
+        reminder_at: float | None = None,
+        reminder_text: str | None = None,
+        lookback: float = 5.0,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # untyped in Airflow 3.x
+        from kapso_provider._replies import ReplySpec
+
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval: {poll_interval!r} must be a positive number of seconds")
+        self.conversation_id = conversation_id
+        self.question_message_id = question_message_id
+        created_at = check_since(question_created_at, field_name="question_created_at")
+        assert created_at is not None  # question_created_at is required
+        self.question_created_at = created_at
+        self.spec = ReplySpec.from_json(spec)
+        self.other_numbers = list(other_numbers or [])
+        self.whatsapp_config_id = whatsapp_config_id
+        self.kapso_conn_id = kapso_conn_id
+        self.poll_interval = float(poll_interval)
+        self.deadline = None if deadline is None else float(deadline)
+        self.reminder_at = None if reminder_at is None else float(reminder_at)
+        self.reminder_text = reminder_text
+        self.lookback = float(lookback)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The classpath and keyword arguments (plain JSON) to rebuild this trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "conversation_id": self.conversation_id,
+                "question_message_id": self.question_message_id,
+                "question_created_at": self.question_created_at,
+                "spec": self.spec.to_json(),
+                "other_numbers": list(self.other_numbers),
+                "whatsapp_config_id": self.whatsapp_config_id,
+                "kapso_conn_id": self.kapso_conn_id,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "reminder_at": self.reminder_at,
+                "reminder_text": self.reminder_text,
+                "lookback": self.lookback,
+            },
+        )
+
+    def _event(self, status: str, *, answer: dict[str, Any] | None = None, error: str | None = None) -> TriggerEvent:
+        return TriggerEvent(  # type: ignore[no-untyped-call]  # untyped in Airflow 3.x
+            {
+                "status": status,
+                "answer": answer,
+                "error": error,
+                "question": {
+                    "conversation_id": self.conversation_id,
+                    "message_id": self.question_message_id,
+                    "created_at": self.question_created_at,
+                },
+            }
+        )
+
+    async def _read(self, hook: KapsoAsyncHook, since: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The messages of the question's conversation, then of the other allowed numbers' conversations."""
+        own = {"id": self.conversation_id}
+        listed = [(message, own) async for message in hook.list_messages(self.conversation_id)]
+        for number in self.other_numbers:
+            async for conversation in hook.list_conversations(
+                phone_number=number, whatsapp_config_id=self.whatsapp_config_id, last_active_after=since
+            ):
+                if conversation.get("id") == self.conversation_id:
+                    continue
+                listed.extend([(message, conversation) async for message in hook.list_messages(conversation["id"])])
+        return listed
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Read every ``poll_interval`` seconds until the answer, the deadline or an error."""
+        from kapso_provider._replies import ReplyWatch
+        from kapso_provider.exceptions import (
+            KapsoAPIError,
+            KapsoConfigurationError,
+            KapsoRateLimitError,
+            KapsoServerError,
+        )
+        from kapso_provider.hooks.kapso import KapsoAsyncHook
+
+        hook = KapsoAsyncHook(kapso_conn_id=self.kapso_conn_id)
+        watch = ReplyWatch(
+            spec=self.spec,
+            question_created_at=self.question_created_at,
+            lookback=self.lookback,
+            reminder_text=self.reminder_text,
+        )
+        try:
+            while True:
+                try:
+                    since = _format_time(watch.cursor.window_start(self.lookback))
+                    answer = watch.take(await self._read(hook, since), self.log)
+                    if answer is not None:
+                        yield self._event("answered", answer=answer)
+                        return
+                    if watch.reminder_due(self.reminder_at, time.time()):
+                        assert self.reminder_text is not None  # reminder_due checks it
+                        await hook.send_message(
+                            {"message_type": "text", "content": self.reminder_text},
+                            conversation_id=self.conversation_id,
+                        )
+                        watch.reminder_sent = True
+                        self.log.info("Sent the reminder into conversation %s", self.conversation_id)
+                except (KapsoRateLimitError, KapsoServerError) as exc:
+                    # The hook has already retried; a person may take hours to answer, a bad minute at
+                    # Kapso must not end the wait.
+                    self.log.warning("Reading the conversation failed: %s; trying again next poll", exc)
+                except (KapsoAPIError, KapsoConfigurationError) as exc:
+                    yield self._event("error", error=str(exc))
+                    return
+                now = time.time()
+                if self.deadline is not None and now >= self.deadline:
+                    yield self._event("timeout")
+                    return
+                wait = self.poll_interval
+                for moment in (self.deadline, None if watch.reminder_sent else self.reminder_at):
+                    if moment is not None and moment > now:
+                        wait = min(wait, moment - now)
+                await asyncio.sleep(max(wait, 0.0))
+        finally:
+            await hook.aclose()

@@ -19,16 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.triggers.kapso import InboundCursor, KapsoInboundMessageTrigger
+from kapso_provider.triggers.kapso import InboundCursor, KapsoInboundMessageTrigger, VariableCursorStore
 from tests._openapi import assert_valid_request
+from tests.triggers._inbound import PHONE_A, PHONE_B, conversation_lists, set_created_at
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kapso_provider.testing.pytest_plugin import KapsoServer
 
-PHONE_A = "+15551230001"
-PHONE_B = "+15551230002"
 # A guard against a hung test only: every wait below ends on an observed condition, not on time.
 _GUARD_SECONDS = 60.0
 
@@ -98,19 +97,6 @@ async def _until(condition: Callable[[], bool], runner: Runner | None = None) ->
         await asyncio.sleep(0.01)
 
 
-def _conversation_lists(kapso_server: KapsoServer) -> int:
-    return sum(1 for r in kapso_server.simulator.requests if r.path == "/whatsapp_conversations")
-
-
-def _set_created_at(kapso_server: KapsoServer, message_id: str, stamp: str) -> None:
-    """Give a stored message another ``created_at``: Kapso can hand out the same timestamp twice."""
-    store = kapso_server.simulator._store
-    with store.lock:
-        for record in store.messages:
-            if record["id"] == message_id:
-                record["created_at"] = record["updated_at"] = stamp
-
-
 def _trigger(**kwargs: Any) -> KapsoInboundMessageTrigger:
     return KapsoInboundMessageTrigger(**{"poll_interval": 0.05, **kwargs})
 
@@ -134,7 +120,7 @@ def _one_poll(trigger: KapsoInboundMessageTrigger, kapso_server: KapsoServer) ->
     async def go() -> list[Any]:
         runner = Runner(trigger, None)
         runner.start()
-        await _until(lambda: _conversation_lists(kapso_server) >= 2, runner)
+        await _until(lambda: conversation_lists(kapso_server) >= 2, runner)
         await runner.stop()
         return runner.events
 
@@ -304,33 +290,33 @@ def test_restart_neither_misses_nor_repeats(kapso_server: KapsoServer) -> None:
     async def scenario() -> tuple[list[Any], list[Any]]:
         runner = Runner(first, store)
         runner.start()
-        await _until(lambda: first.cursor_key in store.values and _conversation_lists(kapso_server) >= 1, runner)
+        await _until(lambda: first.cursor_key in store.values and conversation_lists(kapso_server) >= 1, runner)
         # Before the restart: two messages with the same timestamp, in two conversations, and one that the
         # text pattern leaves out.
         m1 = simulator.deliver_inbound(a["id"], "msg 1")
         m2 = simulator.deliver_inbound(b["id"], "msg 2")
-        _set_created_at(kapso_server, m2["id"], m1["created_at"])
+        set_created_at(kapso_server, m2["id"], m1["created_at"])
         simulator.deliver_inbound(a["id"], "not for us")
         await _until(lambda: len(runner.events) >= 2, runner)
         await runner.stop()  # the triggerer stops
 
         # During the restart: one more message at that very timestamp (seen late), and a new one.
         m3 = simulator.deliver_inbound(b["id"], "msg 3")
-        _set_created_at(kapso_server, m3["id"], m1["created_at"])
+        set_created_at(kapso_server, m3["id"], m1["created_at"])
         simulator.deliver_inbound(a["id"], "msg 4")
 
         second = _rebuilt(first)  # a new instance, from the serialized kwargs only
-        lists_before = _conversation_lists(kapso_server)
+        lists_before = conversation_lists(kapso_server)
         rerun = Runner(second, store)
         rerun.start()
         await _until(lambda: len(rerun.events) >= 2, rerun)
         # After the restart: one more, once the new trigger has polled at least once.
-        await _until(lambda: _conversation_lists(kapso_server) > lists_before, rerun)
+        await _until(lambda: conversation_lists(kapso_server) > lists_before, rerun)
         simulator.deliver_inbound(b["id"], "msg 5")
         await _until(lambda: len(rerun.events) >= 3, rerun)
         # Two more polls with nothing new: nothing is yielded again.
-        polled = _conversation_lists(kapso_server)
-        await _until(lambda: _conversation_lists(kapso_server) >= polled + 2, rerun)
+        polled = conversation_lists(kapso_server)
+        await _until(lambda: conversation_lists(kapso_server) >= polled + 2, rerun)
         await rerun.stop()
         return runner.events, rerun.events
 
@@ -358,14 +344,67 @@ class SeveralAssetsStore(DictStateStore):
         raise ValueError("Task has 2 concrete inlets and outlets")
 
 
-def test_a_trigger_watching_several_assets_keeps_its_cursor_in_memory(kapso_server: KapsoServer) -> None:
+@pytest.fixture(autouse=True)
+def variables(monkeypatch: pytest.MonkeyPatch) -> DictStateStore:
+    """Airflow Variables as the trigger's :class:`VariableCursorStore` sees them, over a dict per test.
+
+    Outside a triggerer no Variable backend answers on 3.x, while 2.11 would write to the session's DB and
+    carry one test's cursor into the next. The real store is exercised in a real triggerer by
+    ``test_kapso_inbound_triggerer.py``; here only the trigger's choice of store is under test.
+    """
+    fake = DictStateStore()
+    monkeypatch.setattr(VariableCursorStore, "aget", lambda self, key, default=None: fake.aget(key, default))
+    monkeypatch.setattr(VariableCursorStore, "aset", lambda self, key, value: fake.aset(key, value))
+    return fake
+
+
+@pytest.mark.parametrize("asset_store", [None, SeveralAssetsStore()], ids=["no state store", "several assets"])
+def test_without_a_usable_state_store_the_cursor_goes_to_a_variable(
+    kapso_server: KapsoServer, variables: DictStateStore, asset_store: DictStateStore | None
+) -> None:
     simulator = kapso_server.simulator
     conversation = simulator.create_conversation(phone_number=PHONE_A)
     since = simulator._store.now()
     simulator.deliver_inbound(conversation["id"], "one")
     simulator.deliver_inbound(conversation["id"], "two")
-    events = _collect(_trigger(since=since), 2, SeveralAssetsStore())
+    trigger = _trigger(since=since)
+
+    events = _collect(trigger, 2, asset_store)
+
     assert [event["message"]["content"] for event in events] == ["one", "two"]
+    cursor = InboundCursor.from_json(variables.values[trigger.cursor_key])
+    assert cursor is not None
+    assert set(cursor.seen) == {event["message_id"] for event in events}
+    # The start, then once after each event.
+    assert variables.writes == 3
+
+
+def test_a_variable_store_that_cannot_be_reached_leaves_the_cursor_in_memory(
+    kapso_server: KapsoServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    calls: list[str] = []
+
+    async def unreachable(self: VariableCursorStore, key: str, value: Any) -> None:
+        calls.append(key)
+        raise RuntimeError("no Variable backend here")
+
+    monkeypatch.setattr(VariableCursorStore, "aset", unreachable)
+    simulator = kapso_server.simulator
+    conversation = simulator.create_conversation(phone_number=PHONE_A)
+    since = simulator._store.now()
+    simulator.deliver_inbound(conversation["id"], "one")
+    simulator.deliver_inbound(conversation["id"], "two")
+
+    with caplog.at_level("WARNING"):
+        events = _collect(_trigger(since=since), 2)
+
+    assert [event["message"]["content"] for event in events] == ["one", "two"]
+    assert len(calls) == 1, "after the first failed save the store is not tried again"
+    # Airflow 2 logs through logging, the task SDK of 3.x through structlog to the console.
+    assert "kept in memory only" in caplog.text + "".join(capsys.readouterr())
 
 
 def test_without_a_state_store_a_rebuilt_trigger_starts_from_since(kapso_server: KapsoServer) -> None:
@@ -395,7 +434,7 @@ def test_single_event_waits_for_a_match(kapso_server: KapsoServer) -> None:
     async def scenario() -> list[Any]:
         runner = Runner(_trigger(since=since, single_event=True, text_pattern="(?i)yes"), None)
         runner.start()
-        await _until(lambda: _conversation_lists(kapso_server) >= 2, runner)
+        await _until(lambda: conversation_lists(kapso_server) >= 2, runner)
         assert runner.events == []
         simulator.deliver_inbound(conversation["id"], "Yes please")
         simulator.deliver_inbound(conversation["id"], "YES!")

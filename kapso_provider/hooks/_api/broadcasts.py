@@ -1,7 +1,7 @@
 """KapsoHook methods for broadcasts and their recipients (``/whatsapp_broadcasts``, ``openapi-platform.yaml``).
 
 A broadcast is a draft campaign tied to one WhatsApp config and one approved template; recipients are
-added to the draft in batches of at most :data:`MAX_RECIPIENTS_PER_REQUEST`, then one request starts the
+added to the draft in batches of at most ``MAX_RECIPIENTS_PER_REQUEST``, then one request starts the
 send, which Kapso runs asynchronously. Only ``openapi-platform.yaml`` defines these endpoints. It has no
 endpoint to schedule a broadcast for later, to delete one or to remove a recipient, so neither has this hook.
 """
@@ -184,7 +184,7 @@ class BroadcastsAPI:
         valid recipients of a batch and lists the others, so a 201 can still carry refused recipients.
 
         :param broadcast_id: the draft broadcast's id.
-        :param recipients: 1 to :data:`MAX_RECIPIENTS_PER_REQUEST` recipients: phone numbers, or dicts with
+        :param recipients: 1 to ``MAX_RECIPIENTS_PER_REQUEST`` recipients: phone numbers, or dicts with
             ``phone_number`` (or ``whatsapp_contact_id``) and optionally ``template_parameters`` (a list of
             strings for positional parameters, or an object of named values).
         :raises KapsoInvalidMessageError: for an empty or too large batch or a malformed recipient, naming

@@ -1,0 +1,247 @@
+"""What counts as the answer to a question asked over WhatsApp, shared by the ask operators and their trigger.
+
+The operators (waiting in the worker with :class:`~kapso_provider.hooks.kapso.KapsoHook`) and
+:class:`~kapso_provider.triggers.kapso.KapsoReplyTrigger` (waiting in the triggerer with the async hook)
+read the same messages and must decide the same way, so the decision lives here, free of I/O. New messages
+are found with the inbound trigger's :class:`~kapso_provider.triggers.kapso.InboundCursor` and
+:func:`~kapso_provider.triggers.kapso.order_new`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kapso_provider.arguments import parse_time
+from kapso_provider.triggers.kapso import InboundCursor, inbound_matches, order_new
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = ["ReplySpec", "ReplyWatch", "digits", "option_ids", "reply_option_id"]
+
+#: Every option id of an ask operator starts with this, so a reply is recognisably an answer to one.
+OPTION_ID_PREFIX = "kapso-ask"
+
+
+class _InfoLog(Protocol):
+    """The part of a logger the watch uses: Airflow's task and trigger loggers differ in type, not in this."""
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
+
+
+def digits(phone_number: object) -> str:
+    """The digits of a phone number: how two spellings of one number compare equal."""
+    return re.sub(r"\D", "", str(phone_number or ""))
+
+
+def option_ids(question_key: str, count: int) -> list[str]:
+    """The ids of a question's ``count`` options, unique to the question ``question_key`` names.
+
+    The key is built from the DAG, the run, the task and its map index but not the try number, so a retry
+    asks with the very same ids and a tap on a button of any other question (another run's, another
+    task's) never matches.
+    """
+    digest = hashlib.sha256(question_key.encode()).hexdigest()[:16]
+    return [f"{OPTION_ID_PREFIX}:{digest}:{index}" for index in range(count)]
+
+
+def reply_option_id(message: Mapping[str, Any]) -> str | None:
+    """The id of the button or list row an inbound interactive reply chose, or ``None``.
+
+    Both OpenAPI files describe it as ``message_type_data.reply_option_id`` ("For replies, the ID of the
+    selected option", ``InteractiveMessageData``). WhatsApp's own webhook nests it as
+    ``button_reply.id``/``list_reply.id``; that shape is accepted too, in case Kapso passes it through.
+    """
+    data = message.get("message_type_data")
+    if not isinstance(data, dict):
+        return None
+    chosen = data.get("reply_option_id")
+    if isinstance(chosen, str) and chosen:
+        return chosen
+    for nested in ("button_reply", "list_reply"):
+        reply = data.get(nested)
+        if isinstance(reply, dict) and isinstance(reply.get("id"), str):
+            return str(reply["id"])
+    return None
+
+
+@dataclass(frozen=True)
+class ReplySpec:
+    """Which inbound messages answer a question, and who may answer it.
+
+    :param option_ids: the ids sent with the options, in option order.
+    :param option_keys: what the task reports as ``option_id`` for each option.
+    :param option_titles: the options' titles.
+    :param accept_text: whether a typed reply equal to an option's title or key (ignoring case and
+        surrounding blanks) counts.
+    :param allowed_numbers: digits of the numbers whose replies count.
+    """
+
+    option_ids: tuple[str, ...]
+    option_keys: tuple[str, ...]
+    option_titles: tuple[str, ...]
+    accept_text: bool
+    allowed_numbers: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON for a trigger's serialized kwargs."""
+        return {
+            "option_ids": list(self.option_ids),
+            "option_keys": list(self.option_keys),
+            "option_titles": list(self.option_titles),
+            "accept_text": self.accept_text,
+            "allowed_numbers": list(self.allowed_numbers),
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> ReplySpec:
+        """The spec :meth:`to_json` wrote."""
+        return cls(
+            option_ids=tuple(str(item) for item in value["option_ids"]),
+            option_keys=tuple(str(item) for item in value["option_keys"]),
+            option_titles=tuple(str(item) for item in value["option_titles"]),
+            accept_text=bool(value["accept_text"]),
+            allowed_numbers=tuple(digits(item) for item in value["allowed_numbers"]),
+        )
+
+    def choice(self, message: Mapping[str, Any]) -> int | None:
+        """The index of the option ``message`` chooses, or ``None`` when it answers nothing."""
+        chosen = reply_option_id(message)
+        if chosen is not None:
+            # Matched by id only: an older question's button with the same title must not count.
+            return self.option_ids.index(chosen) if chosen in self.option_ids else None
+        content = message.get("content")
+        if not self.accept_text or message.get("message_type") != "text" or not isinstance(content, str):
+            return None
+        typed = content.strip().casefold()
+        for index, (key, title) in enumerate(zip(self.option_keys, self.option_titles, strict=True)):
+            if typed in (title.strip().casefold(), key.strip().casefold()):
+                return index
+        return None
+
+    def answer(self, index: int, message: Mapping[str, Any], sender: str) -> dict[str, Any]:
+        """The task's result for option ``index`` chosen by ``message``."""
+        return {
+            "option_id": self.option_keys[index],
+            "option_title": self.option_titles[index],
+            "answered_by": sender,
+            "answered_at": message.get("created_at"),
+            "timed_out": False,
+            "message": dict(message),
+        }
+
+    def default_answer(self, index: int, moment: datetime) -> dict[str, Any]:
+        """The task's result when nobody answered in time and option ``index`` is the default."""
+        return {
+            "option_id": self.option_keys[index],
+            "option_title": self.option_titles[index],
+            "answered_by": None,
+            "answered_at": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "timed_out": True,
+            "message": None,
+        }
+
+
+def sender_of(message: Mapping[str, Any], conversation: Mapping[str, Any]) -> str:
+    """The number an inbound message came from: its own ``phone_number``, else its conversation's."""
+    return str(message.get("phone_number") or conversation.get("phone_number") or "")
+
+
+@dataclass
+class ReplyWatch:
+    """The state of one wait for an answer: what was read, and whether the reminder went out.
+
+    It starts from the question's ``created_at``; rebuilt from the same values (after a triggerer restart,
+    a retry, a resumption) it reads the same messages and finds the same first answer.
+
+    :param spec: what counts as an answer.
+    :param question_created_at: the question's ``created_at`` (ISO-8601).
+    :param lookback: seconds behind the cursor re-read for messages that show up late.
+    :param reminder_text: the reminder's text, when one is to be sent.
+    """
+
+    spec: ReplySpec
+    question_created_at: str
+    lookback: float = 5.0
+    reminder_text: str | None = None
+    cursor: InboundCursor = field(init=False)
+    reminder_sent: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.cursor = InboundCursor.start(self.question_created_at)
+
+    def take(self, listed: Iterable[tuple[dict[str, Any], dict[str, Any]]], log: _InfoLog) -> dict[str, Any] | None:
+        """The first answer among the newly listed messages (oldest first), or ``None``.
+
+        Every new inbound message that is not the answer is logged once per wait, with why it does not
+        count: someone not allowed to answer, or a message that chooses none of this question's options.
+
+        :param listed: ``(message, conversation)`` pairs just read.
+        :param log: where to log ignored messages.
+        """
+        listed = list(listed)
+        self._note_reminder(message for message, _ in listed)
+        for message, conversation in order_new(listed, self.cursor, self.lookback):
+            self.cursor.advance(message, self.lookback)
+            if not inbound_matches(message, None):
+                continue
+            sender = sender_of(message, conversation)
+            index = self.spec.choice(message)
+            if digits(sender) not in self.spec.allowed_numbers:
+                log.info(
+                    "Ignoring message %s from %s: not one of the numbers allowed to answer",
+                    message.get("id"),
+                    sender or "an unknown number",
+                )
+                continue
+            if index is None:
+                log.info(
+                    "Ignoring message %s from %s: it chooses none of this question's options", message.get("id"), sender
+                )
+                continue
+            log.info("Message %s from %s chose %r", message.get("id"), sender, self.spec.option_titles[index])
+            return self.spec.answer(index, message, sender)
+        return None
+
+    def _note_reminder(self, messages: Iterable[dict[str, Any]]) -> None:
+        """Mark the reminder sent when an earlier wait (before a restart or a retry) already sent it."""
+        if self.reminder_sent or not self.reminder_text:
+            return
+        origin = self.cursor.origin
+        for message in messages:
+            created_at = parse_time(message.get("created_at"))
+            if (
+                message.get("direction") == "outbound"
+                and message.get("message_type") == "text"
+                and message.get("content") == self.reminder_text
+                and created_at is not None
+                and created_at >= origin
+            ):
+                self.reminder_sent = True
+                return
+
+    def reminder_due(self, reminder_at: float | None, now: float) -> bool:
+        """Whether the reminder is to be sent now."""
+        return bool(self.reminder_text) and reminder_at is not None and not self.reminder_sent and now >= reminder_at
+
+
+def question_key(context: Mapping[str, Any]) -> str:
+    """What makes one question unique: DAG, run, task and map index, never the try number."""
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    run_id = getattr(ti, "run_id", None) or context["run_id"]
+    return "\x1f".join([str(ti.dag_id), str(run_id), str(ti.task_id), str(map_index)])
+
+
+def seconds_from(moment: str, offset: float) -> float:
+    """``moment`` (ISO-8601) plus ``offset`` seconds, as a Unix timestamp."""
+    parsed = parse_time(moment)
+    if parsed is None:
+        raise ValueError(f"created_at: {moment!r} is not an ISO-8601 date-time")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp() + offset

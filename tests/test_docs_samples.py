@@ -1,0 +1,192 @@
+"""The code samples of docs/ that are not DAGs, run here against the simulator.
+
+The docs pages include each sample between its ``[START name]`` and ``[END name]`` markers (MyST
+``literalinclude``), so what a page shows is what this module runs; tests/test_docs.py checks that every
+marked sample is included somewhere. Imports a sample needs are inside its markers, so that the page
+shows them.
+"""
+
+# [START howto_testing_kapso_server_fixture]
+from kapso_provider.hooks.kapso import KapsoHook
+
+
+def test_sends_one_message(kapso_server):
+    KapsoHook().send_message({"content": "hi"}, phone_number="+15551234567")
+
+    (message,) = kapso_server.simulator.messages()
+    assert message["status"] == "sent"
+    (request,) = kapso_server.simulator.requests
+    assert request.json["message"]["content"] == "hi"
+    # [END howto_testing_kapso_server_fixture]
+
+
+def test_simulator_from_python():
+    # [START howto_testing_simulator_from_python]
+    from kapso_provider.testing import KapsoSimulator
+
+    with KapsoSimulator(api_key="test-key", rate_limit=100, latency=0.05) as sim:
+        conversation = sim.create_conversation(phone_number="+15551234567")
+        print(sim.base_url)  # http://127.0.0.1:<port>/api/v1
+    # [END howto_testing_simulator_from_python]
+    assert sim.base_url.startswith("http://127.0.0.1:")
+    assert sim.base_url.endswith("/api/v1")
+    assert conversation["phone_number"] == "+15551234567"
+
+
+# [START howto_testing_status_sequence]
+def test_each_read_sees_the_next_status(kapso_server):
+    kapso_server.simulator.status_sequence = ["sent", "delivered"]  # first read "sent", then "delivered"
+    hook = KapsoHook()
+    message = hook.send_message({"content": "hi"}, phone_number="+15551234567")
+
+    reads = [hook.get_message(message["whatsapp_conversation_id"], message["id"])["status"] for _ in range(3)]
+    assert reads == ["sent", "delivered", "delivered"]  # the last status stays
+    # [END howto_testing_status_sequence]
+
+
+def test_simulator_agents_controls(kapso_server):
+    simulator = kapso_server.simulator
+    hook = KapsoHook()
+    # [START howto_testing_simulator_agents]
+    agent = simulator.agents.add_agent(name="Support")
+    flow = simulator.agents.add_flow(status="active", api_trigger=True)
+    # Each read of a new execution moves it one step along:
+    simulator.agents.agent_status_sequence = ("running", "paused", "ended")
+    simulator.agents.flow_status_sequence = ("waiting", "ended")
+    # A queued flow execution stays out of the list for this many list reads:
+    simulator.agents.flow_execution_visible_after = 1
+    # [END howto_testing_simulator_agents]
+    started = hook.start_agent_execution(agent["id"], message="hi", phone_number="+15551234567")
+    execution_id = started["id"]
+    reads = [hook.get_agent_execution(agent["id"], execution_id)["status"] for _ in range(3)]
+    assert reads == ["running", "paused", "ended"]
+    assert hook.get_flow(flow["id"])["status"] == "active"
+
+    execution_id = hook.start_agent_execution(agent["id"], message="again", phone_number="+15551234567")["id"]
+    # [START howto_testing_simulator_agents_decide]
+    simulator.agents.finish_execution(execution_id, "failed", variables={"reason": "no answer"})
+    simulator.agents.set_execution_status(execution_id, "paused")
+    simulator.agents.schedule_execution(execution_id, ["running", "ended"])
+    # [END howto_testing_simulator_agents_decide]
+    reads = [hook.get_agent_execution(agent["id"], execution_id)["status"] for _ in range(3)]
+    assert reads == ["running", "ended", "ended"]
+
+
+def test_assignments(kapso_server):
+    conversation_id = kapso_server.simulator.create_conversation(phone_number="+15551234567")["id"]
+    agent_id = kapso_server.simulator.assignments.add_user(name="Ada")["id"]
+    supervisor_id = kapso_server.simulator.assignments.add_user(name="Grace")["id"]
+    # [START howto_hook_kapso_assignments]
+    hook = KapsoHook()
+    assignment = hook.create_assignment(conversation_id, user_id=agent_id, notes="VIP customer")
+    hook.update_assignment(conversation_id, assignment["id"], user_id=supervisor_id, notes="Escalated")
+    active = [a for a in hook.list_assignments(conversation_id) if a["active"]]
+    # [END howto_hook_kapso_assignments]
+    assert [(a["user_id"], a["notes"]) for a in active] == [(supervisor_id, "Escalated")]
+
+
+def test_config_health(kapso_server):
+    import pytest
+
+    config_id = kapso_server.simulator.default_whatsapp_config_id
+    kapso_server.simulator.platform.set_config_health(config_id, "unhealthy")
+
+    def check_health():
+        # [START howto_hook_kapso_config_health]
+        from airflow.providers.common.compat.sdk import AirflowException
+
+        report = KapsoHook().get_whatsapp_config_health(config_id)
+        if report["status"] not in ("healthy", "degraded"):
+            raise AirflowException(f"WhatsApp number {config_id} is {report['status']}")
+        # [END howto_hook_kapso_config_health]
+
+    with pytest.raises(Exception, match="is unhealthy") as raised:
+        check_health()
+    assert type(raised.value).__name__ == "AirflowException"
+
+
+def test_customer_by_external_id(kapso_server):
+    for _ in range(2):  # the second time finds the customer the first one created
+        # [START howto_hook_kapso_customer]
+        hook = KapsoHook()
+        customer = next(hook.list_customers(external_customer_id="CUS-12345"), None) or hook.create_customer(
+            name="Acme Corporation", external_customer_id="CUS-12345"
+        )
+        # [END howto_hook_kapso_customer]
+    assert customer["external_customer_id"] == "CUS-12345"
+    assert len(kapso_server.simulator.platform.customers()) == 1
+
+
+def test_async_hook(kapso_server):
+    import asyncio
+
+    first = KapsoHook().send_message({"content": "first"}, phone_number="+15551234567")
+    conversation_id, message_id = first["whatsapp_conversation_id"], first["id"]
+
+    async def main():
+        # [START howto_hook_kapso_async]
+        from kapso_provider.hooks.kapso import KapsoAsyncHook
+
+        hook = KapsoAsyncHook()
+        try:
+            record = await hook.get_message(conversation_id, message_id)
+            sent = await hook.send_message({"content": "hi"}, phone_number="+15551234567")
+        finally:
+            await hook.aclose()
+        # [END howto_hook_kapso_async]
+        return record, sent
+
+    record, sent = asyncio.run(main())
+    assert record["id"] == message_id
+    assert sent["whatsapp_conversation_id"] == conversation_id
+
+
+def test_webhook_handler(capsys):
+    import hashlib
+    import hmac
+    import json
+
+    webhook_secret = "whsec-test"
+
+    # [START howto_webhooks_kapso_verify]
+    from collections.abc import Mapping
+
+    from kapso_provider.webhooks import KapsoWebhookPayloadError, KapsoWebhookSignatureError, KapsoWebhookVerifier
+
+    verifier = KapsoWebhookVerifier(secret=webhook_secret)  # the webhook's secret_key
+
+    def handle(raw_body: bytes, headers: Mapping[str, str]) -> int:
+        """Return the HTTP status to answer Kapso with."""
+        try:
+            delivery = verifier.verify(raw_body, headers)
+        except KapsoWebhookSignatureError:
+            return 401
+        except KapsoWebhookPayloadError:
+            return 400
+        if delivery.duplicate:
+            return 200  # a retried delivery already handled: acknowledge it, do nothing
+        for event in delivery.events:
+            print(event.name, event.data)
+        return 200
+        # [END howto_webhooks_kapso_verify]
+
+    body = json.dumps({"message": {"id": "m1"}}).encode()
+    headers = {
+        "X-Webhook-Signature": hmac.new(webhook_secret.encode(), body, hashlib.sha256).hexdigest(),
+        "X-Webhook-Event": "whatsapp.message.received",
+        "X-Idempotency-Key": "delivery-1",
+    }
+    assert handle(body, headers) == 200
+    assert handle(body, headers) == 200  # the retried delivery is acknowledged, not handled again
+    assert capsys.readouterr().out.splitlines() == ["whatsapp.message.received {'message': {'id': 'm1'}}"]
+    assert handle(body, {**headers, "X-Webhook-Signature": "0" * 64}) == 401
+    assert (
+        handle(
+            b"not json",
+            {
+                **headers,
+                "X-Webhook-Signature": hmac.new(webhook_secret.encode(), b"not json", hashlib.sha256).hexdigest(),
+            },
+        )
+        == 400
+    )
