@@ -19,6 +19,7 @@ from kapso_provider.exceptions import KapsoConfigurationError
 from kapso_provider.sensors.kapso import KapsoInboundMessageSensor
 from kapso_provider.triggers.kapso import KapsoInboundMessageTrigger
 from tests._airflow import get_dag, task_states, xcom_return_value
+from tests._triggers import conversation_lists
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
 
 PHONE = "+15551234567"
 _GUARD_SECONDS = 60.0
-
-
-def _conversation_lists(kapso_server: KapsoServer) -> int:
-    return sum(1 for r in kapso_server.simulator.requests if r.path == "/whatsapp_conversations")
 
 
 @pytest.fixture
@@ -43,7 +40,7 @@ def reply_when_read(kapso_server: KapsoServer) -> Iterator[Callable[..., None]]:
         def wait_then_deliver() -> None:
             deadline = time.monotonic() + _GUARD_SECONDS  # a guard against a hung test only
             try:
-                while _conversation_lists(kapso_server) < reads:
+                while conversation_lists(kapso_server) < reads:
                     if time.monotonic() > deadline:
                         raise AssertionError("the sensor never read")
                     time.sleep(0.01)
@@ -85,7 +82,7 @@ def test_waits_for_the_reply(
     assert found["phone_number"] == PHONE
     assert json.loads(json.dumps(found)) == found
     # It waited (at least one read saw nothing), and only read.
-    assert _conversation_lists(kapso_server) >= 2
+    assert conversation_lists(kapso_server) >= 2
     assert {r.method for r in simulator.requests} == {"GET"}
     for request in simulator.requests:
         if request.path == "/whatsapp_conversations":
@@ -138,7 +135,7 @@ def test_deferrable_reads_once_then_defers(kapso_server: KapsoServer) -> None:
     assert kwargs["poll_interval"] == 5
     assert kapso_server.api_key not in json.dumps(kwargs)
     assert info.value.method_name == "execute_complete"
-    assert _conversation_lists(kapso_server) == 1
+    assert conversation_lists(kapso_server) == 1
 
     simulator.deliver_inbound(conversation["id"], "here")
     (found,) = sensor.execute({})  # a message is there already: no deferral

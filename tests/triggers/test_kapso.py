@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ import pytest
 
 from kapso_provider.exceptions import KapsoConfigurationError
 from kapso_provider.triggers.kapso import KapsoMessageStatusTrigger
+from tests._triggers import rebuilt
 
 if TYPE_CHECKING:
     from kapso_provider.testing.pytest_plugin import KapsoServer
@@ -44,16 +44,6 @@ def _events(trigger: KapsoMessageStatusTrigger) -> list[dict[str, Any]]:
     return asyncio.run(collect())
 
 
-def _rebuilt(trigger: KapsoMessageStatusTrigger) -> KapsoMessageStatusTrigger:
-    """The trigger as the triggerer rebuilds it: classpath imported, kwargs through JSON."""
-    classpath, kwargs = trigger.serialize()
-    module, _, name = classpath.rpartition(".")
-    rebuilt: KapsoMessageStatusTrigger = getattr(importlib.import_module(module), name)(
-        **json.loads(json.dumps(kwargs))
-    )
-    return rebuilt
-
-
 class TestSerialize:
     @pytest.mark.parametrize("deadline", [None, 1_900_000_000.5])
     def test_round_trip_through_json(self, deadline: float | None) -> None:
@@ -70,7 +60,7 @@ class TestSerialize:
         assert classpath == "kapso_provider.triggers.kapso.KapsoMessageStatusTrigger"
         assert json.loads(json.dumps(kwargs)) == kwargs
         assert all(value is None or isinstance(value, str | int | float) for value in kwargs.values())
-        assert _rebuilt(trigger).serialize() == (classpath, kwargs)
+        assert rebuilt(trigger).serialize() == (classpath, kwargs)
         assert kwargs == {
             "message_id": "wamid.abc",
             "conversation_id": "c-1",
@@ -113,7 +103,7 @@ def test_polls_until_the_outcome(
     simulator.delivery_error_message = "Message undeliverable"
     record = _sent_message(kapso_server)
 
-    (event,) = _events(_rebuilt(_trigger(record, target_status=target)))
+    (event,) = _events(rebuilt(_trigger(record, target_status=target)))
 
     assert event["status"] == expected
     assert event["last_status"] == last_status

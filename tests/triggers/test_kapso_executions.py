@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import time
 from contextlib import closing
@@ -13,6 +12,7 @@ import pytest
 
 from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger, KapsoFlowExecutionTrigger
 from tests._openapi import SPEC_FILES, assert_valid_request
+from tests._triggers import rebuilt
 
 if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
@@ -29,13 +29,6 @@ def _events(trigger: BaseTrigger) -> list[dict[str, Any]]:
         return [event.payload async for event in trigger.run()]
 
     return asyncio.run(collect())
-
-
-def _rebuilt(trigger: BaseTrigger) -> Any:
-    """The trigger as the triggerer rebuilds it: classpath imported, kwargs through JSON."""
-    classpath, kwargs = trigger.serialize()
-    module, _, name = classpath.rpartition(".")
-    return getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
 
 
 def _only_valid_reads(kapso_server: KapsoServer, *, setup_posts: int) -> None:
@@ -83,7 +76,7 @@ class TestSerialize:
             "deadline": deadline,
             "last_status": None,
         }
-        assert _rebuilt(trigger).serialize() == (classpath, kwargs)
+        assert rebuilt(trigger).serialize() == (classpath, kwargs)
         assert kapso_server.api_key not in json.dumps(kwargs)
 
     def test_flow_round_trip(self) -> None:
@@ -94,7 +87,7 @@ class TestSerialize:
         assert classpath == "kapso_provider.triggers.kapso.KapsoFlowExecutionTrigger"
         assert json.loads(json.dumps(kwargs)) == kwargs
         assert all(value is None or isinstance(value, str | int | float) for value in kwargs.values())
-        assert _rebuilt(trigger).serialize() == (classpath, kwargs)
+        assert rebuilt(trigger).serialize() == (classpath, kwargs)
 
     @pytest.mark.parametrize(
         ("make", "field_name"),
@@ -123,7 +116,7 @@ def test_agent_execution_outcomes(
     started = _agent_execution(kapso_server, sequence)
     trigger = KapsoAgentExecutionTrigger(agent_id=started["agent_id"], execution_id=started["id"], poll_interval=0.01)
 
-    (event,) = _events(_rebuilt(trigger))
+    (event,) = _events(rebuilt(trigger))
 
     assert event["status"] == expected
     assert event["last_status"] == last_status
@@ -152,7 +145,7 @@ def test_flow_execution_found_by_tracking_id(
         poll_interval=0.01,
     )
 
-    (event,) = _events(_rebuilt(trigger))
+    (event,) = _events(rebuilt(trigger))
 
     assert event["status"] == expected
     assert event["execution"]["tracking_id"] == answer["tracking_id"]

@@ -21,7 +21,7 @@ import pytest
 
 from kapso_provider.triggers.kapso import InboundCursor, KapsoInboundMessageTrigger, VariableCursorStore
 from tests._openapi import assert_valid_request
-from tests.triggers._inbound import PHONE_A, PHONE_B, conversation_lists, set_created_at
+from tests._triggers import PHONE_A, PHONE_B, conversation_lists, rebuilt, set_created_at
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,16 +49,6 @@ class DictStateStore:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _rebuilt(trigger: KapsoInboundMessageTrigger) -> KapsoInboundMessageTrigger:
-    """The trigger as the triggerer rebuilds it after a restart: classpath imported, kwargs through JSON."""
-    classpath, kwargs = trigger.serialize()
-    module, _, name = classpath.rpartition(".")
-    rebuilt: KapsoInboundMessageTrigger = getattr(importlib.import_module(module), name)(
-        **json.loads(json.dumps(kwargs))
-    )
-    return rebuilt
 
 
 class Runner:
@@ -151,8 +141,8 @@ class TestSerialize:
             "single_event": False,
         }
         assert json.loads(json.dumps(kwargs)) == kwargs
-        assert _rebuilt(trigger).serialize() == (classpath, kwargs)
-        assert _rebuilt(trigger).cursor_key == trigger.cursor_key
+        assert rebuilt(trigger).serialize() == (classpath, kwargs)
+        assert rebuilt(trigger).cursor_key == trigger.cursor_key
 
     def test_is_an_event_trigger_where_airflow_has_them(self) -> None:
         try:
@@ -305,7 +295,7 @@ def test_restart_neither_misses_nor_repeats(kapso_server: KapsoServer) -> None:
         set_created_at(kapso_server, m3["id"], m1["created_at"])
         simulator.deliver_inbound(a["id"], "msg 4")
 
-        second = _rebuilt(first)  # a new instance, from the serialized kwargs only
+        second = rebuilt(first)  # a new instance, from the serialized kwargs only
         lists_before = conversation_lists(kapso_server)
         rerun = Runner(second, store)
         rerun.start()
@@ -419,7 +409,7 @@ def test_without_a_state_store_a_rebuilt_trigger_starts_from_since(kapso_server:
         return [event.payload async for event in t.run()]
 
     (event,) = asyncio.run(run(trigger))
-    (again,) = asyncio.run(run(_rebuilt(trigger)))
+    (again,) = asyncio.run(run(rebuilt(trigger)))
     assert event == again
     assert event["status"] == "found"
     assert [found["message"]["content"] for found in event["messages"]] == ["hello"]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kapso_provider.triggers.kapso import KapsoInboundMessageTrigger
-from tests.triggers._inbound import PHONE_A, PHONE_B, conversation_lists, set_created_at
+from tests._triggers import PHONE_A, PHONE_B, conversation_lists, set_created_at
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

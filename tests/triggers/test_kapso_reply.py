@@ -17,6 +17,7 @@ import pytest
 from kapso_provider._replies import ReplySpec, digits, option_ids
 from kapso_provider.triggers.kapso import KapsoReplyTrigger
 from tests._openapi import SPEC_FILES, assert_valid_request
+from tests._triggers import rebuilt
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,12 +76,6 @@ def _trigger(question: dict[str, Any], **kwargs: Any) -> KapsoReplyTrigger:
     return KapsoReplyTrigger(**arguments)
 
 
-def _rebuilt(trigger: KapsoReplyTrigger) -> KapsoReplyTrigger:
-    classpath, kwargs = trigger.serialize()
-    assert classpath == "kapso_provider.triggers.kapso.KapsoReplyTrigger"
-    return KapsoReplyTrigger(**json.loads(json.dumps(kwargs)))
-
-
 def _message_lists(kapso_server: KapsoServer) -> int:
     return sum(
         1 for r in kapso_server.simulator.requests if r.path.endswith("/whatsapp_messages") and r.method == "GET"
@@ -136,7 +131,7 @@ class TestSerialization:
         trigger = _trigger(question, deadline=time.time() + 60, reminder_at=time.time() + 5, reminder_text="Hello?")
         classpath, kwargs = trigger.serialize()
         assert json.loads(json.dumps(kwargs)) == kwargs
-        assert _rebuilt(trigger).serialize() == (classpath, kwargs)
+        assert rebuilt(trigger).serialize() == (classpath, kwargs)
         assert kapso_server.api_key not in json.dumps(kwargs)
 
     @pytest.mark.parametrize(
@@ -231,10 +226,10 @@ class TestTriggererRestart:
         )
         simulator.deliver_inbound(conversation_id, reply_option_id=IDS[1], reply_option_title="Reject")
         simulator.deliver_inbound(conversation_id, reply_option_id=IDS[0], reply_option_title="Approve")
-        event = _first_event(_rebuilt(first))
+        event = _first_event(rebuilt(first))
         assert event["answer"]["option_id"] == "reject"
         # Rebuilt again (a restart after the event was handed over): the same first answer, not the later one.
-        again = _first_event(_rebuilt(first))
+        again = _first_event(rebuilt(first))
         assert again["answer"] == event["answer"]
 
     def test_the_reminder_is_not_sent_again_after_a_restart(self, kapso_server: KapsoServer) -> None:
@@ -252,7 +247,7 @@ class TestTriggererRestart:
 
         async def go() -> None:
             async def consume() -> None:
-                async for event in _rebuilt(first).run():
+                async for event in rebuilt(first).run():
                     events.append(event.payload)
 
             task = asyncio.create_task(consume())
