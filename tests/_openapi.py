@@ -14,9 +14,12 @@ import functools
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -217,3 +220,30 @@ def assert_valid_request(
     if failures:
         pytest.fail(f"{method} {path} is not valid:\n" + "\n".join(failures))
     return sorted(defining)
+
+
+def conversation_filters_file(request: Any) -> tuple[str, ...]:
+    """The files a recorded request follows where the conversation list's filters are concerned.
+
+    ``q[phone_number_eq]``, ``q[whatsapp_config_id_eq]`` and the other ``GET /whatsapp_conversations`` filters
+    are declared only in ``openapi-whatsapp.yaml``, the newer WhatsApp file (``docs/kapso-api-notes.md``).
+    """
+    return ("openapi-whatsapp.yaml",) if request.path == "/whatsapp_conversations" else SPEC_FILES
+
+
+def agent_phone_filter_file(request: Any) -> tuple[str, ...]:
+    """``q[phone_number_eq]`` on the agent lists exists only in ``openapi-agents.yaml``, the newer file."""
+    return ("openapi-agents.yaml",) if "q[phone_number_eq]" in request.query else SPEC_FILES
+
+
+def assert_requests_valid(
+    requests: Iterable[Any], *, files_for: Callable[[Any], tuple[str, ...]] | None = None
+) -> None:
+    """:func:`assert_valid_request` for every request the simulator recorded.
+
+    :param files_for: the files one request follows, where the files contradict each other; by default every
+        file that defines its operation.
+    """
+    for request in requests:
+        files = files_for(request) if files_for is not None else SPEC_FILES
+        assert_valid_request(request.method, request.path, request.query, request.json, files=files)

@@ -15,7 +15,7 @@ import pytest
 
 from kapso_provider.exceptions import KapsoAPIError, KapsoConfigurationError, KapsoNotFoundError
 from kapso_provider.hooks.kapso import KapsoHook
-from tests._openapi import SPEC_FILES, assert_valid_request
+from tests._openapi import agent_phone_filter_file, assert_requests_valid
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from kapso_provider.testing.pytest_plugin import KapsoServer
 
 PHONE = "+15551234567"
-AGENTS_FILE = ("openapi-agents.yaml",)
 
 
 @pytest.fixture
@@ -33,9 +32,7 @@ def hook(kapso_server: KapsoServer) -> Iterator[KapsoHook]:
     made.close()
     # Every request of every test here must be valid against every file that defines its operation, except
     # q[phone_number_eq], which only openapi-agents.yaml (the newer file for this group) declares.
-    for request in kapso_server.simulator.requests:
-        files = AGENTS_FILE if "q[phone_number_eq]" in request.query else SPEC_FILES
-        assert_valid_request(request.method, request.path, request.query, request.json, files=files)
+    assert_requests_valid(kapso_server.simulator.requests, files_for=agent_phone_filter_file)
 
 
 class TestAgents:

@@ -9,7 +9,7 @@ import pytest
 from kapso_provider.exceptions import KapsoInvalidMessageError, KapsoNotFoundError, KapsoValidationError
 from kapso_provider.hooks._api.broadcasts import MAX_RECIPIENTS_PER_REQUEST
 from kapso_provider.hooks.kapso import KapsoHook
-from tests._openapi import assert_valid_request
+from tests._openapi import assert_requests_valid
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -23,8 +23,7 @@ def hook(kapso_server: KapsoServer) -> Iterator[KapsoHook]:
     yield hook
     hook.close()
     # Every request any test here made is valid in every file that defines its operation.
-    for request in kapso_server.simulator.requests:
-        assert_valid_request(request.method, request.path, request.query, request.json)
+    assert_requests_valid(kapso_server.simulator.requests)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from kapso_provider.exceptions import (
     KapsoValidationError,
 )
 from kapso_provider.hooks.kapso import KapsoHook, RetryPolicy
-from tests._openapi import assert_valid_request
+from tests._openapi import assert_requests_valid
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -32,8 +32,7 @@ def hook(kapso_server: KapsoServer) -> Iterator[KapsoHook]:
     yield hook
     hook.close()
     # Whatever a test did, each request it sent is valid in every file that defines its operation.
-    for request in kapso_server.simulator.requests:
-        assert_valid_request(request.method, request.path, request.query, request.json)
+    assert_requests_valid(kapso_server.simulator.requests)
 
 
 @pytest.fixture

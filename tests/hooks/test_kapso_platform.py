@@ -13,7 +13,7 @@ import pytest
 
 from kapso_provider.exceptions import KapsoConfigurationError, KapsoNotFoundError
 from kapso_provider.hooks.kapso import KapsoHook, RetryPolicy
-from tests._openapi import assert_valid_request
+from tests._openapi import assert_requests_valid
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,8 +27,7 @@ def hook(kapso_server: KapsoServer) -> Iterator[KapsoHook]:
     hook = KapsoHook(retry_policy=RetryPolicy(max_attempts=1))
     yield hook
     hook.close()
-    for request in kapso_server.simulator.requests:
-        assert_valid_request(request.method, request.path, request.query, request.json)
+    assert_requests_valid(kapso_server.simulator.requests)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from kapso_provider.hooks.kapso import KapsoHook
 from kapso_provider.operators.kapso import KapsoRunAgentOperator, KapsoRunFlowOperator
 from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger, KapsoFlowExecutionTrigger
 from tests._airflow import get_dag, task_states, xcom_return_value
-from tests._openapi import SPEC_FILES, assert_valid_request
+from tests._openapi import agent_phone_filter_file, assert_requests_valid
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -54,10 +54,7 @@ def _run(run_dag: Any, dag_id: str, task_id: str, run_conf: dict[str, Any]) -> A
 
 
 def _check_requests(kapso_server: KapsoServer) -> None:
-    # q[phone_number_eq] exists only in openapi-agents.yaml, the newer file for this group.
-    for request in kapso_server.simulator.requests:
-        files = ("openapi-agents.yaml",) if "q[phone_number_eq]" in request.query else SPEC_FILES
-        assert_valid_request(request.method, request.path, request.query, request.json, files=files)
+    assert_requests_valid(kapso_server.simulator.requests, files_for=agent_phone_filter_file)
 
 
 def _posts(kapso_server: KapsoServer) -> list[Any]:

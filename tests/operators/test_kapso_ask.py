@@ -16,7 +16,7 @@ from kapso_provider._replies import option_ids
 from kapso_provider.exceptions import KapsoConfigurationError
 from kapso_provider.operators.kapso import KapsoApprovalOperator, KapsoAskOperator, KapsoBranchOnReplyOperator
 from tests._airflow import task_states, xcom_return_value
-from tests._openapi import SPEC_FILES, assert_valid_request
+from tests._openapi import assert_requests_valid, conversation_filters_file
 
 if TYPE_CHECKING:
     from kapso_provider.testing.pytest_plugin import KapsoServer
@@ -43,11 +43,7 @@ def _texts(kapso_server: KapsoServer) -> list[str]:
 
 
 def _assert_requests_valid(kapso_server: KapsoServer) -> None:
-    for request in kapso_server.simulator.requests:
-        # The conversation filters (q[phone_number_eq], q[whatsapp_config_id_eq]) are only in
-        # openapi-whatsapp.yaml, the newer WhatsApp file (see /work/shared/kapso-api/NOTES.md).
-        files = ("openapi-whatsapp.yaml",) if request.path == "/whatsapp_conversations" else SPEC_FILES
-        assert_valid_request(request.method, request.path, request.query, request.json, files=files)
+    assert_requests_valid(kapso_server.simulator.requests, files_for=conversation_filters_file)
 
 
 def _success(dag_run: Any) -> None:

@@ -14,7 +14,7 @@ from kapso_provider.exceptions import KapsoInvalidMessageError
 from kapso_provider.hooks.kapso import KapsoHook
 from kapso_provider.operators.kapso import KapsoBroadcastOperator
 from tests._airflow import task_states, xcom_return_value
-from tests._openapi import assert_valid_request
+from tests._openapi import assert_requests_valid
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,8 +29,7 @@ def ids(kapso_server: KapsoServer) -> Iterator[dict[str, str]]:
     """The run conf naming the simulator's config and a one-parameter template; checks every request after."""
     template = kapso_server.simulator.create_template("promo", category="MARKETING", content="Hi {{1}}")
     yield {"config": kapso_server.simulator.default_whatsapp_config_id, "template": template["id"]}
-    for request in kapso_server.simulator.requests:
-        assert_valid_request(request.method, request.path, request.query, request.json)
+    assert_requests_valid(kapso_server.simulator.requests)
 
 
 def _calls(kapso_server: KapsoServer, method: str, suffix: str = "") -> list[Any]:

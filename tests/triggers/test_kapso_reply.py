@@ -16,7 +16,7 @@ import pytest
 
 from kapso_provider._replies import ReplySpec, digits, option_ids
 from kapso_provider.triggers.kapso import KapsoReplyTrigger
-from tests._openapi import SPEC_FILES, assert_valid_request
+from tests._openapi import assert_requests_valid, conversation_filters_file
 from tests._triggers import rebuilt
 
 if TYPE_CHECKING:
@@ -119,10 +119,7 @@ def _run_then_stop(trigger: KapsoReplyTrigger, until: Callable[[], bool]) -> lis
 
 
 def _assert_requests_valid(kapso_server: KapsoServer) -> None:
-    for request in kapso_server.simulator.requests:
-        # The conversation filters are only in openapi-whatsapp.yaml (see NOTES.md of the API files).
-        files = ("openapi-whatsapp.yaml",) if request.path == "/whatsapp_conversations" else SPEC_FILES
-        assert_valid_request(request.method, request.path, request.query, request.json, files=files)
+    assert_requests_valid(kapso_server.simulator.requests, files_for=conversation_filters_file)
 
 
 class TestSerialization:
