@@ -27,7 +27,7 @@ from kapso_provider.arguments import (
     parse_time,
     plain_json,
 )
-from kapso_provider.exceptions import KapsoConfigurationError
+from kapso_provider.exceptions import KapsoArgumentError, KapsoConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -229,7 +229,7 @@ class KapsoSendMessageOperator(BaseKapsoMessageOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.common.compat.sdk import AirflowFailException
 
-        from kapso_provider.exceptions import KapsoInvalidMessageError
+        from kapso_provider.exceptions import KapsoArgumentError
         from kapso_provider.models import parse_message
         from kapso_provider.recipients import check_recipient
 
@@ -237,7 +237,7 @@ class KapsoSendMessageOperator(BaseKapsoMessageOperator):
         try:
             check_recipient(**recipient)
             message = parse_message(self.message_object())
-        except KapsoInvalidMessageError as exc:
+        except KapsoArgumentError as exc:
             # A retry renders the same values again, so it cannot help: fail without retrying.
             raise AirflowFailException(str(exc)) from exc
 
@@ -393,7 +393,7 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
         from kapso_provider.bulk import BulkSender, MessageDesign, check_all, recipients_from
-        from kapso_provider.exceptions import KapsoInvalidMessageError
+        from kapso_provider.exceptions import KapsoArgumentError
 
         defaults = {"whatsapp_config_id": self.whatsapp_config_id, "customer_id": self.customer_id}
         try:
@@ -401,7 +401,7 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
             # Every recipient is checked before the first request: a bad line 90,000 must not stop a run
             # that already messaged 89,999 people.
             total = check_all(self._items(), design=design, recipient_field=self.recipient_field, defaults=defaults)
-        except KapsoInvalidMessageError as exc:
+        except KapsoArgumentError as exc:
             raise AirflowFailException(str(exc)) from exc
         self.log.info("Bulk send to %d recipients, %d at a time", total, self.max_concurrency)
 
@@ -628,11 +628,11 @@ class KapsoSyncTemplatesOperator(KapsoHookMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.common.compat.sdk import AirflowFailException
 
-        from kapso_provider.exceptions import KapsoInvalidMessageError
+        from kapso_provider.exceptions import KapsoArgumentError
 
         try:
             wait, poll_interval, timeout = self._settings()
-        except KapsoInvalidMessageError as exc:
+        except KapsoArgumentError as exc:
             # A retry renders the same values again, so it cannot help: fail without retrying.
             raise AirflowFailException(str(exc)) from exc
         try:
@@ -656,7 +656,7 @@ class KapsoSyncTemplatesOperator(KapsoHookMixin, BaseOperator):
     def _wait(self, runs: list[Mapping[str, Any]], *, poll_interval: float, timeout: float) -> dict[str, Any]:
         from airflow.providers.common.compat.sdk import AirflowException
 
-        from kapso_provider.hooks._api.templates import SYNC_FINAL_STATUSES
+        from kapso_provider.api.v1.templates import SYNC_FINAL_STATUSES
 
         ids = [str(run["id"]) for run in runs if run.get("id")]
         if not ids:
@@ -807,11 +807,11 @@ class KapsoCreateContactNoteOperator(KapsoHookMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.common.compat.sdk import AirflowFailException
 
-        from kapso_provider.exceptions import KapsoInvalidMessageError
+        from kapso_provider.exceptions import KapsoArgumentError
 
         try:
             self._check_arguments()
-        except KapsoInvalidMessageError as exc:
+        except KapsoArgumentError as exc:
             # A retry renders the same values again, so it cannot help: fail without retrying.
             raise AirflowFailException(str(exc)) from exc
         try:
@@ -939,8 +939,8 @@ class KapsoBroadcastOperator(KapsoHookMixin, BaseOperator):
 
         :raises KapsoInvalidMessageError: naming every argument at fault.
         """
+        from kapso_provider.api.v1.broadcasts import MAX_RECIPIENTS_PER_REQUEST
         from kapso_provider.exceptions import KapsoInvalidMessageError
-        from kapso_provider.hooks._api.broadcasts import MAX_RECIPIENTS_PER_REQUEST
 
         problems: list[str] = []
         send = as_bool("send", self.send, problems)
@@ -990,16 +990,16 @@ class KapsoBroadcastOperator(KapsoHookMixin, BaseOperator):
         return recipient_items(self.recipients, self.recipients_file)
 
     def _checked_recipients(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        from kapso_provider.hooks._api.broadcasts import check_broadcast_recipient
+        from kapso_provider.api.v1.broadcasts import check_broadcast_recipient
 
         for where, value in self._items():
             yield where, check_broadcast_recipient(value, where)
 
     def _check_all(self) -> int:
         """Check every recipient before the first request (a file is read once for this); return the count."""
+        from kapso_provider.api.v1.broadcasts import check_broadcast_recipient
         from kapso_provider.bulk import MAX_PROBLEMS_LISTED
-        from kapso_provider.exceptions import KapsoInvalidMessageError
-        from kapso_provider.hooks._api.broadcasts import check_broadcast_recipient
+        from kapso_provider.exceptions import KapsoArgumentError, KapsoInvalidMessageError
 
         problems: list[str] = []
         count = 0
@@ -1007,7 +1007,7 @@ class KapsoBroadcastOperator(KapsoHookMixin, BaseOperator):
             count += 1
             try:
                 check_broadcast_recipient(value, where)
-            except KapsoInvalidMessageError as exc:
+            except KapsoArgumentError as exc:
                 problems.extend(exc.problems)
                 if len(problems) >= MAX_PROBLEMS_LISTED:
                     problems.append("... (checking stopped here)")
@@ -1189,7 +1189,7 @@ class KapsoBroadcastOperator(KapsoHookMixin, BaseOperator):
     def _wait(self, broadcast_id: str, *, poll_interval: float, timeout: float | None) -> dict[str, Any]:
         from airflow.providers.common.compat.sdk import AirflowException
 
-        from kapso_provider.hooks._api.broadcasts import FINAL_BROADCAST_STATUSES
+        from kapso_provider.api.v1.broadcasts import FINAL_BROADCAST_STATUSES
 
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -1210,7 +1210,7 @@ class KapsoBroadcastOperator(KapsoHookMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.common.compat.sdk import AirflowFailException
 
-        from kapso_provider.exceptions import KapsoInvalidMessageError
+        from kapso_provider.exceptions import KapsoArgumentError, KapsoInvalidMessageError
 
         try:
             settings = self._settings()
@@ -1221,7 +1221,7 @@ class KapsoBroadcastOperator(KapsoHookMixin, BaseOperator):
             # Every recipient is checked before the first request: a bad line 90,000 must not leave a
             # half-filled draft behind.
             total = self._check_all()
-        except KapsoInvalidMessageError as exc:
+        except KapsoArgumentError as exc:
             # A retry renders the same values again, so it cannot help: fail without retrying.
             raise AirflowFailException(str(exc)) from exc
         self.log.info("Broadcast %r to %d recipients, %d per request", self.name, total, settings["batch_size"])
@@ -1355,7 +1355,7 @@ class _KapsoRunExecutionOperator(KapsoHookMixin, BaseOperator):
 
     def _finished(self, record: dict[str, Any], name: str) -> dict[str, Any] | None:
         """The record when the execution completed; raises when it failed; ``None`` while it runs."""
-        from kapso_provider.hooks._api.agents import execution_outcome
+        from kapso_provider.api.v1.agents import execution_outcome
 
         outcome = execution_outcome(self.kind, record)
         status = record.get("status")
@@ -1382,7 +1382,7 @@ class _KapsoRunExecutionOperator(KapsoHookMixin, BaseOperator):
         """Start the execution; without waiting return what Kapso answered, else wait for its outcome."""
         try:
             self._check_arguments()
-        except KapsoConfigurationError as exc:
+        except (KapsoConfigurationError, KapsoArgumentError) as exc:
             # A retry renders the same values again, so it cannot help: fail without retrying.
             raise AirflowFailException(str(exc)) from exc
         started_at = time.time()
@@ -1503,7 +1503,7 @@ class KapsoRunAgentOperator(_KapsoRunExecutionOperator):
         self.whatsapp_config_id = whatsapp_config_id
 
     def _check_arguments(self) -> None:
-        from kapso_provider.hooks._api.agents import agent_message
+        from kapso_provider.api.v1.agents import agent_message
 
         if not isinstance(self.agent_id, str) or not self.agent_id.strip():
             raise KapsoConfigurationError(f"agent_id: must be a non-empty string, got {self.agent_id!r}.")
@@ -1677,7 +1677,7 @@ class KapsoRunFlowOperator(_KapsoRunExecutionOperator):
         return None if value is None else plain_json(dict(value))
 
     def _check_arguments(self) -> None:
-        from kapso_provider.hooks._api.agents import check_flow_phone_number
+        from kapso_provider.api.v1.agents import check_flow_phone_number
 
         if not is_uuid(str(self.flow_id)):
             raise KapsoConfigurationError(f"flow_id: must be a UUID (Kapso's flow id), got {self.flow_id!r}.")
