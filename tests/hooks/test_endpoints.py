@@ -47,7 +47,8 @@ def test_a_method_carries_its_definitions_signature_and_docstring(name: str) -> 
     for hook in (KapsoHook, KapsoAsyncHook):
         method = getattr(hook, name)
         assert list(inspect.signature(method).parameters.values())[1:] == expected
-        assert definition.__doc__ and definition.__doc__ in (method.__doc__ or "")
+        assert definition.__doc__
+        assert definition.__doc__ in (method.__doc__ or "")
         assert method.__qualname__ == f"{hook.__name__}.{name}"
     returns = str(inspect.signature(getattr(KapsoHook, name)).return_annotation)
     async_returns = str(inspect.signature(getattr(KapsoAsyncHook, name)).return_annotation)
@@ -57,7 +58,8 @@ def test_a_method_carries_its_definitions_signature_and_docstring(name: str) -> 
     else:
         assert inspect.iscoroutinefunction(getattr(KapsoAsyncHook, name))
         assert not inspect.iscoroutinefunction(getattr(KapsoHook, name))
-        assert returns == async_returns and not returns.startswith(("Call[", "Flow["))
+        assert returns == async_returns
+        assert not returns.startswith(("Call[", "Flow["))
 
 
 def test_an_endpoint_listed_under_another_name_is_refused() -> None:
