@@ -229,3 +229,60 @@ def test_webhook_handler():
         body = body_of(received)
         assert post(endpoint.url, body, {**signed_headers(body), "X-Webhook-Signature": "0" * 64}) == 401
         assert post(endpoint.url, b"not json", signed_headers(b"not json")) == 400
+
+
+def test_webhook_events_view():
+    # Deliveries of payload versions 2 and 1, signed and posted over HTTP to an endpoint built on the sample:
+    # the view reads the same in both, so the sample records the same answers and statuses.
+    from tests._webhooks import SECRET, KapsoDeliveries, WebhookEndpoint
+    from tests.webhooks._payloads import MESSAGE_EVENTS, PROJECT_EVENTS, REPLIES
+
+    answers: list[dict[str, str | None]] = []  # stand-ins for your own tables
+    statuses: dict[str | None, str | None] = {}
+    handoffs: list[str | None] = []
+
+    # [START howto_webhooks_kapso_events]
+    from kapso_provider.webhooks import KapsoWebhookEvent
+
+    def process_event(event: KapsoWebhookEvent) -> None:
+        """Act on one event; the view (sender, text, reply_id, wamid...) reads the same in payload versions 1 and 2."""
+        if event.name == "whatsapp.message.received":
+            # A tapped reply button or list row has a reply_id; a typed answer only a text.
+            answers.append({"from": event.sender, "answer": event.reply_id or event.text, "wamid": event.wamid})
+        elif event.name in ("whatsapp.message.delivered", "whatsapp.message.read", "whatsapp.message.failed"):
+            statuses[event.wamid] = event.status  # what became of a message you sent
+        elif event.name == "workflow.execution.handoff":
+            handoffs.append(event.conversation_id)  # a workflow wants a person: event.data["handoff"]["reason"]
+        # Any other event is acknowledged and left alone; event.data holds it as Kapso sent it.
+        # [END howto_webhooks_kapso_events]
+
+    from kapso_provider.webhooks import KapsoWebhookVerifier
+
+    verifier = KapsoWebhookVerifier(secret=SECRET)
+
+    def handle(raw_body, headers):
+        with verifier.receive(raw_body, headers) as delivery:
+            if not delivery.duplicate:
+                for event in delivery.events:
+                    process_event(event)
+        return 200
+
+    _, button_v2, button_v1, _, _ = REPLIES[0]
+    failed, failed_v2, failed_v1 = MESSAGE_EVENTS[-1]
+    handoff, _, handoff_body, _ = PROJECT_EVENTS[3]
+    with WebhookEndpoint(handle) as endpoint:
+        kapso = KapsoDeliveries(endpoint.url)
+        for version, body in [("v2", button_v2), ("v1", button_v1)]:
+            assert (
+                kapso.deliver(body, event="whatsapp.message.received", **{"X-Webhook-Payload-Version": version}) == 200
+            )
+        assert kapso.deliver(failed_v2, event=failed, **{"X-Webhook-Payload-Version": "v2"}) == 200
+        assert kapso.deliver(handoff_body, event=handoff) == 200
+        assert (
+            kapso.deliver(failed_v1, event=failed, **{"X-Webhook-Payload-Version": "v1"}) == 200
+        )  # the same body in v1
+
+    button = {"from": "+15551234567", "answer": "order-yes", "wamid": button_v2["message"]["id"]}
+    assert answers == [button, button]
+    assert statuses == {failed_v2["message"]["id"]: "failed"}
+    assert handoffs == [handoff_body["whatsapp_conversation_id"]]

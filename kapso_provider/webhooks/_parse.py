@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kapso_provider.webhooks._errors import KapsoWebhookPayloadError
+from kapso_provider.webhooks._events import KapsoWebhookEvent, message_fact, text_at
 from kapso_provider.webhooks._signature import as_bytes
 
-__all__ = ["KapsoWebhookEvent", "ParsedBody", "body_key", "parse_body", "parse_events"]
+__all__ = ["ParsedBody", "body_key", "parse_body", "parse_events"]
 
 EVENT_HEADER = "X-Webhook-Event"
 BATCH_HEADER = "X-Webhook-Batch"
+PAYLOAD_VERSION_HEADER = "X-Webhook-Payload-Version"
+DEFAULT_PAYLOAD_VERSION = 2
 
 MESSAGE_EVENTS = "whatsapp.message."
 CONVERSATION_EVENTS = "whatsapp.conversation."
@@ -33,23 +36,6 @@ OUTBOUND_STATUSES = frozenset({"sent", "delivered", "read", "failed"})
 _NAME_KEYS = ("event", "type", "event_type")
 # Keys only a whatsapp.conversation.inactive body carries (Kapso's documented payload).
 _INACTIVITY_KEYS = ("inactivity", "since_message")
-
-
-@dataclass(frozen=True)
-class KapsoWebhookEvent:
-    """One event of a delivery.
-
-    :param name: the event name (``whatsapp.message.received`` ...): the body's own where it names the event
-        (``event``, or a batch's ``type``) or makes it certain (an inbound message is ``received``), else
-        ``X-Webhook-Event``.
-    :param data: the event's JSON object as Kapso sent it.
-    :param name_signed: whether ``name`` comes from the signed body; ``False`` when only the unsigned
-        ``X-Webhook-Event`` header gave it.
-    """
-
-    name: str | None
-    data: dict[str, Any]
-    name_signed: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,25 +68,15 @@ def _own_name(data: dict[str, Any]) -> str | None:
     return None
 
 
-def _text(mapping: Any, key: str) -> str | None:
-    value = mapping.get(key) if isinstance(mapping, dict) else None
-    return value if isinstance(value, str) and value else None
-
-
-def _message_fact(message: dict[str, Any], key: str) -> str | None:
-    # Payload version 2 keeps Kapso's view of a message in message.kapso; version 1 on the message itself.
-    return _text(message.get("kapso"), key) or _text(message, key)
-
-
 def _implied_message_name(data: dict[str, Any]) -> str | None:
     """The event a message body must be: an inbound message is received, an outbound one named by status."""
     message = data.get("message")
     if not isinstance(message, dict):
         return None
-    direction = _message_fact(message, "direction")
+    direction = message_fact(message, "direction")
     if direction == "inbound":
         return MESSAGE_RECEIVED
-    status = _message_fact(message, "status")
+    status = message_fact(message, "status")
     if direction == "outbound" and status in OUTBOUND_STATUSES:
         return MESSAGE_EVENTS + status
     return None
@@ -123,12 +99,12 @@ def _unsigned_name(header_name: str | None, data: dict[str, Any]) -> tuple[str |
     if header_name.startswith(MESSAGE_EVENTS):
         if not isinstance(message, dict):
             return header_name, False, [f"{said} names a message event, but the signed body holds no message"]
-        direction = _message_fact(message, "direction")
+        direction = message_fact(message, "direction")
         if direction in ("inbound", "outbound") and (direction == "inbound") != (header_name == MESSAGE_RECEIVED):
             if implied is not None:
                 return implied, True, [f"{said} contradicts the signed body's {direction} message: read as {implied!r}"]
             return header_name, False, [f"{said} contradicts the signed body's {direction} message"]
-        status = _message_fact(message, "status")
+        status = message_fact(message, "status")
         named_status = header_name.removeprefix(MESSAGE_EVENTS)
         if named_status in OUTBOUND_STATUSES and status in OUTBOUND_STATUSES and status != named_status:
             return header_name, False, [f"{said}, but the signed body's message has status {status!r}"]
@@ -144,7 +120,7 @@ def _unsigned_name(header_name: str | None, data: dict[str, Any]) -> tuple[str |
                 f"{said}, but the signed body {'has' if inactive_shape else 'lacks'} the inactivity of "
                 f"{CONVERSATION_INACTIVE!r}"
             )
-        status = _text(conversation, "status")
+        status = text_at(conversation, "status")
         if (header_name == CONVERSATION_ENDED and status not in (None, "ended")) or (
             header_name == CONVERSATION_CREATED and status == "ended"
         ):
@@ -155,12 +131,63 @@ def _unsigned_name(header_name: str | None, data: dict[str, Any]) -> tuple[str |
 
 
 def _named_by_header(event: KapsoWebhookEvent) -> bool:
-    return not event.name_signed and not any(
-        isinstance(event.data.get(key), dict) for key in ("message", "conversation")
-    )
+    """Whether only the header names the event, and nothing in its body tells it from another event."""
+    shaped = any(isinstance(event.data.get(key), dict) for key in ("message", "conversation"))
+    return not event.name_signed and not shaped
 
 
-def parse_body(raw_body: bytes | str, *, header_event: str | None, header_batch: str | None) -> ParsedBody:
+def _header_differs(header_event: str | None, own: str, what: str) -> list[str]:
+    if header_event is None or header_event == own:
+        return []
+    return [f"{EVENT_HEADER} {header_event!r} differs from the signed {what}'s {own!r}: read as {own!r}"]
+
+
+def _header_version(value: str | None) -> tuple[int | None, list[str]]:
+    """``X-Webhook-Payload-Version`` (``v2``, as Kapso sends it; ``2`` too) as a number."""
+    if value is None or not value.strip():
+        return None, []
+    number = value.strip().lower().removeprefix("v")
+    if number in ("1", "2"):
+        return int(number), []
+    return None, [f"{PAYLOAD_VERSION_HEADER} {value!r} is not a payload version this provider reads (v1, v2)"]
+
+
+def _body_version(data: dict[str, Any]) -> int | None:
+    """The payload version a body shows: version 1 nests a whatsapp_config and Kapso's message records;
+    version 2 has phone_number_id at the top level and Meta-shaped messages with a kapso object."""
+    if isinstance(data.get("whatsapp_config"), dict):
+        return 1
+    message = data.get("message")
+    if isinstance(message, dict):
+        if isinstance(message.get("kapso"), dict):
+            return 2
+        if "message_type" in message or "whatsapp_message_id" in message:
+            return 1
+    if isinstance(data.get("phone_number_id"), str):
+        return 2
+    return None
+
+
+def _event(
+    data: dict[str, Any], name: str | None, signed: bool, header_version: int | None
+) -> tuple[KapsoWebhookEvent, list[str]]:
+    shown = _body_version(data)
+    version = shown or header_version or DEFAULT_PAYLOAD_VERSION
+    problems = []
+    if shown is not None and header_version is not None and shown != header_version:
+        problems.append(
+            f"{PAYLOAD_VERSION_HEADER} says {header_version}, the signed body is version {shown}: read as {shown}"
+        )
+    return KapsoWebhookEvent(name, data, signed, version), problems
+
+
+def parse_body(
+    raw_body: bytes | str,
+    *,
+    header_event: str | None,
+    header_batch: str | None,
+    header_version: str | None = None,
+) -> ParsedBody:
     """The events of a verified body, named and shaped by the body wherever it says, and the headers' conflicts.
 
     A body is a batch when it says so (``"batch": true``, Kapso's envelope with a ``data`` array), or when
@@ -169,12 +196,13 @@ def parse_body(raw_body: bytes | str, *, header_event: str | None, header_batch:
     :param raw_body: the verified request body.
     :param header_event: the ``X-Webhook-Event`` header.
     :param header_batch: the ``X-Webhook-Batch`` header.
+    :param header_version: the ``X-Webhook-Payload-Version`` header.
     :raises KapsoWebhookPayloadError: the body is not a Kapso delivery.
     """
     body = _load(raw_body)
     says_batch = (header_batch or "").strip().lower() == "true"
     envelope = isinstance(body, dict) and body.get("batch") is True
-    problems: list[str] = []
+    version, problems = _header_version(header_version)
     if envelope and not says_batch:
         problems.append(f"{BATCH_HEADER} is not 'true', but the signed body is a batch: read as one")
     if not (envelope or says_batch):
@@ -183,24 +211,17 @@ def parse_body(raw_body: bytes | str, *, header_event: str | None, header_batch:
         own = _own_name(body)
         if own is None:
             name, signed, conflicts = _unsigned_name(header_event, body)
-            problems.extend(conflicts)
         else:
-            name, signed = own, True
-            if header_event is not None and header_event != own:
-                problems.append(
-                    f"{EVENT_HEADER} {header_event!r} differs from the signed body's {own!r}: read as {own!r}"
-                )
-        return ParsedBody([KapsoWebhookEvent(name, body, signed)], name, False, tuple(problems))
+            name, signed, conflicts = own, True, _header_differs(header_event, own, "body")
+        event, version_conflicts = _event(body, name, signed, version)
+        return ParsedBody([event], name, False, (*problems, *conflicts, *version_conflicts))
     items: Any = body
     batch_name, batch_signed = header_event, False
     if isinstance(body, dict):
         items = body.get("data", body.get("events"))
         own = _own_name(body)
         if own is not None:
-            if header_event is not None and header_event != own:
-                problems.append(
-                    f"{EVENT_HEADER} {header_event!r} differs from the signed batch's {own!r}: read as {own!r}"
-                )
+            problems.extend(_header_differs(header_event, own, "batch"))
             batch_name, batch_signed = own, True
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise KapsoWebhookPayloadError(
@@ -210,14 +231,15 @@ def parse_body(raw_body: bytes | str, *, header_event: str | None, header_batch:
     for index, item in enumerate(items):
         own = _own_name(item)
         if own is not None:
-            events.append(KapsoWebhookEvent(own, item, True))
+            name, signed, conflicts = own, True, []
         elif batch_signed:
-            events.append(KapsoWebhookEvent(batch_name, item, True))
+            name, signed, conflicts = batch_name, True, []
         else:
             name, signed, conflicts = _unsigned_name(batch_name, item)
-            problems.extend(f"event {index}: {text}" for text in conflicts)
-            events.append(KapsoWebhookEvent(name, item, signed))
-    return ParsedBody(events, batch_name, True, tuple(dict.fromkeys(problems)))
+        event, version_conflicts = _event(item, name, signed, version)
+        events.append(event)
+        problems.extend(f"event {index}: {text}" for text in (*conflicts, *version_conflicts))
+    return ParsedBody(events, batch_name, True, tuple(problems))
 
 
 def parse_events(raw_body: bytes | str, *, batch: bool, event_name: str | None = None) -> list[KapsoWebhookEvent]:

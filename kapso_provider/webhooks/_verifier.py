@@ -9,12 +9,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kapso_provider.webhooks._errors import KapsoWebhookInProgressError
-from kapso_provider.webhooks._parse import BATCH_HEADER, EVENT_HEADER, KapsoWebhookEvent, body_key, parse_body
+from kapso_provider.webhooks._parse import (
+    BATCH_HEADER,
+    DEFAULT_PAYLOAD_VERSION,
+    EVENT_HEADER,
+    PAYLOAD_VERSION_HEADER,
+    body_key,
+    parse_body,
+)
 from kapso_provider.webhooks._signature import SIGNATURE_HEADER, verify_signature
 from kapso_provider.webhooks._store import IdempotencyStore, InMemoryIdempotencyStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+
+    from kapso_provider.webhooks._events import KapsoWebhookEvent
 
 __all__ = ["IDEMPOTENCY_HEADER", "KapsoWebhookDelivery", "KapsoWebhookVerifier"]
 
@@ -30,7 +39,7 @@ class KapsoWebhookDelivery:
 
     :param events: its events, one for a plain delivery, several for a batch.
     :param event_name: the delivery's event name, from the signed body where it has one (see
-        :attr:`KapsoWebhookEvent.name`), else from ``X-Webhook-Event``.
+        the ``name`` of :class:`KapsoWebhookEvent`), else from ``X-Webhook-Event``.
     :param idempotency_key: the ``X-Idempotency-Key`` header, if sent (unsigned).
     :param batch: whether the delivery is a batch (the body says so, or ``X-Webhook-Batch: true`` with a batch
         shape).
@@ -41,6 +50,8 @@ class KapsoWebhookDelivery:
         empty for every delivery as Kapso sends it. Treat a delivery that has some as suspect.
     :param keys: the store keys of the delivery: its idempotency key (if sent) and the hash of its body.
     :param claim_token: the token of the claim on ``keys``, ``None`` for a duplicate.
+    :param payload_version: the payload version of its events (1 or 2; see
+        the ``payload_version`` of :class:`KapsoWebhookEvent`).
     """
 
     events: list[KapsoWebhookEvent] = field(default_factory=list)
@@ -52,6 +63,7 @@ class KapsoWebhookDelivery:
     mismatches: tuple[str, ...] = ()
     keys: tuple[str, ...] = ()
     claim_token: str | None = field(default=None, repr=False)
+    payload_version: int = DEFAULT_PAYLOAD_VERSION
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -121,7 +133,12 @@ class KapsoWebhookVerifier:
         """
         verify_signature(raw_body, _header(headers, SIGNATURE_HEADER), self._secret)
         header_event = _header(headers, EVENT_HEADER)
-        parsed = parse_body(raw_body, header_event=header_event, header_batch=_header(headers, BATCH_HEADER))
+        parsed = parse_body(
+            raw_body,
+            header_event=header_event,
+            header_batch=_header(headers, BATCH_HEADER),
+            header_version=_header(headers, PAYLOAD_VERSION_HEADER),
+        )
         idempotency_key = _header(headers, IDEMPOTENCY_HEADER)
         keys = [f"kapso:idempotency:{idempotency_key.strip()}"] if idempotency_key and idempotency_key.strip() else []
         keys.append(body_key(raw_body, parsed))
@@ -143,6 +160,7 @@ class KapsoWebhookVerifier:
             mismatches=parsed.mismatches,
             keys=tuple(keys),
             claim_token=token if state == "claimed" else None,
+            payload_version=parsed.events[0].payload_version if parsed.events else DEFAULT_PAYLOAD_VERSION,
         )
 
     def _claim(self, keys: list[str], token: str) -> str:
