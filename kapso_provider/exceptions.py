@@ -8,7 +8,8 @@ Three families:
   connection.
 - :class:`KapsoAPIError` and its subclasses carry a failure answered by Kapso (or the lack of an answer),
   with the HTTP status, Kapso's own error text and the request's method and path.
-- The webhook errors of :mod:`kapso_provider.webhooks` derive from :class:`KapsoError` too.
+- :class:`KapsoWebhookError` and its subclasses in :mod:`kapso_provider.webhooks` refuse a webhook delivery
+  that Kapso sent to your endpoint; none of them holds the webhook's secret.
 
 None of them ever holds the API key: the key travels only in a request header, which no error includes.
 """
@@ -129,6 +130,13 @@ class KapsoServerError(KapsoAPIError):
     ) -> None:
         super().__init__(status=status, method=method, path=path, error_text=error_text)
         self.may_have_been_processed = may_have_been_processed
+
+
+class KapsoWebhookError(KapsoError):
+    """A webhook delivery that must not be trusted, cannot be read, or is being handled right now.
+
+    Raised by :mod:`kapso_provider.webhooks`, which defines the specific subclasses; never carries the secret.
+    """
 
 
 def error_class_for_status(status: int) -> type[KapsoAPIError]:
