@@ -9,6 +9,7 @@ from kapso_provider.testing._http import ApiError, Response, error, first, json_
 from kapso_provider.testing._routing import ResourceGroup, object_field, route
 from kapso_provider.testing._store import CONVERSATION_STATUSES
 from kapso_provider.testing._v1.configs import resolve_config
+from kapso_provider.testing._v1.template_rules import render_template
 from kapso_provider.testing._validation import normalize_phone, validate_message
 
 if TYPE_CHECKING:
@@ -100,10 +101,25 @@ class ConversationsGroup(ResourceGroup):
         records = list(reversed(self.store.list_messages(conversation_id)))
         return paginate(records, query)
 
+    def _check_template(self, message: dict[str, Any], config_id: str) -> None:
+        """Hold a template message to the template's parameters, as the template send does.
+
+        Kapso finds the template by name and language in the sending number's Business Account. A template
+        the simulator does not know (never created by the test) is sent as given: its parameters are unknown.
+        """
+        if message.get("message_type") != "template":
+            return
+        waba = self.store.config(config_id)["business_account_id"]
+        template = self.store.templates.find(message["template_name"], message["template_language"], waba)
+        if template is not None:
+            checked = self.store.templates.checks_parameters(template["id"])
+            render_template(template, message.get("template_params"), "message.template_params", checked=checked)
+
     def _send_in_conversation(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         conversation_id = params["conversation_id"]
-        self.store.conversation(conversation_id)
+        conversation = self.store.conversation(conversation_id)
         message = validate_message(body, require_content=True)
+        self._check_template(message, conversation["whatsapp_config_id"])
         record = self.store.store_outbound(conversation_id, message)
         self._replies.on_outbound(record)
         return json_response(201, {"data": record})
@@ -125,6 +141,7 @@ class ConversationsGroup(ResourceGroup):
             query.get("whatsapp_config_id") or top.get("whatsapp_config_id"),
             query.get("customer_id") or top.get("customer_id"),
         )
+        self._check_template(message, config_id)
         with self.lock:
             conversation = self.store.find_or_create_conversation(phone, config_id)
             record = self.store.store_outbound(conversation["id"], message)
