@@ -153,10 +153,12 @@ def start_postgres(dep: Deployment, steps: Steps, port: int) -> None:
                 connection = psycopg2.connect(host="127.0.0.1", port=port, user="airflow", dbname="postgres")
             except psycopg2.OperationalError:
                 return False
-            connection.autocommit = True
-            with connection, connection.cursor() as cursor:
-                cursor.execute("CREATE DATABASE airflow")
-            connection.close()
+            try:
+                connection.autocommit = True  # CREATE DATABASE refuses to run in a transaction
+                with connection.cursor() as cursor:
+                    cursor.execute("CREATE DATABASE airflow")
+            finally:
+                connection.close()
             return True
 
         wait_for("PostgreSQL", create_database, 60, [service])
@@ -203,7 +205,7 @@ def make_deployment(home: Path) -> Deployment:
             "AIRFLOW__CORE__PARALLELISM": str(2 * len(WORKERS) * WORKER_CONCURRENCY),
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database.replace("+psycopg2", ""),
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
@@ -329,7 +331,9 @@ def scenario_worker_killed(dep: Deployment, api: Api, steps: Steps) -> set[str]:
         check(victim in WORKERS, f"send_once runs on {victim!r}, not one of {WORKERS}")
         check(len(read_simulator(dep).to(RETRY_PHONE)) == 1, "the held send is not stored")
     with steps.step(f"worker killed mid-send: SIGKILL {victim}, retry elsewhere"):
-        killed = kill_tree(dep.service(victim))
+        service = dep.service(victim)
+        dep.retire(service)
+        killed = kill_tree(service)
         print(f"    SIGKILL {victim}: pids {killed}", flush=True)
         wait_runs(dep, api, [run], steps, SCENARIO_TIMEOUT)
     with steps.step("worker killed mid-send: XCom over REST vs simulator"):
@@ -383,14 +387,18 @@ def scenario_triggerer_restart(dep: Deployment, api: Api, steps: Steps) -> set[s
         wait_for("both waits deferred", deferred, SCENARIO_TIMEOUT, dep.services)
     with steps.step("triggerer restart: SIGTERM, answers arrive, nothing moves"):
         triggerer = dep.service("triggerer")
+        dep.retire(triggerer)
         stop_service(triggerer)
-        dep.services.remove(triggerer)
         stored = read_simulator(dep)
         (notice,) = check_single(stored, STATUS_PHONE)
         (question,) = check_single(stored, ASK_PHONE)
         control(dep, "POST", f"/messages/{notice['id']}/status", {"status": "delivered"})
-        reply = {"reply_option_id": "evening", "reply_option_title": "Evening"}
-        control(dep, "POST", f"/conversations/{question['conversation_id']}/inbound", reply)
+        # The customer taps the question's "Evening" button (its id is the operator's own, not the option key).
+        buttons = (question.get("message_type_data") or {}).get("buttons") or []
+        tapped = [button["id"] for button in buttons if button.get("title") == "Evening"]
+        check(len(tapped) == 1, f"the question has no Evening button: {question}")
+        reply = {"reply_option_id": tapped[0], "reply_option_title": "Evening"}
+        control(dep, "POST", f"/conversations/{question['whatsapp_conversation_id']}/inbound", reply)
         # With no triggerer, nothing may notice: the waits stay deferred.
         time.sleep(4 * POLL)
         states = task_states(api, run)

@@ -251,6 +251,8 @@ class Deployment:
     # Airflow's processes and the simulator, stopped first; then the services they use (databases).
     services: list[Service] = field(default_factory=list)
     backing: list[Service] = field(default_factory=list)
+    # Taken out of the running deployment on purpose (killed, stopped): no longer watched, still cleaned up.
+    retired: list[Service] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
 
     @property
@@ -263,6 +265,11 @@ class Deployment:
 
     def service(self, name: str) -> Service:
         return next(service for service in self.services if service.name == name)
+
+    def retire(self, service: Service) -> None:
+        """Stop watching a service that a scenario ends on purpose."""
+        self.services.remove(service)
+        self.retired.append(service)
 
 
 def new_deployment(home: Path, settings: dict[str, str]) -> Deployment:
@@ -577,14 +584,14 @@ def run_deployment(
         # A second Ctrl-C or SIGTERM must not cut the clean-up short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        everything = dep.services + dep.backing
+        everything = dep.services + dep.retired + dep.backing
         if failed:
             for service in everything:
                 print(f"\n--- {service.name} log tail ({service.log})\n{service.tail(15)}", file=sys.stderr)
         begin = time.monotonic()
         # Airflow first, then the databases it talks to: stopping PostgreSQL under a running scheduler
         # only makes it log connection errors on its way down.
-        survivors = stop_all(dep.services, home) + stop_all(dep.backing, home)
+        survivors = stop_all(dep.services + dep.retired, home) + stop_all(dep.backing, home)
         leftovers = [f"{pid} {cmdline}" for pid, cmdline in ours(everything, home).items()]
         ports = [port for port in dep.ports if port_open(port)]
         clean = not (survivors or leftovers or ports)
