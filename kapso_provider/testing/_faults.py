@@ -9,8 +9,14 @@ import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_SLOW_DELAY", "Fault", "FaultBook", "FaultKind"]
+from kapso_provider.testing._loopback import is_loopback
+
+__all__ = ["DEFAULT_SLOW_DELAY", "REDIRECT_STATUSES", "Fault", "FaultBook", "FaultKind"]
+
+#: The statuses a ``redirect`` fault may answer.
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 #: How long ``slow_after_store`` holds the answer when no ``delay`` is given. Far longer than any sane
 #: client timeout, yet short enough that a forgotten fault does not wedge a test session for minutes.
@@ -40,6 +46,9 @@ class FaultKind(enum.StrEnum):
     MALFORMED_JSON = "malformed_json"
     #: 502 with an HTML page (``text/html``), as a proxy in front of Kapso would answer; nothing stored.
     HTML_ERROR = "html_error"
+    #: A redirect (``status`` 301, 302, 303, 307 or 308; default 307) to ``location``, as a misconfigured
+    #: proxy or a hostile host in front of Kapso would answer; the request is not processed.
+    REDIRECT = "redirect"
 
     @property
     def processes_request(self) -> bool:
@@ -73,6 +82,8 @@ class Fault:
     :param delay: seconds waited before the faulty answer (``slow_after_store`` defaults to
         ``DEFAULT_SLOW_DELAY``).
     :param retry_after: ``Retry-After`` seconds sent with ``rate_limit`` (default 1).
+    :param location: for ``redirect``, the ``Location`` answered: an ``http(s)`` URL of a loopback host
+        (another test server on 127.0.0.1, say) or a path on the simulator itself.
     """
 
     kind: FaultKind
@@ -83,6 +94,7 @@ class Fault:
     status: int | None = None
     delay: float | None = None
     retry_after: int | None = None
+    location: str | None = None
     hits: int = 0
     _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -100,12 +112,28 @@ class Fault:
             raise ValueError("delay must be >= 0")
         if self.retry_after is not None and self.retry_after < 0:
             raise ValueError("retry_after must be >= 0")
+        if self.kind is FaultKind.REDIRECT:
+            self._check_redirect()
+        elif self.location is not None:
+            raise ValueError("location is only for redirect faults")
         if self.path is not None:
             try:
                 self._pattern = re.compile(self.path)
             except re.error:
                 # A path such as "/x?y" is meant literally; the substring test below still applies.
                 self._pattern = None
+
+    def _check_redirect(self) -> None:
+        if self.status is not None and self.status not in REDIRECT_STATUSES:
+            raise ValueError(f"status of a redirect must be one of {sorted(REDIRECT_STATUSES)}")
+        if not self.location:
+            raise ValueError("location is required for a redirect fault: where the redirect points")
+        if self.location.startswith("/") and not self.location.startswith("//"):
+            return
+        target = urlsplit(self.location)
+        if target.scheme not in ("http", "https") or not is_loopback(target.hostname or ""):
+            # A test must never send a client under test off the machine.
+            raise ValueError(f"location must be a path or an http(s) URL of a loopback host, not {self.location!r}")
 
     def matches(self, method: str, path: str) -> bool:
         """Whether the rule applies to a request, ignoring ``count`` and ``probability``.
@@ -147,6 +175,7 @@ class Fault:
             "status": self.status,
             "delay": self.delay,
             "retry_after": self.retry_after,
+            "location": self.location,
             "hits": self.hits,
         }
 

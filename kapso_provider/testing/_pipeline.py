@@ -11,19 +11,21 @@ import json
 import math
 import threading
 import time
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from kapso_provider.testing._errors import NotFoundError, ValidationError
 from kapso_provider.testing._faults import DEFAULT_SLOW_DELAY, FaultBook, FaultKind
 from kapso_provider.testing._http import ApiError, Outcome, Response, error, validation_error
 from kapso_provider.testing._recording import API_KEY_HEADER
+from kapso_provider.testing._strict import documented_only
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kapso_provider.testing._faults import Fault
     from kapso_provider.testing._recording import RecordedRequest
-    from kapso_provider.testing._routing import Route, Router
+    from kapso_provider.testing._routing import Router
 
 __all__ = ["Pipeline", "RateLimiter"]
 
@@ -125,26 +127,25 @@ class Pipeline:
         self._limiter = limiter
         self._wait = wait
         self.latency = 0.0
+        #: Whether answers keep only the fields Kapso's files document (see ``_strict.py``).
+        self.strict = False
 
-    def handle(self, request: RecordedRequest, router: Router, shape: Callable[[Route, Response], Response]) -> Outcome:
+    def handle(self, request: RecordedRequest, router: Router) -> Outcome:
         """Answer one API request, faults included (server threads call this).
 
         :param request: the request, its ``path`` below the API prefix.
         :param router: the API's routes.
-        :param shape: what the answer of a route becomes (strict mode keeps documented fields only).
         """
         self._wait(self.latency)
         fault = self._faults.take(request.method, request.path)
         if fault is not None and not fault.kind.processes_request:
             return self._fault_outcome(fault, None)
-        response = self._process(request, router, shape)
+        response = self._process(request, router)
         if fault is not None:
             return self._fault_outcome(fault, response)
         return Outcome(response)
 
-    def _process(
-        self, request: RecordedRequest, router: Router, shape: Callable[[Route, Response], Response]
-    ) -> Response:
+    def _process(self, request: RecordedRequest, router: Router) -> Response:
         key = request.headers.get(API_KEY_HEADER) or ""
         rate_headers, retry_after = self._limiter.count(key)
         if retry_after is not None:
@@ -152,12 +153,11 @@ class Pipeline:
         if not hmac.compare_digest(key.encode(), self._api_key.encode()):
             response = error(401, "Missing or invalid API key (X-API-Key header)", error="Unauthorized")
         else:
-            response = self._route(request, router, shape)
+            response = self._route(request, router)
         response.headers.update(rate_headers)
         return response
 
-    @staticmethod
-    def _route(request: RecordedRequest, router: Router, shape: Callable[[Route, Response], Response]) -> Response:
+    def _route(self, request: RecordedRequest, router: Router) -> Response:
         path = request.path
         if len(path) > 1:
             path = path.rstrip("/")
@@ -173,7 +173,7 @@ class Pipeline:
             except ValueError:
                 return error(400, "body: is not valid JSON")
         try:
-            return shape(endpoint, endpoint.handler(parameters, request.query, body))
+            response = endpoint.handler(parameters, request.query, body)
         except ValidationError as exc:
             return validation_error(exc)
         except NotFoundError as exc:
@@ -184,6 +184,9 @@ class Pipeline:
             # A simulator bug must show up as a readable 500, not as a dropped connection that a
             # client under test would take for a network fault.
             return error(500, f"Kapso simulator internal error: {type(exc).__name__}: {exc}")
+        if self.strict:
+            return documented_only(router.prefix, endpoint.method, endpoint.template, response)
+        return response
 
     def _fault_outcome(self, fault: Fault, processed: Response | None) -> Outcome:
         kind = fault.kind
@@ -209,5 +212,10 @@ class Pipeline:
             # A strict prefix of a JSON object lacks its closing brace, so it never parses.
             truncated = processed.body[: max(1, len(processed.body) // 2)]
             return Outcome(Response(fault.status or processed.status, truncated, headers=processed.headers), delay)
+        if kind is FaultKind.REDIRECT:
+            status = fault.status or 307
+            page = f"<html><body><h1>{status} {HTTPStatus(status).phrase}</h1></body></html>\r\n".encode()
+            assert fault.location is not None
+            return Outcome(Response(status, page, "text/html; charset=utf-8", {"Location": fault.location}), delay)
         response = Response(fault.status or 502, _HTML_BAD_GATEWAY, "text/html; charset=utf-8")
         return Outcome(response, delay)

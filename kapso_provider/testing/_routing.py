@@ -79,10 +79,12 @@ def route(method: str, template: str, handler: Handler) -> Route:
 class Router:
     """The routes of one API, tried in order (more specific templates first).
 
+    :param prefix: the API's path prefix (``/api/v1``), which its files' templates are below.
     :param routes: the routes.
     """
 
-    def __init__(self, routes: list[Route]) -> None:
+    def __init__(self, prefix: str, routes: list[Route]) -> None:
+        self.prefix = prefix
         self.routes = routes
 
     def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:

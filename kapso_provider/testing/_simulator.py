@@ -17,10 +17,11 @@ from kapso_provider.testing._control import CONTROL_PREFIX, ControlSurface
 from kapso_provider.testing._faults import Fault, FaultBook, FaultKind
 from kapso_provider.testing._http import Outcome, error
 from kapso_provider.testing._inbound_replies import ReplyScheduler
+from kapso_provider.testing._loopback import is_loopback
 from kapso_provider.testing._pipeline import Pipeline, RateLimiter
 from kapso_provider.testing._recording import Headers, RecordedRequest
 from kapso_provider.testing._routing import Router
-from kapso_provider.testing._server import DEFAULT_MAX_BODY_BYTES, Server, is_loopback
+from kapso_provider.testing._server import DEFAULT_MAX_BODY_BYTES, Server
 from kapso_provider.testing._simulator_records import RecordsApi
 from kapso_provider.testing._simulator_settings import SettingsApi
 from kapso_provider.testing._store import Store
@@ -38,8 +39,7 @@ from kapso_provider.testing._v1 import (
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from kapso_provider.testing._http import Response
-    from kapso_provider.testing._routing import ResourceGroup, Route
+    from kapso_provider.testing._routing import ResourceGroup
 
 __all__ = ["API_PREFIX", "CONTROL_PREFIX", "KapsoSimulator", "RecordedRequest"]
 
@@ -77,6 +77,10 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         ``["sent", "delivered", "read"]``. Unlike the delays, it does not depend on how fast a client polls,
         so tests can assert on it.
     :param max_body_bytes: the largest request body read (chunked or not); a larger one is answered 413.
+    :param clock_offset: seconds Kapso's clock is ahead of the machine's (negative: behind), for every
+        timestamp written and every ``Date`` header; settable later as :attr:`clock_offset`.
+    :param strict: answer with the fields Kapso's OpenAPI files document for the endpoint and status only
+        (settable later as :attr:`strict`); by default answers carry a few more, see ``docs/testing.md``.
     """
 
     def __init__(
@@ -95,6 +99,8 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         delivery_error_message: str | None = None,
         status_sequence: list[str] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        clock_offset: float = 0.0,
+        strict: bool = False,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
@@ -106,7 +112,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         self._host = host
         self._port = port
         self._max_body_bytes = max_body_bytes
-        self._clock = Clock()
+        self._clock = Clock(clock_offset)
         self._store = Store(clock=self._clock)
         self._requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
@@ -142,7 +148,8 @@ class KapsoSimulator(RecordsApi, SettingsApi):
             configs,
             ConversationsGroup(self._store, self._reply_scheduler),
         )
-        self._v1 = Router([endpoint for group in self._groups for endpoint in group.routes()])
+        self._v1 = Router(API_PREFIX, [endpoint for group in self._groups for endpoint in group.routes()])
+        self.strict = strict
         self._control = ControlSurface(self)
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -234,6 +241,11 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         """The API key the simulator accepts."""
         return self._api_key
 
+    @property
+    def endpoints(self) -> list[tuple[str, str]]:
+        """Every endpoint served, as ``(method, path template)`` with the API prefix, in matching order."""
+        return [(route.method, self._v1.prefix + route.template) for route in self._v1.routes]
+
     def add_fault(
         self,
         kind: FaultKind | str,
@@ -245,12 +257,13 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         status: int | None = None,
         delay: float | None = None,
         retry_after: int | None = None,
+        location: str | None = None,
     ) -> None:
         """Make matching ``/api/v1`` requests misbehave; see :class:`FaultKind` for what each kind does.
 
         The first rule (in the order added) that matches and fires decides a request's fate. Faults are
         decided after ``latency`` and before rate limiting and authentication: the kinds that do not
-        process the request (``rate_limit``, ``*_before_store``, ``html_error``) answer whatever the key;
+        process the request (``rate_limit``, ``*_before_store``, ``html_error``, ``redirect``) answer whatever the key;
         the others process it normally (401, 422 and all) and then replace or delay the answer.
 
         :param kind: a :class:`FaultKind` or its string value.
@@ -261,6 +274,8 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         :param status: status of the faulty answer.
         :param delay: seconds to wait before the faulty answer (``slow_after_store``: default 10).
         :param retry_after: ``Retry-After`` of a ``rate_limit`` fault (default 1).
+        :param location: ``Location`` of a ``redirect`` fault: an ``http(s)`` URL of a loopback host (another
+            test server on 127.0.0.1) or a path on the simulator.
         """
         fault = Fault(
             FaultKind(kind),
@@ -271,6 +286,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
             status=status,
             delay=delay,
             retry_after=retry_after,
+            location=location,
         )
         self._faults.add(fault)
 
@@ -335,7 +351,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
             self._requests.append(request)
         if not is_api:
             return Outcome(error(404, f"No route matches {method} {path}"))
-        return self._pipeline.handle(request, self._v1, self._shape)
+        return self._pipeline.handle(request, self._v1)
 
     @staticmethod
     def _decoded(body: bytes) -> Any:
@@ -343,6 +359,3 @@ class KapsoSimulator(RecordsApi, SettingsApi):
             return json.loads(body) if body.strip() else None
         except ValueError:
             return None
-
-    def _shape(self, endpoint: Route, response: Response) -> Response:
-        return response

@@ -18,15 +18,46 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from tests._openapi import load_spec
 
 if TYPE_CHECKING:
-    import requests
+    from kapso_provider.testing import KapsoSimulator
 
 PHONE = "+15551234567"
 TIMEOUT = 10
 JSON = {"Content-Type": "application/json"}
+
+
+def get(url: str, **kwargs: Any) -> requests.Response:
+    """``requests.get`` with the tests' timeout."""
+    return requests.get(url, timeout=kwargs.pop("timeout", TIMEOUT), **kwargs)
+
+
+def post(url: str, **kwargs: Any) -> requests.Response:
+    """``requests.post`` with the tests' timeout."""
+    return requests.post(url, timeout=kwargs.pop("timeout", TIMEOUT), **kwargs)
+
+
+def conversation_send(
+    http: requests.Session, sim: KapsoSimulator, conversation_id: str, message: dict[str, Any], **kwargs: Any
+) -> requests.Response:
+    """A v1 send into a conversation."""
+    kwargs.setdefault("timeout", TIMEOUT)
+    return http.post(
+        f"{sim.base_url}/whatsapp_conversations/{conversation_id}/whatsapp_messages",
+        json={"message": message},
+        **kwargs,
+    )
+
+
+def phone_send(
+    http: requests.Session, sim: KapsoSimulator, message: dict[str, Any], **kwargs: Any
+) -> requests.Response:
+    """A v1 send to a phone number."""
+    kwargs.setdefault("timeout", TIMEOUT)
+    return http.post(f"{sim.base_url}/whatsapp_messages", json={"message": message}, **kwargs)
 
 
 @functools.cache
