@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
+import socket
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -38,6 +39,16 @@ def get(url: str, **kwargs: Any) -> requests.Response:
 def post(url: str, **kwargs: Any) -> requests.Response:
     """``requests.post`` with the tests' timeout."""
     return requests.post(url, timeout=kwargs.pop("timeout", TIMEOUT), **kwargs)
+
+
+def raw_exchange(sim: KapsoSimulator, request: bytes) -> tuple[int, bytes]:
+    """Send bytes as they are; return the answer's status and its whole text (the server closes after it)."""
+    with socket.create_connection((sim.host, sim.port), timeout=TIMEOUT) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return int(received.split(b" ", 2)[1]), received
 
 
 def conversation_send(

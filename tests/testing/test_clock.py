@@ -7,7 +7,6 @@ answer carries one (errors, 429s and fault answers included), in RFC 7231's IMF-
 from __future__ import annotations
 
 import re
-import socket
 import time
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -18,7 +17,7 @@ import requests
 
 from kapso_provider.testing import KapsoSimulator
 from kapso_provider.testing.__main__ import _parser
-from tests.testing._support import JSON, PHONE, TIMEOUT
+from tests.testing._support import JSON, PHONE, TIMEOUT, raw_exchange
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -48,12 +47,7 @@ def shifted(request: pytest.FixtureRequest) -> Iterator[KapsoSimulator]:
 
 
 def _raw(sim: KapsoSimulator, payload: bytes) -> dict[str, str]:
-    with socket.create_connection((sim.host, sim.port), timeout=TIMEOUT) as connection:
-        connection.sendall(payload)
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
-    head = received.split(b"\r\n\r\n", 1)[0].decode()
+    head = raw_exchange(sim, payload)[1].split(b"\r\n\r\n", 1)[0].decode()
     return dict(line.split(": ", 1) for line in head.split("\r\n")[1:])
 
 
