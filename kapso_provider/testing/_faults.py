@@ -49,6 +49,9 @@ class FaultKind(enum.StrEnum):
     #: A redirect (``status`` 301, 302, 303, 307 or 308; default 307) to ``location``, as a misconfigured
     #: proxy or a hostile host in front of Kapso would answer; the request is not processed.
     REDIRECT = "redirect"
+    #: 409: another message to this recipient is still being sent (the proxy's ``MessageInFlightError``);
+    #: nothing stored, retrying shortly succeeds.
+    IN_FLIGHT = "in_flight"
 
     @property
     def processes_request(self) -> bool:
@@ -84,6 +87,8 @@ class Fault:
     :param retry_after: ``Retry-After`` seconds sent with ``rate_limit`` (default 1).
     :param location: for ``redirect``, the ``Location`` answered: an ``http(s)`` URL of a loopback host
         (another test server on 127.0.0.1, say) or a path on the simulator itself.
+    :param api: only requests to this API: ``v1``, ``meta`` (the WhatsApp Cloud API proxy) or ``platform``
+        (any when ``None``).
     """
 
     kind: FaultKind
@@ -95,6 +100,7 @@ class Fault:
     delay: float | None = None
     retry_after: int | None = None
     location: str | None = None
+    api: str | None = None
     hits: int = 0
     _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -112,6 +118,8 @@ class Fault:
             raise ValueError("delay must be >= 0")
         if self.retry_after is not None and self.retry_after < 0:
             raise ValueError("retry_after must be >= 0")
+        if self.api is not None and self.api not in ("v1", "meta", "platform"):
+            raise ValueError(f"api must be v1, meta or platform, not {self.api!r}")
         if self.kind is FaultKind.REDIRECT:
             self._check_redirect()
         elif self.location is not None:
@@ -135,13 +143,16 @@ class Fault:
             # A test must never send a client under test off the machine.
             raise ValueError(f"location must be a path or an http(s) URL of a loopback host, not {self.location!r}")
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, api: str = "v1") -> bool:
         """Whether the rule applies to a request, ignoring ``count`` and ``probability``.
 
         :param method: HTTP method of the request.
-        :param path: request path below ``/api/v1`` (``/whatsapp_messages``).
+        :param path: request path below its API's prefix (``/whatsapp_messages``).
+        :param api: the API of the request.
         """
         if self.method is not None and self.method != method.upper():
+            return False
+        if self.api is not None and self.api != api:
             return False
         if self.path is None:
             return True
@@ -176,6 +187,7 @@ class Fault:
             "delay": self.delay,
             "retry_after": self.retry_after,
             "location": self.location,
+            "api": self.api,
             "hits": self.hits,
         }
 
@@ -199,15 +211,16 @@ class FaultBook:
         with self._lock:
             self._faults.append(fault)
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, api: str = "v1") -> Fault | None:
         """The first rule that matches a request and fires, accounted for; ``None`` when none does.
 
         :param method: HTTP method of the request.
         :param path: its path below the API prefix.
+        :param api: the API of the request.
         """
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path) and fault.fires(self._rng):
+                if fault.matches(method, path, api) and fault.fires(self._rng):
                     if fault.exhausted:
                         self._faults.remove(fault)
                     return copy.copy(fault)

@@ -25,6 +25,7 @@ from kapso_provider.testing._server import DEFAULT_MAX_BODY_BYTES, Server
 from kapso_provider.testing._simulator_records import RecordsApi
 from kapso_provider.testing._simulator_settings import SettingsApi
 from kapso_provider.testing._store import Store
+from kapso_provider.testing._styles import V1
 from kapso_provider.testing._v1 import (
     AgentsGroup,
     AssignmentsGroup,
@@ -148,7 +149,8 @@ class KapsoSimulator(RecordsApi, SettingsApi):
             configs,
             ConversationsGroup(self._store, self._reply_scheduler),
         )
-        self._v1 = Router(API_PREFIX, [endpoint for group in self._groups for endpoint in group.routes()])
+        self._v1 = Router("v1", API_PREFIX, [endpoint for group in self._groups for endpoint in group.routes()], V1)
+        self._apis: tuple[Router, ...] = (self._v1,)
         self.strict = strict
         self._control = ControlSurface(self)
 
@@ -244,7 +246,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
     @property
     def endpoints(self) -> list[tuple[str, str]]:
         """Every endpoint served, as ``(method, path template)`` with the API prefix, in matching order."""
-        return [(route.method, self._v1.prefix + route.template) for route in self._v1.routes]
+        return [(route.method, api.prefix + route.template) for api in self._apis for route in api.routes]
 
     def add_fault(
         self,
@@ -337,21 +339,22 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         query = {name: values[-1] for name, values in parse_qs(split.query, keep_blank_values=True).items()}
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             return Outcome(self._control.answer(method, path[len(CONTROL_PREFIX) :], query, headers, body))
-        is_api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
+        api = next((candidate for candidate in self._apis if candidate.serves(path)), None)
         request = RecordedRequest(
             method=method,
-            path=(path[len(API_PREFIX) :] or "/") if is_api else path,
+            path=(path[len(api.prefix) :] or "/") if api is not None else path,
             query=query,
             headers=headers,
             json=self._decoded(body),
             body=body,
             full_path=path,
+            api=api.name if api is not None else "",
         )
         with self._requests_lock:
             self._requests.append(request)
-        if not is_api:
+        if api is None:
             return Outcome(error(404, f"No route matches {method} {path}"))
-        return self._pipeline.handle(request, self._v1)
+        return self._pipeline.handle(request, api)
 
     @staticmethod
     def _decoded(body: bytes) -> Any:

@@ -55,18 +55,41 @@ def merge_shapes(left: Any, right: Any) -> Any:
     return merged
 
 
-def shape_for(prefix: str, method: str, template: str, status: int) -> Any | None:
+def _statuses(prefix: str, method: str, templates: tuple[str, ...]) -> dict[str, Any]:
+    endpoints = _table().get(prefix, {})
+    merged: dict[str, Any] = {}
+    for key, statuses in endpoints.items():
+        key_method, key_template = key.split(" ", 1)
+        if key_method != method or _PARAMETER.sub("{}", key_template) not in templates:
+            continue
+        for code, shape in statuses.items():
+            merged[code] = merge_shapes(merged[code], shape) if code in merged else shape
+    return merged
+
+
+def shape_for(
+    prefix: str, method: str, template: str, status: int, *, documented_as: tuple[str, ...] | None = None
+) -> Any | None:
     """The documented shape of an answer, or ``None`` when no file documents a body for it.
 
-    A status the endpoint does not document takes the shapes of its documented statuses of the same kind
-    (success, or error), merged.
+    Files that write the endpoint's template with other parameter names (v1's ``{id}`` and ``{config_id}``)
+    are merged. A status the endpoint does not document takes the shapes of its documented statuses of the
+    same kind (success, or error), merged.
 
     :param prefix: the API's path prefix (``/api/v1``).
     :param method: HTTP method.
     :param template: the route's path template.
     :param status: the answer's status.
+    :param documented_as: the files' exact templates of the endpoint, where parameter names alone tell
+        endpoints apart (the proxy's ``/{phone_number_id}`` and ``/{media_id}``).
     """
-    statuses = _table().get(prefix, {}).get(f"{method} {_PARAMETER.sub('{}', template)}")
+    if documented_as is not None:
+        statuses: dict[str, Any] = {}
+        for exact in documented_as:
+            for code, shape in _table().get(prefix, {}).get(f"{method} {exact}", {}).items():
+                statuses[code] = merge_shapes(statuses[code], shape) if code in statuses else shape
+    else:
+        statuses = _statuses(prefix, method, (_PARAMETER.sub("{}", template),))
     if not statuses:
         return None
     if str(status) in statuses:
@@ -97,17 +120,20 @@ def prune(value: Any, shape: Any) -> Any:
     return value
 
 
-def documented_only(prefix: str, method: str, template: str, response: Response) -> Response:
+def documented_only(
+    prefix: str, method: str, template: str, response: Response, *, documented_as: tuple[str, ...] | None = None
+) -> Response:
     """The answer with its JSON body pruned to the documented fields (other bodies unchanged).
 
     :param prefix: the API's path prefix.
     :param method: HTTP method.
     :param template: the route's path template.
     :param response: the answer.
+    :param documented_as: see :func:`shape_for`.
     """
     if not response.body or not response.content_type.startswith("application/json"):
         return response
-    shape = shape_for(prefix, method, template, response.status)
+    shape = shape_for(prefix, method, template, response.status, documented_as=documented_as)
     if shape is None:
         return response
     body = json.dumps(prune(json.loads(response.body), shape), ensure_ascii=False).encode("utf-8")

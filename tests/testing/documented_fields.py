@@ -8,7 +8,8 @@ here, once, and committed as ``kapso_provider/testing/_documented_fields.json``;
 Rebuild it with ``python -m tests.testing.documented_fields`` after the files change.
 
 The table keeps, per API generation (its path prefix), method and path template, and status, the *shape*
-of the answer: which properties an object may keep (``"p"``), what an array's items are (``"i"``), what
+of the answer (templates as each file writes them; the simulator merges the ones that differ only in
+parameter names): which properties an object may keep (``"p"``), what an array's items are (``"i"``), what
 the undeclared keys of an object are (``"a"``; without it they are dropped), ``0`` for a scalar and ``1``
 for a value kept whole (a free-form object). Where a
 schema offers alternatives (``oneOf``, ``anyOf``, ``allOf``), their properties are merged: a field any
@@ -41,7 +42,6 @@ FILES = (
     "current/openapi-kapso-agent.yaml",
 )
 _METHODS = ("get", "post", "put", "patch", "delete")
-_PARAMETER = re.compile(r"\{[^}]+\}")
 
 Shape = Any  # 0 (a scalar), 1 (anything), or a dict with some of "p", "i", "a"
 
@@ -101,7 +101,7 @@ def _prefix(spec: dict[str, Any]) -> str:
 
 
 def build() -> dict[str, Any]:
-    """The table: ``{prefix: {"METHOD /template/{}": {status: shape}}}``, templates with ``{}`` parameters."""
+    """The table: ``{prefix: {"METHOD /template/{name}": {status: shape}}}``, as the files write templates."""
     table: dict[str, dict[str, dict[str, Shape]]] = {}
     for name in FILES:
         spec = load_spec(name)
@@ -111,7 +111,7 @@ def build() -> dict[str, Any]:
                 operation = item.get(method)
                 if operation is None:
                     continue
-                key = f"{method.upper()} {_PARAMETER.sub('{}', template)}"
+                key = f"{method.upper()} {template}"
                 statuses = endpoints.setdefault(key, {})
                 for status, answer in operation.get("responses", {}).items():
                     content = _resolve(answer, spec).get("content") or {}
