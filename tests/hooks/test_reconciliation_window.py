@@ -17,7 +17,7 @@ And one hook never hands out one stored message for two sends (the ledger).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -33,7 +33,7 @@ OFFSETS = pytest.mark.parametrize("offset", [-600, -300, 0, 300, 600])
 GAPS = pytest.mark.parametrize("gap", [10, 45, 100])
 
 
-def _outbound(kapso_server: KapsoServer) -> list[dict[str, object]]:
+def _outbound(kapso_server: KapsoServer) -> list[dict[str, Any]]:
     return [m for m in kapso_server.simulator.messages() if m["direction"] == "outbound"]
 
 
