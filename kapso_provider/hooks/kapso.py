@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from kapso_provider.api.generations import V1, Generation
+from kapso_provider.api.generations import Generation, generation_of
 from kapso_provider.get_provider_info import CONN_FIELDS, CONNECTION_TYPE, UI_FIELD_BEHAVIOUR
 from kapso_provider.hooks._endpoints import AsyncDriver, SyncDriver
 from kapso_provider.hooks._table import KapsoEndpoints
@@ -67,7 +67,7 @@ def _request_headers(api_key: str) -> dict[str, str]:
 
 
 def _not_found_hint(settings: KapsoConnectionSettings) -> str:
-    if settings.base_url.endswith("/api/v1"):
+    if settings.generation != "v1" or settings.base_url.endswith("/api/v1"):
         return ""
     return f"The connection's base URL {settings.base_url} does not end in /api/v1, where Kapso's API v1 answers"
 
@@ -136,11 +136,13 @@ class _KapsoHookBase(KapsoEndpoints, BaseHook):
             clock=self.clock,
             ledger=self.ledger,
             not_found_hint=_not_found_hint(settings),
+            phone_number_id=settings.phone_number_id,
+            business_account_id=settings.business_account_id,
         )
 
     @staticmethod
     def _generation(settings: KapsoConnectionSettings) -> Generation:
-        return V1
+        return generation_of(settings)
 
     def _build(
         self, settings: KapsoConnectionSettings, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
