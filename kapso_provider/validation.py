@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeGuard
 from urllib.parse import quote
 
@@ -89,6 +90,29 @@ def optional_bool(name: str, value: object) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise KapsoArgumentError(f"{name}: must be true or false, got {value!r}")
+
+
+def iso_datetime(name: str, value: str | datetime | None) -> str | None:
+    """An ISO-8601 date-time with its time zone, as the files' ``format: date-time`` filters take it.
+
+    :param value: a timezone-aware :class:`~datetime.datetime` (sent in UTC, ``Z``), an ISO-8601 text with a
+        zone (sent as given), or ``None``.
+    :raises KapsoArgumentError: for a naive datetime or a text without a zone (ambiguous), or anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise KapsoArgumentError(f"{name}: a datetime must be timezone-aware, got {value!r}")
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    text = require_text(name, value)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise KapsoArgumentError(f"{name}: must be an ISO-8601 date-time, got {value!r}") from None
+    if parsed.tzinfo is None:
+        raise KapsoArgumentError(f"{name}: must include a time zone, got {value!r}")
+    return text
 
 
 def check_choice(problems: list[str], name: str, value: object, choices: Sequence[str]) -> None:

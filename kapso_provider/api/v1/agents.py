@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kapso_provider.exceptions import KapsoArgumentError, KapsoServerError
 from kapso_provider.transport.flows import (
@@ -29,7 +28,10 @@ from kapso_provider.transport.flows import (
     scan,
 )
 from kapso_provider.transport.wire import Request
-from kapso_provider.validation import is_uuid, path_segment, require_text
+from kapso_provider.validation import is_uuid, iso_datetime, path_segment, require_text
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 #: The endpoints this module defines, by the name both hooks expose them under.
 ENDPOINTS = (
@@ -80,24 +82,6 @@ def _optional_object(name: str, value: object) -> dict[str, Any] | None:
     if not isinstance(value, Mapping):
         raise KapsoArgumentError(f"{name}: must be an object (a mapping), got {type(value).__name__}")
     return dict(value)
-
-
-def _time_param(name: str, value: str | datetime | None) -> str | None:
-    """An ISO-8601 date-time for a ``q[..._gteq]`` filter; naive datetimes are refused (ambiguous zone)."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise KapsoArgumentError(f"{name}: a datetime must be timezone-aware, got {value!r}")
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    text = require_text(name, value)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise KapsoArgumentError(f"{name}: must be an ISO-8601 date-time, got {value!r}") from None
-    if parsed.tzinfo is None:
-        raise KapsoArgumentError(f"{name}: must include a time zone, got {value!r}")
-    return text
 
 
 def agent_message(value: object, *, name: str = "message", allow_text: bool = True) -> str | dict[str, Any]:
@@ -256,10 +240,10 @@ def list_agent_executions(
     filters = {
         "q[status_eq]": status,
         "q[phone_number_eq]": None if phone is None else re.sub(r"\D", "", phone),
-        "q[started_at_gteq]": _time_param("started_after", started_after),
-        "q[started_at_lteq]": _time_param("started_before", started_before),
-        "q[ended_at_gteq]": _time_param("ended_after", ended_after),
-        "q[ended_at_lteq]": _time_param("ended_before", ended_before),
+        "q[started_at_gteq]": iso_datetime("started_after", started_after),
+        "q[started_at_lteq]": iso_datetime("started_before", started_before),
+        "q[ended_at_gteq]": iso_datetime("ended_after", ended_after),
+        "q[ended_at_lteq]": iso_datetime("ended_before", ended_before),
     }
     params = {key: value for key, value in filters.items() if value is not None}
     return numbered_pages(f"{_agent_path(agent_id)}/executions", params, per_page=per_page)
@@ -391,8 +375,8 @@ def list_flow_executions(
     path = f"{_flow_path(flow_id)}/executions"
     params = {
         "q[status_eq]": None if status is None else FLOW_EXECUTION_STATUS_CODES[status],
-        "q[started_at_gteq]": _time_param("started_after", started_after),
-        "q[started_at_lteq]": _time_param("started_before", started_before),
+        "q[started_at_gteq]": iso_datetime("started_after", started_after),
+        "q[started_at_lteq]": iso_datetime("started_before", started_before),
     }
     return _single_page(Request("GET", path, params=params))
 
