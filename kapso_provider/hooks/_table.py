@@ -1,12 +1,19 @@
 """Every endpoint both hooks expose, listed once: :class:`KapsoEndpoints`.
 
-A line here names an endpoint definition of :mod:`kapso_provider.api.v1`; the hooks turn it into a method
+A line here names an endpoint definition of :mod:`kapso_provider.api.v1` (of :mod:`kapso_provider.api.current`
+for an endpoint only the current API has); the hooks turn it into a method
 (see :mod:`kapso_provider.hooks._endpoints`). Adding an endpoint means one definition there and one line
 here; ``tests/hooks/test_endpoints.py`` fails for a definition that no line lists.
 """
 
 from __future__ import annotations
 
+from kapso_provider.api.current import agents as agent_runs
+from kapso_provider.api.current import broadcasts as current_broadcasts
+from kapso_provider.api.current import contacts as current_contacts
+from kapso_provider.api.current import conversations as current_conversations
+from kapso_provider.api.current import phone_numbers, webhooks
+from kapso_provider.api.current import templates as current_templates
 from kapso_provider.api.v1 import agents, broadcasts, contacts, conversations, messages, platform, templates
 from kapso_provider.hooks._endpoints import listing, operation
 
@@ -33,6 +40,7 @@ class KapsoEndpoints:
     mark_message_as_read = operation(conversations.mark_message_as_read)
     reactivate_conversation = operation(conversations.reactivate_conversation)
     update_assignment = operation(conversations.update_assignment)
+    get_assignment = operation(current_conversations.get_assignment)  # current API only
 
     # -- templates --
 
@@ -44,6 +52,7 @@ class KapsoEndpoints:
     submit_template = operation(templates.submit_template)
     sync_templates = operation(templates.sync_templates)
     update_template = operation(templates.update_template)
+    delete_template = operation(current_templates.delete_template)  # current API only
 
     # -- contacts and their notes --
 
@@ -56,6 +65,10 @@ class KapsoEndpoints:
     list_contacts = listing(contacts.list_contacts)
     update_contact = operation(contacts.update_contact)
     update_contact_note = operation(contacts.update_contact_note)
+    # current API only: erasure and marketing preferences
+    erase_contact = operation(current_contacts.erase_contact)
+    get_marketing_preference = operation(current_contacts.get_marketing_preference)
+    list_marketing_preferences = listing(current_contacts.list_marketing_preferences)
 
     # -- WhatsApp configs, customers, projects --
 
@@ -69,6 +82,22 @@ class KapsoEndpoints:
     list_whatsapp_configs = listing(platform.list_whatsapp_configs)
     update_customer = operation(platform.update_customer)
 
+    # -- phone numbers (current API only) --
+
+    get_phone_number = operation(phone_numbers.get_phone_number)
+    get_phone_number_health = operation(phone_numbers.get_phone_number_health)
+    list_phone_numbers = listing(phone_numbers.list_phone_numbers)
+
+    # -- webhooks and their delivery log (current API only) --
+
+    create_webhook = operation(webhooks.create_webhook)
+    delete_webhook = operation(webhooks.delete_webhook)
+    get_webhook = operation(webhooks.get_webhook)
+    list_webhook_deliveries = listing(webhooks.list_webhook_deliveries)
+    list_webhooks = listing(webhooks.list_webhooks)
+    send_webhook_test = operation(webhooks.send_webhook_test)
+    update_webhook = operation(webhooks.update_webhook)
+
     # -- broadcasts --
 
     add_broadcast_recipients = operation(broadcasts.add_broadcast_recipients)
@@ -77,6 +106,11 @@ class KapsoEndpoints:
     list_broadcast_recipients = listing(broadcasts.list_broadcast_recipients)
     list_broadcasts = listing(broadcasts.list_broadcasts)
     send_broadcast = operation(broadcasts.send_broadcast)
+    # current API only: schedule, cancel, stop, clear
+    cancel_broadcast = operation(current_broadcasts.cancel_broadcast)
+    clear_broadcast_recipients = operation(current_broadcasts.clear_broadcast_recipients)
+    schedule_broadcast = operation(current_broadcasts.schedule_broadcast)
+    stop_broadcast = operation(current_broadcasts.stop_broadcast)
 
     # -- agents, flows and their executions --
 
@@ -94,3 +128,17 @@ class KapsoEndpoints:
     start_agent_execution = operation(agents.start_agent_execution)
     start_flow_execution = operation(agents.start_flow_execution)
     update_agent_execution_status = operation(agents.update_agent_execution_status)
+
+    # -- Kapso agent runs (current API only) --
+
+    approve_agent_run = operation(agent_runs.approve_agent_run)
+    cancel_agent_run = operation(agent_runs.cancel_agent_run)
+    get_agent_mode = operation(agent_runs.get_agent_mode)
+    get_agent_run = operation(agent_runs.get_agent_run)
+    get_agent_session = operation(agent_runs.get_agent_session)
+    list_agent_modes = listing(agent_runs.list_agent_modes)
+    list_agent_sessions = listing(agent_runs.list_agent_sessions)
+    pause_agent_run = operation(agent_runs.pause_agent_run)
+    reject_agent_run = operation(agent_runs.reject_agent_run)
+    resume_agent_run = operation(agent_runs.resume_agent_run)
+    start_agent_run = operation(agent_runs.start_agent_run)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kapso_provider.api._fields import V1_API, refuse_fields
 from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.transport.flows import MAX_PAGE_SIZE, Call, Pager, data_object, numbered_pages
 from kapso_provider.transport.wire import Request
@@ -122,14 +123,23 @@ def list_broadcasts(
     *,
     whatsapp_config_id: str | None = None,
     whatsapp_template_id: str | None = None,
+    phone_number_id: str | None = None,
+    status: str | None = None,
     per_page: int = MAX_PAGE_SIZE,
 ) -> Pager[dict[str, Any]]:
     """Yield the project's broadcasts matching every given filter, page by page, most recent first.
 
     :param whatsapp_config_id: only broadcasts from this WhatsApp config (``q[whatsapp_config_id_eq]``).
     :param whatsapp_template_id: only broadcasts of this template (``q[whatsapp_template_id_eq]``).
+    :param phone_number_id: current API only; refused here (use ``whatsapp_config_id``).
+    :param status: current API only (API v1 declares no status filter); refused here.
     :param per_page: records per request, 1 to 100.
     """
+    refuse_fields(
+        V1_API,
+        {"phone_number_id": phone_number_id, "status": status},
+        "filter by the WhatsApp config with whatsapp_config_id, or by template with whatsapp_template_id",
+    )
     filters = {
         "q[whatsapp_config_id_eq]": whatsapp_config_id,
         "q[whatsapp_template_id_eq]": whatsapp_template_id,
@@ -145,16 +155,24 @@ def get_broadcast(broadcast_id: str) -> Call[dict[str, Any]]:
     return Call(Request("GET", broadcasts_path(broadcast_id)), data_object)
 
 
-def create_broadcast(*, name: str, whatsapp_config_id: str, whatsapp_template_id: str) -> Call[dict[str, Any]]:
+def create_broadcast(
+    *,
+    name: str,
+    whatsapp_template_id: str,
+    whatsapp_config_id: str | None = None,
+    phone_number_id: str | None = None,
+) -> Call[dict[str, Any]]:
     """Create a draft broadcast and return its record (``POST /whatsapp_broadcasts``).
 
     Kapso requires a production config and an approved template linked to it (a 422 otherwise).
 
     :param name: the campaign's name.
-    :param whatsapp_config_id: the WhatsApp config (business number) to send from.
     :param whatsapp_template_id: the template's Kapso id.
+    :param whatsapp_config_id: the WhatsApp config (business number) to send from; required on API v1.
+    :param phone_number_id: current API only; refused here (use ``whatsapp_config_id``).
     :raises KapsoArgumentError: for an empty argument, before any request.
     """
+    refuse_fields(V1_API, {"phone_number_id": phone_number_id}, "name the sending number with whatsapp_config_id")
     problems: list[str] = []
     for field, value in (
         ("name", name),

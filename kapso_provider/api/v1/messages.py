@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from kapso_provider.api._fields import V1_API, refuse_fields
 from kapso_provider.exceptions import KapsoArgumentError, KapsoNotFoundError
 from kapso_provider.transport.flows import (
     MAX_PAGE_SIZE,
@@ -319,6 +320,7 @@ def list_conversations(
     customer_id: str | None = None,
     last_active_after: str | None = None,
     last_active_before: str | None = None,
+    phone_number_id: str | None = None,
     per_page: int = MAX_PAGE_SIZE,
 ) -> Pager[dict[str, Any]]:
     """Yield the project's conversations matching every given filter, page by page.
@@ -329,8 +331,11 @@ def list_conversations(
     :param customer_id: the customer owning that number (``q[whatsapp_config_customer_id_eq]``).
     :param last_active_after: ISO-8601 time; active at or after it (``q[last_active_at_gteq]``).
     :param last_active_before: ISO-8601 time; active at or before it (``q[last_active_at_lteq]``).
+    :param phone_number_id: current API only (a WhatsApp phone number id); refused here, use
+        ``whatsapp_config_id``.
     :param per_page: records per request, 1 to 100.
     """
+    refuse_fields(V1_API, {"phone_number_id": phone_number_id}, "filter by the WhatsApp config with whatsapp_config_id")
     filters = {
         "q[phone_number_eq]": phone_number,
         "q[status_eq]": status,

@@ -27,7 +27,8 @@ def _customer_path(customer_id: str) -> str:
     return f"/customers/{path_segment('customer_id', customer_id)}"
 
 
-def _health_report(body: Any, request: Request) -> dict[str, Any]:
+def health_report(body: Any, request: Request) -> dict[str, Any]:
+    """A health check's answer: the report itself (``status``, ``checks``...), not inside ``data``."""
     if not isinstance(body, dict) or "status" not in body:
         raise KapsoServerError(
             status=None, method=request.method, path=request.path, error_text="answer is not a health report"
@@ -85,7 +86,7 @@ def get_whatsapp_config_health(whatsapp_config_id: str) -> Call[dict[str, Any]]:
     :returns: the health report.
     """
     path = f"/whatsapp_configs/{path_segment('whatsapp_config_id', whatsapp_config_id)}/health"
-    return Call(Request("GET", path), _health_report)
+    return Call(Request("GET", path), health_report)
 
 
 # -- customers --

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kapso_provider.api._fields import V1_API, refuse_fields
 from kapso_provider.transport.flows import MAX_PAGE_SIZE, Call, Pager, data_object, numbered_pages, whole_object
 from kapso_provider.transport.wire import Request
 from kapso_provider.validation import check_choice, check_text, path_segment, raise_problems
@@ -32,11 +33,12 @@ TEMPLATE_CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
 TEMPLATE_STATUSES = ("draft", "submitted", "approved", "rejected", "disabled")
 TEMPLATE_PARAMETER_FORMATS = ("NAMED", "POSITIONAL")
 TEMPLATE_COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS")
+_BY_KAPSO_ID = "API v1 names a template by its Kapso id alone"
 #: Statuses of a ``WhatsappTemplateSyncRun`` after which it changes no more.
 SYNC_FINAL_STATUSES = frozenset({"succeeded", "failed"})
 
 
-def _check_components(problems: list[str], components: object, *, required: bool) -> list[dict[str, Any]] | None:
+def check_components(problems: list[str], components: object, *, required: bool) -> list[dict[str, Any]] | None:
     if components is None:
         if required:
             problems.append("components: is required")
@@ -126,11 +128,13 @@ def list_templates(
     return numbered_pages("/whatsapp_templates", filters, per_page=per_page)
 
 
-def get_template(template_id: str) -> Call[dict[str, Any]]:
+def get_template(template_id: str, *, business_account_id: str | None = None) -> Call[dict[str, Any]]:
     """Return one template record (``GET /whatsapp_templates/{template_id}``).
 
     :param template_id: the template's Kapso id.
+    :param business_account_id: current API only; refused here (a Kapso template id names one template).
     """
+    refuse_fields(V1_API, {"business_account_id": business_account_id}, _BY_KAPSO_ID)
     return Call(Request("GET", _template_path(template_id)), data_object)
 
 
@@ -143,6 +147,7 @@ def create_template(
     parameter_format: str | None = None,
     whatsapp_config_id: str | None = None,
     customer_id: str | None = None,
+    business_account_id: str | None = None,
 ) -> Call[dict[str, Any]]:
     """Create a draft template (``POST /whatsapp_templates``) and return its record.
 
@@ -159,8 +164,10 @@ def create_template(
         default).
     :param whatsapp_config_id: associate with this WhatsApp number only.
     :param customer_id: associate with every production number of this customer.
+    :param business_account_id: current API only; refused here (use ``whatsapp_config_id`` or ``customer_id``).
     :raises KapsoArgumentError: naming every bad argument, before any request.
     """
+    refuse_fields(V1_API, {"business_account_id": business_account_id}, "choose the numbers with whatsapp_config_id")
     problems: list[str] = []
     check_text(problems, "name", name, required=True)
     check_text(problems, "language_code", language_code, required=True)
@@ -168,7 +175,7 @@ def create_template(
         problems.append("category: is required")
     check_choice(problems, "category", category, TEMPLATE_CATEGORIES)
     check_choice(problems, "parameter_format", parameter_format, TEMPLATE_PARAMETER_FORMATS)
-    checked = _check_components(problems, components, required=True)
+    checked = check_components(problems, components, required=True)
     _check_owner(problems, whatsapp_config_id, customer_id)
     raise_problems(problems)
     template: dict[str, Any] = {
@@ -191,6 +198,7 @@ def update_template(
     category: str | None = None,
     components: Sequence[Mapping[str, Any]] | None = None,
     parameter_format: str | None = None,
+    business_account_id: str | None = None,
 ) -> Call[dict[str, Any]]:
     """Change a draft template (``PATCH /whatsapp_templates/{template_id}``) and return its record.
 
@@ -202,14 +210,16 @@ def update_template(
     :param category: a new category.
     :param components: new components, replacing the old ones (an array, as in ``create_template``).
     :param parameter_format: ``NAMED`` or ``POSITIONAL``.
+    :param business_account_id: current API only; refused here (a Kapso template id names one template).
     :raises KapsoArgumentError: for a bad argument or when nothing is to change, before any request.
     """
+    refuse_fields(V1_API, {"business_account_id": business_account_id}, _BY_KAPSO_ID)
     problems: list[str] = []
     check_text(problems, "name", name)
     check_text(problems, "language_code", language_code)
     check_choice(problems, "category", category, TEMPLATE_CATEGORIES)
     check_choice(problems, "parameter_format", parameter_format, TEMPLATE_PARAMETER_FORMATS)
-    checked = _check_components(problems, components, required=False)
+    checked = check_components(problems, components, required=False)
     fields = {
         "name": name,
         "language_code": language_code,
@@ -268,7 +278,7 @@ def edit_template_on_meta(
     """
     problems: list[str] = []
     check_choice(problems, "category", category, TEMPLATE_CATEGORIES)
-    checked = _check_components(problems, components, required=False)
+    checked = check_components(problems, components, required=False)
     if time_to_live is not None and (isinstance(time_to_live, bool) or not isinstance(time_to_live, int)):
         problems.append(f"time_to_live: must be an integer number of seconds, got {time_to_live!r}")
     fields = {"category": category, "components": checked, "time_to_live": time_to_live}

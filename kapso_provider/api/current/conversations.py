@@ -1,0 +1,225 @@
+"""Current API: conversations (list, read, end, reactivate) and their assignments, on the Platform API.
+
+``/platform/v1/whatsapp/conversations`` lists conversations across every phone number of the project with
+cursor paging; one conversation's status changes with ``PATCH`` (``active`` or ``ended``), as on API v1.
+Assignments are page-numbered and wrap their bodies in ``assignment`` (API v1: ``conversation_assignment``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kapso_provider.api._fields import CURRENT_API, refuse_fields
+from kapso_provider.api.current._calls import mapped
+from kapso_provider.api.current._wire import cursor_pages, platform_path
+from kapso_provider.exceptions import KapsoArgumentError
+from kapso_provider.transport.flows import (
+    MAX_PAGE_SIZE,
+    Call,
+    Pager,
+    check_page_size,
+    data_object,
+    numbered_pages,
+)
+from kapso_provider.transport.wire import Request
+from kapso_provider.validation import (
+    check_choice,
+    iso_datetime,
+    optional_bool,
+    optional_string,
+    raise_problems,
+    require_uuid,
+)
+
+#: The endpoints this module defines, by the name both hooks expose them under.
+ENDPOINTS = (
+    "create_assignment",
+    "end_conversation",
+    "get_assignment",
+    "get_conversation",
+    "list_assignments",
+    "list_conversations",
+    "reactivate_conversation",
+    "update_assignment",
+)
+
+#: ``status`` of a conversation (the list's filter and the ``PATCH`` body take the same two values).
+CONVERSATION_STATUSES = ("active", "ended")
+
+
+def _conversation_path(conversation_id: str, *rest: tuple[str, str] | str) -> str:
+    # The file declares conversation ids (and assignment ids) ``format: uuid``.
+    return platform_path(
+        "whatsapp", "conversations", ("conversation_id", require_uuid("conversation_id", conversation_id)), *rest
+    )
+
+
+def _assignment_path(conversation_id: str, assignment_id: str) -> str:
+    assignment = ("assignment_id", require_uuid("assignment_id", assignment_id))
+    return _conversation_path(conversation_id, "assignments", assignment)
+
+
+def _digits(value: object) -> str:
+    return re.sub(r"\D", "", value) if isinstance(value, str) else ""
+
+
+def list_conversations(
+    *,
+    phone_number: str | None = None,
+    status: str | None = None,
+    whatsapp_config_id: str | None = None,
+    customer_id: str | None = None,
+    last_active_after: str | None = None,
+    last_active_before: str | None = None,
+    phone_number_id: str | None = None,
+    per_page: int = MAX_PAGE_SIZE,
+) -> Pager[dict[str, Any]]:
+    """Yield the project's conversations matching every given filter (``GET /whatsapp/conversations``).
+
+    Cursor paging across every phone number of the project. Kapso matches ``phone_number`` partially ("partial
+    match" in the file); only conversations whose number has exactly the given digits are yielded, as on API
+    v1.
+
+    :param phone_number: the customer's number in international format.
+    :param status: ``active`` or ``ended``.
+    :param whatsapp_config_id: API v1 only (its WhatsApp config); refused here, use ``phone_number_id``.
+    :param customer_id: API v1 only; refused here.
+    :param last_active_after: ISO-8601 time with its zone; active after it.
+    :param last_active_before: ISO-8601 time with its zone; active before it.
+    :param phone_number_id: only conversations of this WhatsApp phone number id (current API only).
+    :param per_page: records per request (the ``limit`` of a page), 1 to 100.
+    :raises KapsoArgumentError: for a filter value Kapso cannot take, before any request.
+    """
+    refuse_fields(
+        CURRENT_API,
+        {"whatsapp_config_id": whatsapp_config_id, "customer_id": customer_id},
+        "filter by the WhatsApp phone number with phone_number_id",
+    )
+    problems: list[str] = []
+    check_choice(problems, "status", status, CONVERSATION_STATUSES)
+    digits = None
+    if phone_number is not None:
+        digits = _digits(phone_number)
+        if not digits:
+            problems.append(f"phone_number: must hold digits, got {phone_number!r}")
+    raise_problems(problems)
+    check_page_size("per_page", per_page)
+    filters = {
+        "phone_number_id": optional_string("phone_number_id", phone_number_id),
+        "phone_number": digits,
+        "status": status,
+        "last_active_after": iso_datetime("last_active_after", last_active_after),
+        "last_active_before": iso_datetime("last_active_before", last_active_before),
+    }
+    listing = cursor_pages(platform_path("whatsapp", "conversations"), filters, limit=per_page)
+    if digits is None:
+        return listing
+
+    return mapped(listing, lambda record: record if _digits(record.get("phone_number")) == digits else None)
+
+
+def get_conversation(conversation_id: str) -> Call[dict[str, Any]]:
+    """Return one conversation record (``GET /whatsapp/conversations/{id}``).
+
+    :param conversation_id: the conversation's id (a UUID).
+    """
+    return Call(Request("GET", _conversation_path(conversation_id)), data_object)
+
+
+def _set_conversation_status(conversation_id: str, status: str) -> Call[dict[str, Any]]:
+    # Setting a status is idempotent, so an ambiguous failure may be retried like a read.
+    body = {"whatsapp_conversation": {"status": status}}
+    return Call(Request("PATCH", _conversation_path(conversation_id), json=body, retry_ambiguous=True), data_object)
+
+
+def end_conversation(conversation_id: str) -> Call[dict[str, Any]]:
+    """End a conversation (``PATCH /whatsapp/conversations/{id}`` with status ``ended``).
+
+    :param conversation_id: the conversation's id (a UUID).
+    :returns: the updated conversation record.
+    """
+    return _set_conversation_status(conversation_id, "ended")
+
+
+def reactivate_conversation(conversation_id: str) -> Call[dict[str, Any]]:
+    """Make an ended conversation active again (``PATCH /whatsapp/conversations/{id}`` with ``active``).
+
+    :param conversation_id: the conversation's id (a UUID).
+    :returns: the updated conversation record.
+    """
+    return _set_conversation_status(conversation_id, "active")
+
+
+# -- assignments --
+
+
+def list_assignments(conversation_id: str, *, per_page: int = MAX_PAGE_SIZE) -> Pager[dict[str, Any]]:
+    """Yield every assignment of a conversation, active or not (page-numbered, as on API v1).
+
+    :param conversation_id: the conversation's id (a UUID).
+    :param per_page: records per request, 1 to 100.
+    """
+    return numbered_pages(_conversation_path(conversation_id, "assignments"), per_page=per_page)
+
+
+def get_assignment(conversation_id: str, assignment_id: str) -> Call[dict[str, Any]]:
+    """Return one assignment of a conversation (current API only; API v1 has no such read).
+
+    :param conversation_id: the conversation's id (a UUID).
+    :param assignment_id: the assignment's id (a UUID).
+    """
+    return Call(Request("GET", _assignment_path(conversation_id, assignment_id)), data_object)
+
+
+def create_assignment(conversation_id: str, *, user_id: str, notes: str | None = None) -> Call[dict[str, Any]]:
+    """Assign a conversation to a member of the project (``POST .../assignments``).
+
+    Not retried after an ambiguous failure: the first attempt may have created the assignment (list the
+    conversation's assignments to learn it).
+
+    :param conversation_id: the conversation's id (a UUID).
+    :param user_id: the Kapso user's id (a UUID).
+    :param notes: optional notes kept with the assignment.
+    :returns: the assignment record (``id``, ``user_id``, ``active``, ``notes``, ``created_at``...).
+    :raises KapsoArgumentError: ``user_id`` is not a UUID or ``notes`` not a string.
+    """
+    assignment: dict[str, Any] = {"user_id": require_uuid("user_id", user_id)}
+    if optional_string("notes", notes) is not None:
+        assignment["notes"] = notes
+    path = _conversation_path(conversation_id, "assignments")
+    return Call(Request("POST", path, json={"assignment": assignment}), data_object)
+
+
+def update_assignment(
+    conversation_id: str,
+    assignment_id: str,
+    *,
+    user_id: str | None = None,
+    notes: str | None = None,
+    active: bool | None = None,
+) -> Call[dict[str, Any]]:
+    """Change an assignment: hand it to another user, rewrite its notes, or deactivate it.
+
+    ``PATCH .../assignments/{id}``; only the given fields are sent, and at least one must be. Setting values
+    is idempotent, so an ambiguous failure is retried.
+
+    :param conversation_id: the conversation's id (a UUID).
+    :param assignment_id: the assignment's id (a UUID).
+    :param user_id: the new assignee's id (a UUID).
+    :param notes: the new notes.
+    :param active: ``False`` ends the assignment.
+    :returns: the updated assignment record.
+    :raises KapsoArgumentError: nothing to change, or a field of the wrong type.
+    """
+    changes: dict[str, Any] = {}
+    if user_id is not None:
+        changes["user_id"] = require_uuid("user_id", user_id)
+    if optional_string("notes", notes) is not None:
+        changes["notes"] = notes
+    if optional_bool("active", active) is not None:
+        changes["active"] = active
+    if not changes:
+        raise KapsoArgumentError("update_assignment: give at least one of user_id, notes, active")
+    path = _assignment_path(conversation_id, assignment_id)
+    return Call(Request("PATCH", path, json={"assignment": changes}, retry_ambiguous=True), data_object)
