@@ -8,8 +8,9 @@ AIRFLOW_VERSION ?= 3.3.2
 MATRIX_VERSIONS ?= 3.1.8 2.11.2
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The default environment also builds the docs and runs the benchmarks; the matrix ones only test.
-DEFAULT_EXTRAS := test,docs,bench
+# The default environment also builds the docs, runs the benchmarks and the distributed deployment; the
+# matrix ones only test.
+DEFAULT_EXTRAS := test,docs,bench,e2e
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test lint typecheck pytest matrix demo bench docs docs-update e2e reliability reliability-ci clean constraints
