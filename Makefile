@@ -13,8 +13,8 @@ BIN := $(VENV)/bin
 DEFAULT_EXTRAS := test,docs,bench,e2e
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck pytest matrix demo bench docs e2e e2e-distributed reliability reliability-ci clean \
-	constraints
+.PHONY: help venv test lint typecheck pytest matrix demo bench docs docs-update e2e e2e-distributed reliability \
+	reliability-ci clean constraints
 
 help:
 	@echo "make demo       run an example DAG against the local Kapso simulator and show its XCom record"
@@ -24,6 +24,7 @@ help:
 	@echo "make test-airflow-X.Y.Z-operators / -rest   the same suite in two shards (what matrix runs)"
 	@echo "make bench      benchmarks (never part of pass or fail); writes docs/benchmarks.md"
 	@echo "make docs       the docs site, warnings as errors, into build/docs"
+	@echo "make docs-update  regenerate the code blocks of README.md and docs/ from example_dags/ and tests/"
 	@echo "make e2e        example DAGs in a real Airflow 3.3 deployment, and the connection form in Chromium"
 	@echo "make e2e-distributed  PostgreSQL, Redis, CeleryExecutor with two workers: examples, a killed worker, a triggerer restart"
 	@echo "make reliability  sends under injected faults: duplicates and losses per fault kind"
@@ -84,6 +85,11 @@ docs: venv
 	rm -rf build/docs build/doctrees
 	$(BIN)/sphinx-build -W --keep-going -n -q -b html -d build/doctrees docs build/docs
 	@echo "docs: build/docs/index.html"
+
+# The code blocks of README.md and docs/ are written by cog from the snippets of example_dags/ and tests/
+# (docs/contributing.md); tests/test_docs.py fails when a page differs from what its sources generate.
+docs-update: venv
+	$(BIN)/python -m tests._docs
 
 # A real deployment on loopback (api-server, scheduler, dag-processor, triggerer, LocalExecutor) runs the
 # example DAGs against the simulator; then Debian's Chromium (/usr/bin/chromium) fills in the connection

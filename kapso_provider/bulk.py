@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from kapso_provider.arguments import RECIPIENT_FIELDS
 from kapso_provider.exceptions import (
     KapsoAPIError,
+    KapsoArgumentError,
     KapsoAuthenticationError,
     KapsoInvalidMessageError,
 )
@@ -178,7 +179,7 @@ def to_recipient(
     target = {name: given.get(name) for name in RECIPIENT_FIELDS}
     try:
         check_recipient(**target)
-    except KapsoInvalidMessageError as exc:
+    except KapsoArgumentError as exc:
         raise KapsoInvalidMessageError([f"{where}: {problem}" for problem in exc.problems]) from None
     return Recipient(index=index, where=where, target={k: v for k, v in target.items() if v is not None}, values=values)
 
@@ -213,7 +214,7 @@ class MessageDesign:
             )
         try:
             return parse_message(fill(self.message_object, recipient.values))
-        except KapsoInvalidMessageError as exc:
+        except KapsoArgumentError as exc:
             raise KapsoInvalidMessageError([f"{recipient.where}: {problem}" for problem in exc.problems]) from None
 
 
@@ -374,7 +375,7 @@ class BulkSender:
             record = hook.send_message(message, **recipient.target)
         except KapsoAuthenticationError:
             raise  # every other send would fail the same way: the run stops
-        except (KapsoAPIError, KapsoInvalidMessageError) as exc:
+        except (KapsoAPIError, KapsoArgumentError) as exc:
             return BulkResult(recipient, error=str(exc))
         return BulkResult(recipient, message_id=record.get("id"))
 
@@ -510,7 +511,7 @@ def check_all(
             design.for_recipient(
                 to_recipient(count - 1, where, value, recipient_field=recipient_field, defaults=defaults)
             )
-        except KapsoInvalidMessageError as exc:
+        except KapsoArgumentError as exc:
             problems.extend(exc.problems)
             if len(problems) >= MAX_PROBLEMS_LISTED:
                 problems.append("... (checking stopped here)")

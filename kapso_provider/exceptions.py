@@ -1,12 +1,25 @@
-"""Errors raised by the Kapso provider.
+"""Errors raised by the Kapso provider, all of them subclasses of :class:`KapsoError`.
 
-Two families: :class:`KapsoInvalidMessageError` is raised before any request is sent, when the arguments
-break a rule of Kapso's API or of WhatsApp; :class:`KapsoAPIError` and its subclasses carry a failure
-answered by Kapso, with the HTTP status, Kapso's own error text and the request's method and path. None of
-them ever holds the API key: the key travels only in a request header, which no error includes.
+Three families:
+
+- :class:`KapsoArgumentError` is raised before any request is sent, when an argument breaks a rule of
+  Kapso's API or of WhatsApp; each of its problems names the field. :class:`KapsoInvalidMessageError` is
+  the one for a message and its recipient. :class:`KapsoConfigurationError` is the one for the ``kapso``
+  connection.
+- :class:`KapsoAPIError` and its subclasses carry a failure answered by Kapso (or the lack of an answer),
+  with the HTTP status, Kapso's own error text and the request's method and path.
+- :class:`KapsoWebhookError` and its subclasses in :mod:`kapso_provider.webhooks` refuse a webhook delivery
+  that Kapso sent to your endpoint; none of them holds the webhook's secret.
+
+None of them ever holds the API key: the key travels only in a request header, which no error includes.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # Imported by DAG files through the operator module, so nothing heavy is imported here, not even
 # Airflow: the classes derive from plain Python exceptions, which Airflow treats as task failures.
@@ -16,24 +29,40 @@ class KapsoError(Exception):
     """Base class of every error this provider raises."""
 
 
-class KapsoConfigurationError(KapsoError, ValueError):
-    """The ``kapso`` connection or a hook argument is unusable (missing key, non-HTTPS remote host, ...)."""
-
-
-class KapsoInvalidMessageError(KapsoError, ValueError):
-    """A message breaks a rule before anything is sent.
+class KapsoArgumentError(KapsoError, ValueError):
+    """An argument breaks a rule; raised before anything is sent.
 
     :param problems: one line per broken rule, each naming the field, the offending size or value and the
-        limit, e.g. ``"buttons[0].title: 25 characters, limit 20"``.
+        limit, e.g. ``"buttons[0].title: 25 characters, limit 20"``; a single string is one problem.
     """
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("Invalid Kapso message: " + "; ".join(self.problems))
+    #: How ``str()`` introduces the problems; by default each problem starts with the field's name.
+    summary = ""
+
+    def __init__(self, problems: Iterable[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        listed = "; ".join(self.problems)
+        super().__init__(f"{self.summary}: {listed}" if self.summary else listed)
+
+
+class KapsoInvalidMessageError(KapsoArgumentError):
+    """A message or its recipient breaks a rule before anything is sent."""
+
+    summary = "Invalid Kapso message"
+
+
+class KapsoUnsupportedError(KapsoArgumentError):
+    """The connection's Kapso API generation has no such operation or field; the text says which has."""
+
+    summary = ""
+
+
+class KapsoConfigurationError(KapsoError, ValueError):
+    """The ``kapso`` connection or a hook setting is unusable (missing key, non-HTTPS remote host, ...)."""
 
 
 class KapsoAPIError(KapsoError):
-    """Kapso answered with an error, or with something that is not its JSON API.
+    """Kapso answered with an error, or with something that is not its JSON API, or not at all.
 
     :param status: the HTTP status code, or ``None`` when no HTTP answer arrived.
     :param method: the HTTP method of the request.
@@ -66,6 +95,15 @@ class KapsoValidationError(KapsoAPIError):
     """400 or 422: Kapso rejected the request, e.g. outside the 24-hour customer-service window."""
 
 
+class KapsoRedirectError(KapsoAPIError):
+    """3xx: the base URL answered with a redirect, which the hooks never follow.
+
+    Following it would hand the API key and the message to whatever host the ``Location`` names (``requests``
+    strips only ``Authorization`` on a cross-host redirect, not ``X-API-Key``), and turn a ``POST`` into a
+    ``GET`` on 301-303. Kapso's API answers no redirect, so the connection's host is wrong: fix it.
+    """
+
+
 class KapsoRateLimitError(KapsoAPIError):
     """429: the API key's per-minute request limit is used up.
 
@@ -83,7 +121,8 @@ class KapsoServerError(KapsoAPIError):
     """5xx, a dropped connection, a timeout or a body that is not Kapso's JSON.
 
     :param may_have_been_processed: ``False`` only when the request provably never reached Kapso
-        (connection refused, name not resolved, connect timeout); otherwise Kapso may have acted on it.
+        (connection refused, name not resolved, connect timeout, TLS or proxy failure); otherwise Kapso may
+        have acted on it.
     """
 
     def __init__(
@@ -93,8 +132,17 @@ class KapsoServerError(KapsoAPIError):
         self.may_have_been_processed = may_have_been_processed
 
 
+class KapsoWebhookError(KapsoError):
+    """A webhook delivery that must not be trusted, cannot be read, or is being handled right now.
+
+    Raised by :mod:`kapso_provider.webhooks`, which defines the specific subclasses; never carries the secret.
+    """
+
+
 def error_class_for_status(status: int) -> type[KapsoAPIError]:
     """Map an HTTP error status to the most specific error class."""
+    if 300 <= status < 400:
+        return KapsoRedirectError
     if status in (401, 403):
         return KapsoAuthenticationError
     if status == 404:

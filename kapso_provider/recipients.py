@@ -5,30 +5,15 @@ Light on purpose: operators run these when a DAG file is parsed, before any HTTP
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from kapso_provider.exceptions import KapsoInvalidMessageError
+from kapso_provider.validation import PHONE_DIGITS_MAX, PHONE_DIGITS_MIN, phone_number_problem
 
-#: Digits in a recipient phone number: E.164 allows at most 15; the shortest national plans need 7.
-PHONE_DIGITS_MIN = 7
-PHONE_DIGITS_MAX = 15
-# Address books write numbers with spaces, dashes, dots and parentheses; they are sent as given.
-_PHONE_CHARACTERS = re.compile(r"\+?[0-9 ().-]+")
+__all__ = ["PHONE_DIGITS_MAX", "PHONE_DIGITS_MIN", "check_recipient", "check_template_send", "phone_number_problem"]
+
 TEMPLATE_HEADER_TYPES = ("text", "image", "video", "document")
-
-
-def phone_number_problem(phone_number: object) -> str | None:
-    """Return why ``phone_number`` is not a usable WhatsApp number, or ``None`` when it is."""
-    if not isinstance(phone_number, str):
-        return f"expected a string, got {type(phone_number).__name__}"
-    if not _PHONE_CHARACTERS.fullmatch(phone_number.strip()):
-        return f"{phone_number[:40]!r} is not a phone number (digits, '+', spaces, '-', '()')"
-    digits = sum(char.isdigit() for char in phone_number)
-    if not PHONE_DIGITS_MIN <= digits <= PHONE_DIGITS_MAX:
-        return f"{digits} digits, expected {PHONE_DIGITS_MIN}..{PHONE_DIGITS_MAX}"
-    return None
 
 
 def check_recipient(

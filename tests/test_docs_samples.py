@@ -1,10 +1,14 @@
 """The code samples of docs/ that are not DAGs, run here against the simulator.
 
-The docs pages include each sample between its ``[START name]`` and ``[END name]`` markers (MyST
-``literalinclude``), so what a page shows is what this module runs; tests/test_docs.py checks that every
-marked sample is included somewhere. Imports a sample needs are inside its markers, so that the page
-shows them.
+The pages show each sample between its ``[START name]`` and ``[END name]`` markers as a code block that cog
+generates from this file (tests/_docs.py), so what a page shows is what this module runs;
+tests/test_docs.py checks that every marked sample is shown somewhere. Imports a sample needs are inside
+its markers, so that the page shows them.
 """
+
+import os
+
+import pytest
 
 # [START howto_testing_kapso_server_fixture]
 from kapso_provider.hooks.kapso import KapsoHook
@@ -18,6 +22,17 @@ def test_sends_one_message(kapso_server):
     (request,) = kapso_server.simulator.requests
     assert request.json["message"]["content"] == "hi"
     # [END howto_testing_kapso_server_fixture]
+
+
+# [START howto_testing_kapso_conn_id]
+@pytest.mark.parametrize("kapso_conn_id", ["kapso_whatsapp"])
+def test_sends_through_my_connection(kapso_server):
+    KapsoHook(kapso_conn_id="kapso_whatsapp").send_message({"content": "hi"}, phone_number="+15551234567")
+
+    assert kapso_server.conn_id == "kapso_whatsapp"
+    assert len(kapso_server.simulator.messages()) == 1
+    # [END howto_testing_kapso_conn_id]
+    assert "AIRFLOW_CONN_KAPSO_DEFAULT" not in os.environ  # only the connection asked for points at it
 
 
 def test_simulator_from_python():
@@ -86,8 +101,6 @@ def test_assignments(kapso_server):
 
 
 def test_config_health(kapso_server):
-    import pytest
-
     config_id = kapso_server.simulator.default_whatsapp_config_id
     kapso_server.simulator.platform.set_config_health(config_id, "unhealthy")
 
@@ -141,52 +154,148 @@ def test_async_hook(kapso_server):
     assert sent["whatsapp_conversation_id"] == conversation_id
 
 
-def test_webhook_handler(capsys):
-    import hashlib
-    import hmac
-    import json
+def test_webhook_handler():
+    # The documented handler, served over real HTTP on 127.0.0.1, with Kapso's deliveries and retries played by
+    # KapsoDeliveries: a handler that fails once has the retry handled, and every event is handled exactly once.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
-    webhook_secret = "whsec-test"
+    from tests._webhooks import SECRET, KapsoDeliveries, WebhookEndpoint, body_of, post, signed_headers
+
+    webhook_secret = SECRET
+    handled: list[str] = []
+    failures = ["database down"]  # the first call fails
+    started, hold = threading.Event(), threading.Event()
+    hold.set()
+
+    def process_event(event):
+        started.set()
+        hold.wait(timeout=30)
+        if failures:
+            raise RuntimeError(failures.pop())
+        handled.append(event.data["message"]["id"])
 
     # [START howto_webhooks_kapso_verify]
+    import logging
     from collections.abc import Mapping
 
-    from kapso_provider.webhooks import KapsoWebhookPayloadError, KapsoWebhookSignatureError, KapsoWebhookVerifier
+    from kapso_provider.webhooks import (
+        KapsoWebhookInProgressError,
+        KapsoWebhookPayloadError,
+        KapsoWebhookSignatureError,
+        KapsoWebhookVerifier,
+    )
 
+    logger = logging.getLogger("my_webhooks")
     verifier = KapsoWebhookVerifier(secret=webhook_secret)  # the webhook's secret_key
 
     def handle(raw_body: bytes, headers: Mapping[str, str]) -> int:
-        """Return the HTTP status to answer Kapso with."""
+        """Handle one delivery; return the HTTP status to answer Kapso with (anything but 200: Kapso retries)."""
         try:
-            delivery = verifier.verify(raw_body, headers)
+            # Claims the delivery for the block; marks it handled only if the block ends without an exception.
+            with verifier.receive(raw_body, headers) as delivery:
+                if delivery.duplicate:
+                    return 200  # handled before (a retry, or a replay of the same body): do nothing
+                if delivery.mismatches:
+                    logger.warning("Headers contradict the signed body: %s", delivery.mismatches)
+                for event in delivery.events:
+                    process_event(event)  # an exception here leaves the delivery unhandled: Kapso retries
         except KapsoWebhookSignatureError:
             return 401
         except KapsoWebhookPayloadError:
             return 400
-        if delivery.duplicate:
-            return 200  # a retried delivery already handled: acknowledge it, do nothing
-        for event in delivery.events:
-            print(event.name, event.data)
+        except KapsoWebhookInProgressError:
+            return 409  # the same delivery is being handled by another request right now
+        except Exception:
+            logger.exception("Kapso webhook delivery failed; Kapso will retry it")
+            return 500
         return 200
         # [END howto_webhooks_kapso_verify]
 
-    body = json.dumps({"message": {"id": "m1"}}).encode()
-    headers = {
-        "X-Webhook-Signature": hmac.new(webhook_secret.encode(), body, hashlib.sha256).hexdigest(),
-        "X-Webhook-Event": "whatsapp.message.received",
-        "X-Idempotency-Key": "delivery-1",
+    message = {"id": "wamid.1", "type": "text", "text": {"body": "hi"}, "kapso": {"direction": "inbound"}}
+    received = {
+        "message": message,
+        "conversation": {"id": "conv-1", "phone_number": "+15551234567"},
+        "phone_number_id": "123",
     }
-    assert handle(body, headers) == 200
-    assert handle(body, headers) == 200  # the retried delivery is acknowledged, not handled again
-    assert capsys.readouterr().out.splitlines() == ["whatsapp.message.received {'message': {'id': 'm1'}}"]
-    assert handle(body, {**headers, "X-Webhook-Signature": "0" * 64}) == 401
-    assert (
-        handle(
-            b"not json",
-            {
-                **headers,
-                "X-Webhook-Signature": hmac.new(webhook_secret.encode(), b"not json", hashlib.sha256).hexdigest(),
-            },
-        )
-        == 400
-    )
+    with WebhookEndpoint(handle) as endpoint:
+        kapso = KapsoDeliveries(endpoint.url)
+        assert kapso.deliver(received, event="whatsapp.message.received") == 500  # the handler failed
+        assert kapso.retry() == 200  # Kapso's retry, same idempotency key: handled this time
+        assert kapso.retry() == 200  # a retry after a lost answer: acknowledged, not handled again
+        assert kapso.deliver(received, event="whatsapp.message.received") == 200  # a replay under a fresh key
+        assert handled == ["wamid.1"]
+
+        # Two copies at once: the second is answered 409 while the first is still being handled.
+        started.clear()
+        hold.clear()
+        second = {**received, "message": {**message, "id": "wamid.2"}}
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(kapso.deliver, second, event="whatsapp.message.received")
+            assert started.wait(timeout=30)
+            assert kapso.retry() == 409
+            hold.set()
+            assert first.result(timeout=30) == 200
+        assert kapso.retry() == 200
+        assert handled == ["wamid.1", "wamid.2"]
+
+        body = body_of(received)
+        assert post(endpoint.url, body, {**signed_headers(body), "X-Webhook-Signature": "0" * 64}) == 401
+        assert post(endpoint.url, b"not json", signed_headers(b"not json")) == 400
+
+
+def test_webhook_events_view():
+    # Deliveries of payload versions 2 and 1, signed and posted over HTTP to an endpoint built on the sample:
+    # the view reads the same in both, so the sample records the same answers and statuses.
+    from tests._webhooks import SECRET, KapsoDeliveries, WebhookEndpoint
+    from tests.webhooks._payloads import MESSAGE_EVENTS, PROJECT_EVENTS, REPLIES
+
+    answers: list[dict[str, str | None]] = []  # stand-ins for your own tables
+    statuses: dict[str | None, str | None] = {}
+    handoffs: list[str | None] = []
+
+    # [START howto_webhooks_kapso_events]
+    from kapso_provider.webhooks import KapsoWebhookEvent
+
+    def process_event(event: KapsoWebhookEvent) -> None:
+        """Act on one event; the view (sender, text, reply_id, wamid...) reads the same in payload versions 1 and 2."""
+        if event.name == "whatsapp.message.received":
+            # A tapped reply button or list row has a reply_id; a typed answer only a text.
+            answers.append({"from": event.sender, "answer": event.reply_id or event.text, "wamid": event.wamid})
+        elif event.name in ("whatsapp.message.delivered", "whatsapp.message.read", "whatsapp.message.failed"):
+            statuses[event.wamid] = event.status  # what became of a message you sent
+        elif event.name == "workflow.execution.handoff":
+            handoffs.append(event.conversation_id)  # a workflow wants a person: event.data["handoff"]["reason"]
+        # Any other event is acknowledged and left alone; event.data holds it as Kapso sent it.
+        # [END howto_webhooks_kapso_events]
+
+    from kapso_provider.webhooks import KapsoWebhookVerifier
+
+    verifier = KapsoWebhookVerifier(secret=SECRET)
+
+    def handle(raw_body, headers):
+        with verifier.receive(raw_body, headers) as delivery:
+            if not delivery.duplicate:
+                for event in delivery.events:
+                    process_event(event)
+        return 200
+
+    _, button_v2, button_v1, _, _ = REPLIES[0]
+    failed, failed_v2, failed_v1 = MESSAGE_EVENTS[-1]
+    handoff, _, handoff_body, _ = PROJECT_EVENTS[3]
+    with WebhookEndpoint(handle) as endpoint:
+        kapso = KapsoDeliveries(endpoint.url)
+        for version, body in [("v2", button_v2), ("v1", button_v1)]:
+            assert (
+                kapso.deliver(body, event="whatsapp.message.received", **{"X-Webhook-Payload-Version": version}) == 200
+            )
+        assert kapso.deliver(failed_v2, event=failed, **{"X-Webhook-Payload-Version": "v2"}) == 200
+        assert kapso.deliver(handoff_body, event=handoff) == 200
+        assert (
+            kapso.deliver(failed_v1, event=failed, **{"X-Webhook-Payload-Version": "v1"}) == 200
+        )  # the same body in v1
+
+    button = {"from": "+15551234567", "answer": "order-yes", "wamid": button_v2["message"]["id"]}
+    assert answers == [button, button]
+    assert statuses == {failed_v2["message"]["id"]: "failed"}
+    assert handoffs == [handoff_body["whatsapp_conversation_id"]]

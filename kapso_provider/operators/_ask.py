@@ -28,7 +28,7 @@ except ImportError:
         from airflow.operators.branch import BranchMixIn  # type: ignore[no-redef]
 
 from kapso_provider.arguments import is_static, plain_json
-from kapso_provider.exceptions import KapsoConfigurationError
+from kapso_provider.exceptions import KapsoArgumentError, KapsoConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -320,13 +320,13 @@ class _KapsoAskBase(BaseOperator):
     def _prepare(self, context: Context) -> tuple[list[_Option], Any, ReplySpec]:
         """Check the rendered arguments and build the question and what counts as its answer."""
         from kapso_provider._replies import ReplySpec, option_ids, question_key
-        from kapso_provider.exceptions import KapsoInvalidMessageError
+        from kapso_provider.exceptions import KapsoArgumentError
 
         try:
             options, kind = self._check_arguments()
             ids = option_ids(question_key(context), len(options))
             message = self._message(options, kind, ids)
-        except (KapsoConfigurationError, KapsoInvalidMessageError) as exc:
+        except (KapsoConfigurationError, KapsoArgumentError) as exc:
             # A retry renders the same values again, so it cannot help: fail without retrying.
             raise AirflowFailException(str(exc)) from exc
         spec = ReplySpec(
@@ -563,7 +563,7 @@ class _KapsoAskBase(BaseOperator):
         assert self.confirmation_text is not None
         try:
             text = _format_confirmation(self.confirmation_text, answer)
-        except KapsoConfigurationError as exc:
+        except (KapsoConfigurationError, KapsoArgumentError) as exc:
             raise AirflowFailException(str(exc)) from exc
         message = {"message_type": "text", "content": text}
         conversation_id = str(question["conversation_id"])

@@ -12,7 +12,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from kapso_provider.testing._simulator import KapsoSimulator, _is_loopback
+from kapso_provider.testing._server import is_loopback
+from kapso_provider.testing._simulator import KapsoSimulator
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _parser()
     args = parser.parse_args(argv)
-    if not _is_loopback(args.host):
+    if not is_loopback(args.host):
         # The simulator accepts any request with a well-known key: never expose it on a network.
         parser.error(f"refusing to bind {args.host!r}: only loopback addresses (127.0.0.1, ::1, localhost)")
     if not 0 <= args.port <= 65535:

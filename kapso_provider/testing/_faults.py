@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import enum
+import random
 import re
+import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import random
-
-__all__ = ["DEFAULT_SLOW_DELAY", "Fault", "FaultKind"]
+__all__ = ["DEFAULT_SLOW_DELAY", "Fault", "FaultBook", "FaultKind"]
 
 #: How long ``slow_after_store`` holds the answer when no ``delay`` is given. Far longer than any sane
 #: client timeout, yet short enough that a forgotten fault does not wedge a test session for minutes.
@@ -149,3 +149,47 @@ class Fault:
             "retry_after": self.retry_after,
             "hits": self.hits,
         }
+
+
+class FaultBook:
+    """The fault rules of one simulator, in the order added; thread-safe.
+
+    :param seed: seed of the random source deciding probabilistic faults, for repeatable tests.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        """Add a rule after the others.
+
+        :param fault: the rule.
+        """
+        with self._lock:
+            self._faults.append(fault)
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first rule that matches a request and fires, accounted for; ``None`` when none does.
+
+        :param method: HTTP method of the request.
+        :param path: its path below the API prefix.
+        """
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path) and fault.fires(self._rng):
+                    if fault.exhausted:
+                        self._faults.remove(fault)
+                    return copy.copy(fault)
+        return None
+
+    def rules(self) -> list[Fault]:
+        """The rules still active (copies)."""
+        with self._lock:
+            return [copy.copy(fault) for fault in self._faults]
+
+    def clear(self) -> None:
+        """Remove every rule."""
+        with self._lock:
+            self._faults.clear()

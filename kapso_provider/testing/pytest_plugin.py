@@ -1,4 +1,4 @@
-"""Pytest plugin of the Kapso simulator: the ``kapso_server`` fixture.
+"""Pytest plugin of the Kapso simulator: the ``kapso_server`` and ``kapso_conn_id`` fixtures.
 
 Registered as the ``kapso`` ``pytest11`` entry point, so it loads in every pytest session of an
 environment where the provider is installed. It therefore imports only the standard library and pytest at
@@ -19,10 +19,11 @@ if TYPE_CHECKING:
 
     from kapso_provider.testing import KapsoSimulator
 
-__all__ = ["KapsoServer", "kapso_server"]
+__all__ = ["KapsoServer", "kapso_conn_id", "kapso_server"]
 
-#: Airflow reads connections from ``AIRFLOW_CONN_<CONN_ID>`` environment variables.
+#: The connection ``kapso_server`` points at unless a test overrides the ``kapso_conn_id`` fixture.
 CONN_ID = "kapso_default"
+#: Airflow reads connections from ``AIRFLOW_CONN_<CONN_ID>`` environment variables.
 CONN_ENV_VAR = "AIRFLOW_CONN_" + CONN_ID.upper()
 
 
@@ -43,13 +44,25 @@ class KapsoServer:
 
 
 @pytest.fixture
-def kapso_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[KapsoServer]:
-    """A Kapso simulator on 127.0.0.1 with the ``kapso_default`` Airflow connection pointing at it.
+def kapso_conn_id() -> str:
+    """The Airflow connection id that ``kapso_server`` points at the simulator: ``kapso_default``.
 
-    The connection comes from the ``AIRFLOW_CONN_KAPSO_DEFAULT`` environment variable (JSON form), set
-    for the test only. The simulator is stopped when the test ends.
+    Override it where your DAGs use another id: a fixture of the same name in your ``conftest.py`` or
+    test module, or ``@pytest.mark.parametrize("kapso_conn_id", ["my_kapso"])`` on one test.
+    """
+    return CONN_ID
+
+
+@pytest.fixture
+def kapso_server(monkeypatch: pytest.MonkeyPatch, kapso_conn_id: str) -> Iterator[KapsoServer]:
+    """A Kapso simulator on 127.0.0.1 with an Airflow connection pointing at it.
+
+    The connection, ``kapso_default`` unless the ``kapso_conn_id`` fixture says otherwise, comes from the
+    ``AIRFLOW_CONN_<CONN_ID>`` environment variable (JSON form), set for the test only. The simulator is
+    stopped when the test ends.
 
     :param monkeypatch: pytest's monkeypatch fixture, which undoes the environment change.
+    :param kapso_conn_id: the connection id to point at the simulator.
     """
     from kapso_provider.testing import KapsoSimulator
 
@@ -57,9 +70,11 @@ def kapso_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[KapsoServer]:
     simulator.start()
     try:
         monkeypatch.setenv(
-            CONN_ENV_VAR,
+            "AIRFLOW_CONN_" + kapso_conn_id.upper(),
             json.dumps({"conn_type": "kapso", "host": simulator.base_url, "password": simulator.api_key}),
         )
-        yield KapsoServer(simulator=simulator, base_url=simulator.base_url, api_key=simulator.api_key)
+        yield KapsoServer(
+            simulator=simulator, base_url=simulator.base_url, api_key=simulator.api_key, conn_id=kapso_conn_id
+        )
     finally:
         simulator.stop()

@@ -118,7 +118,7 @@ class KapsoMessageStatusTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Read the message every ``poll_interval`` seconds and yield one event when the wait is over."""
-        from kapso_provider.exceptions import KapsoAPIError, KapsoConfigurationError
+        from kapso_provider.exceptions import KapsoAPIError, KapsoArgumentError, KapsoConfigurationError
         from kapso_provider.hooks.kapso import KapsoAsyncHook
 
         hook = KapsoAsyncHook(kapso_conn_id=self.kapso_conn_id)
@@ -128,7 +128,7 @@ class KapsoMessageStatusTrigger(BaseTrigger):
             while True:
                 try:
                     record = await hook.get_message(self.conversation_id, self.message_id)
-                except (KapsoAPIError, KapsoConfigurationError) as exc:
+                except (KapsoAPIError, KapsoConfigurationError, KapsoArgumentError) as exc:
                     # The hook already retried what can be retried (429s, transient failures of a read).
                     yield self._event("error", message=record, last_status=last_status, error=str(exc))
                     return
@@ -506,6 +506,7 @@ class KapsoInboundMessageTrigger(BaseEventTrigger):
         """Poll Kapso and yield each new inbound message (or, with ``single_event``, one batch)."""
         from kapso_provider.exceptions import (
             KapsoAPIError,
+            KapsoArgumentError,
             KapsoConfigurationError,
             KapsoRateLimitError,
             KapsoServerError,
@@ -526,7 +527,7 @@ class KapsoInboundMessageTrigger(BaseEventTrigger):
                         return
                     self.log.warning("Reading Kapso inbound messages failed: %s; trying again next poll", exc)
                     new = None
-                except (KapsoAPIError, KapsoConfigurationError) as exc:
+                except (KapsoAPIError, KapsoConfigurationError, KapsoArgumentError) as exc:
                     if self.single_event:
                         yield self._error_event(exc)
                         return
@@ -639,8 +640,13 @@ class _KapsoExecutionTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Read the execution every ``poll_interval`` seconds and yield one event when the wait is over."""
-        from kapso_provider.exceptions import KapsoAPIError, KapsoConfigurationError, KapsoRateLimitError
-        from kapso_provider.hooks._api.agents import execution_outcome
+        from kapso_provider.api.v1.agents import execution_outcome
+        from kapso_provider.exceptions import (
+            KapsoAPIError,
+            KapsoArgumentError,
+            KapsoConfigurationError,
+            KapsoRateLimitError,
+        )
         from kapso_provider.hooks.kapso import KapsoAsyncHook
 
         hook = KapsoAsyncHook(kapso_conn_id=self.kapso_conn_id)
@@ -655,7 +661,7 @@ class _KapsoExecutionTrigger(BaseTrigger):
                     current = None
                     interval = max(interval, exc.retry_after or 0.0)
                     self.log.warning("Kapso rate limit reached while waiting; reading again in %.0f s", interval)
-                except (KapsoAPIError, KapsoConfigurationError) as exc:
+                except (KapsoAPIError, KapsoConfigurationError, KapsoArgumentError) as exc:
                     # The hook already retried what can be retried (transient failures of a read).
                     yield self._event("error", execution=record, last_status=last_status, error=str(exc))
                     return
@@ -703,10 +709,7 @@ class KapsoAgentExecutionTrigger(_KapsoExecutionTrigger):
         return {"agent_id": self.agent_id, "execution_id": self.execution_id}
 
     async def _read(self, hook: KapsoAsyncHook) -> dict[str, Any] | None:
-        from kapso_provider.hooks._api.agents import agent_execution_path, data_of
-
-        path = agent_execution_path(self.agent_id, self.execution_id)
-        return data_of(await hook.request("GET", path), path)
+        return await hook.get_agent_execution(self.agent_id, self.execution_id)
 
 
 class KapsoFlowExecutionTrigger(_KapsoExecutionTrigger):
@@ -757,19 +760,15 @@ class KapsoFlowExecutionTrigger(_KapsoExecutionTrigger):
         }
 
     async def _read(self, hook: KapsoAsyncHook) -> dict[str, Any] | None:
-        from kapso_provider.hooks._api.agents import data_of, flow_execution_path, flow_executions_path, records_of
-
         if self.execution_id is not None:
-            path = flow_execution_path(self.execution_id)
-            return data_of(await hook.request("GET", path), path)
-        path = flow_executions_path(self.flow_id)
-        body = await hook.request("GET", path, params={"q[started_at_gteq]": self.started_after})
-        for record in records_of(body, path):
-            if record.get("tracking_id") == self.tracking_id:
-                self.execution_id = str(record["id"])
-                return record
-        self.log.info("Kapso flow execution %s is queued; not listed yet", self.tracking_id)
-        return None
+            return await hook.get_flow_execution(self.execution_id)
+        assert self.tracking_id is not None  # the constructor refuses neither
+        record = await hook.find_flow_execution(self.flow_id, self.tracking_id, started_after=self.started_after)
+        if record is None:
+            self.log.info("Kapso flow execution %s is queued; not listed yet", self.tracking_id)
+            return None
+        self.execution_id = str(record["id"])
+        return record
 
 
 # -- answers to a question ---------------------------------------------------------------------------------
@@ -898,6 +897,7 @@ class KapsoReplyTrigger(BaseTrigger):
         from kapso_provider._replies import ReplyWatch
         from kapso_provider.exceptions import (
             KapsoAPIError,
+            KapsoArgumentError,
             KapsoConfigurationError,
             KapsoRateLimitError,
             KapsoServerError,
@@ -931,7 +931,7 @@ class KapsoReplyTrigger(BaseTrigger):
                     # The hook has already retried; a person may take hours to answer, a bad minute at
                     # Kapso must not end the wait.
                     self.log.warning("Reading the conversation failed: %s; trying again next poll", exc)
-                except (KapsoAPIError, KapsoConfigurationError) as exc:
+                except (KapsoAPIError, KapsoConfigurationError, KapsoArgumentError) as exc:
                     yield self._event("error", error=str(exc))
                     return
                 now = time.time()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.exceptions import KapsoAPIError, KapsoConfigurationError, KapsoNotFoundError
+from kapso_provider.exceptions import KapsoAPIError, KapsoArgumentError, KapsoNotFoundError
 from kapso_provider.hooks.kapso import KapsoHook
 from tests._openapi import agent_phone_filter_file, assert_requests_valid
 
@@ -140,7 +140,7 @@ class TestAgentExecutions:
     def test_bad_arguments_fail_before_any_request(
         self, hook: KapsoHook, kapso_server: KapsoServer, call: Any, field_name: str | None
     ) -> None:
-        with pytest.raises(KapsoConfigurationError, match=f"^{field_name}:" if field_name else None):
+        with pytest.raises(KapsoArgumentError, match=f"^{field_name}:" if field_name else None):
             call(hook)
         assert kapso_server.simulator.requests == []
 
@@ -226,6 +226,6 @@ class TestFlows:
     def test_bad_arguments_fail_before_any_request(
         self, hook: KapsoHook, kapso_server: KapsoServer, call: Any, field_name: str
     ) -> None:
-        with pytest.raises(KapsoConfigurationError, match=f"^{field_name}:"):
+        with pytest.raises(KapsoArgumentError, match=f"^{field_name}:"):
             call(hook)
         assert kapso_server.simulator.requests == []

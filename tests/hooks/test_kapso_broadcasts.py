@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.exceptions import KapsoInvalidMessageError, KapsoNotFoundError, KapsoValidationError
-from kapso_provider.hooks._api.broadcasts import MAX_RECIPIENTS_PER_REQUEST
+from kapso_provider.api.v1.broadcasts import MAX_RECIPIENTS_PER_REQUEST
+from kapso_provider.exceptions import KapsoArgumentError, KapsoNotFoundError, KapsoValidationError
 from kapso_provider.hooks.kapso import KapsoHook
 from tests._openapi import assert_requests_valid
 
@@ -66,7 +66,7 @@ class TestCreateAndGet:
         self, hook: KapsoHook, kapso_server: KapsoServer, field: str
     ) -> None:
         arguments = {"name": "x", "whatsapp_config_id": "c", "whatsapp_template_id": "t", field: " "}
-        with pytest.raises(KapsoInvalidMessageError, match=field):
+        with pytest.raises(KapsoArgumentError, match=field):
             hook.create_broadcast(**arguments)
         assert kapso_server.simulator.requests == []
 
@@ -153,7 +153,7 @@ class TestRecipients:
     def test_bad_batch_fails_before_any_request(
         self, hook: KapsoHook, kapso_server: KapsoServer, recipients: list[Any], problem: str
     ) -> None:
-        with pytest.raises(KapsoInvalidMessageError, match=problem):
+        with pytest.raises(KapsoArgumentError, match=problem):
             hook.add_broadcast_recipients("5f6a7b8c-9d0e-1f2a-3b4c-5d6e7f8a9b0c", recipients)
         assert kapso_server.simulator.requests == []
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.exceptions import KapsoInvalidMessageError, KapsoNotFoundError, KapsoValidationError
-from kapso_provider.hooks._api.contacts import contact_identifier
+from kapso_provider.api.v1.contacts import contact_identifier
+from kapso_provider.exceptions import KapsoArgumentError, KapsoNotFoundError, KapsoValidationError
 from kapso_provider.hooks.kapso import KapsoHook
 from tests._openapi import assert_valid_request
 
@@ -60,7 +60,7 @@ class TestIdentifier:
 
     @pytest.mark.parametrize(("given", "expected"), [("", "must be a contact id"), ("+12 34", "4 digits")])
     def test_bad_identifier(self, given: str, expected: str) -> None:
-        with pytest.raises(KapsoInvalidMessageError, match=expected):
+        with pytest.raises(KapsoArgumentError, match=expected):
             contact_identifier(given)
 
 
@@ -145,7 +145,7 @@ class TestContacts:
         ],
     )
     def test_bad_arguments_fail_before_any_request(self, kapso_server: KapsoServer, call: Any, expected: str) -> None:
-        with pytest.raises(KapsoInvalidMessageError, match=expected):
+        with pytest.raises(KapsoArgumentError, match=expected):
             call(KapsoHook())
         assert kapso_server.simulator.requests == []
 
@@ -201,6 +201,6 @@ class TestNotes:
         ],
     )
     def test_bad_arguments_fail_before_any_request(self, kapso_server: KapsoServer, call: Any, expected: str) -> None:
-        with pytest.raises((KapsoInvalidMessageError, ValueError), match=expected):
+        with pytest.raises(KapsoArgumentError, match=expected):
             call(KapsoHook())
         assert kapso_server.simulator.requests == []

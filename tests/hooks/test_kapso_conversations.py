@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kapso_provider.exceptions import (
-    KapsoConfigurationError,
+    KapsoArgumentError,
     KapsoNotFoundError,
     KapsoValidationError,
 )
@@ -125,7 +125,7 @@ class TestMarkAsRead:
     def test_bad_input_fails_before_any_request(
         self, hook: KapsoHook, simulator: KapsoSimulator, kwargs: dict[str, Any], match: str
     ) -> None:
-        with pytest.raises(KapsoConfigurationError, match=match):
+        with pytest.raises(KapsoArgumentError, match=match):
             hook.mark_message_as_read(**kwargs)
         assert simulator.requests == []
 
@@ -226,6 +226,6 @@ class TestAssignments:
         self, hook: KapsoHook, simulator: KapsoSimulator, method: str, kwargs: dict[str, Any], match: str
     ) -> None:
         args = ["conversation"] if method == "create_assignment" else ["conversation", "assignment"]
-        with pytest.raises(KapsoConfigurationError, match=match):
+        with pytest.raises(KapsoArgumentError, match=match):
             getattr(hook, method)(*args, **kwargs)
         assert simulator.requests == []

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.exceptions import KapsoConfigurationError, KapsoNotFoundError
+from kapso_provider.exceptions import KapsoArgumentError, KapsoNotFoundError
 from kapso_provider.hooks.kapso import KapsoHook, RetryPolicy
 from tests._openapi import assert_requests_valid
 
@@ -182,7 +182,7 @@ class TestCustomers:
     def test_bad_input_fails_before_any_request(
         self, hook: KapsoHook, simulator: KapsoSimulator, method: str, kwargs: dict[str, Any], match: str
     ) -> None:
-        with pytest.raises(KapsoConfigurationError, match=match):
+        with pytest.raises(KapsoArgumentError, match=match):
             getattr(hook, method)(**kwargs)
         assert simulator.requests == []
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.exceptions import KapsoInvalidMessageError, KapsoNotFoundError, KapsoValidationError
+from kapso_provider.exceptions import KapsoArgumentError, KapsoNotFoundError, KapsoValidationError
 from kapso_provider.hooks.kapso import KapsoHook
 from tests._openapi import assert_valid_request
 
@@ -129,7 +129,7 @@ class TestListAndGet:
     def test_bad_filter_fails_before_any_request(
         self, kapso_server: KapsoServer, filters: dict[str, Any], expected: str
     ) -> None:
-        with pytest.raises(KapsoInvalidMessageError, match=expected):
+        with pytest.raises(KapsoArgumentError, match=expected):
             KapsoHook().list_templates(**filters)
         assert kapso_server.simulator.requests == []
 
@@ -205,14 +205,14 @@ class TestCreateUpdateSubmit:
         self, kapso_server: KapsoServer, kwargs: dict[str, Any], expected: str
     ) -> None:
         arguments: dict[str, Any] = {"language_code": "en_US", "category": "UTILITY", "components": BODY, **kwargs}
-        with pytest.raises(KapsoInvalidMessageError, match=expected):
+        with pytest.raises(KapsoArgumentError, match=expected):
             KapsoHook().create_template("order_update", **arguments)
         assert kapso_server.simulator.requests == []
 
     def test_update_without_changes_fails_before_any_request(self, kapso_server: KapsoServer) -> None:
-        with pytest.raises(KapsoInvalidMessageError, match="give at least one of"):
+        with pytest.raises(KapsoArgumentError, match="give at least one of"):
             KapsoHook().update_template("some-id")
-        with pytest.raises(KapsoInvalidMessageError, match="give at least one of"):
+        with pytest.raises(KapsoArgumentError, match="give at least one of"):
             KapsoHook().edit_template_on_meta("some-id")
         assert kapso_server.simulator.requests == []
 
@@ -283,6 +283,6 @@ class TestSync:
     def test_bad_sync_request_ids_fail_before_any_request(
         self, kapso_server: KapsoServer, ids: Any, expected: str
     ) -> None:
-        with pytest.raises(KapsoInvalidMessageError, match=expected):
+        with pytest.raises(KapsoArgumentError, match=expected):
             KapsoHook().get_template_sync_status(sync_request_ids=ids)
         assert kapso_server.simulator.requests == []

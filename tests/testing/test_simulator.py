@@ -16,10 +16,9 @@ import pytest
 import requests
 
 from kapso_provider.testing import Fault, FaultKind, KapsoSimulator
+from tests.testing._support import JSON, PHONE, TIMEOUT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PHONE = "+15551234567"
-TIMEOUT = 5
 
 
 def get(url: str, **kwargs: Any) -> requests.Response:
@@ -28,19 +27,6 @@ def get(url: str, **kwargs: Any) -> requests.Response:
 
 def post(url: str, **kwargs: Any) -> requests.Response:
     return requests.post(url, timeout=kwargs.pop("timeout", TIMEOUT), **kwargs)
-
-
-@pytest.fixture
-def sim():
-    with KapsoSimulator(api_key="secret-key") as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def http(sim):
-    with requests.Session() as session:
-        session.headers["X-API-Key"] = sim.api_key
-        yield session
 
 
 def conversation_send(
@@ -818,11 +804,6 @@ def test_latency():
 # -- faults -------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def conversation(sim):
-    return sim.create_conversation(phone_number=PHONE)
-
-
 def test_fault_rate_limit(sim, http, conversation):
     sim.add_fault("rate_limit", retry_after=7)
     response = conversation_send(http, sim, conversation["id"], TEXT)
@@ -1032,10 +1013,10 @@ def test_control_endpoints(sim, http):
     assert inbound.status_code == 201
     assert inbound.json()["data"]["direction"] == "inbound"
 
-    assert post(f"{control}/reset").json() == {"data": {"reset": True}}
+    assert post(f"{control}/reset", json={}).json() == {"data": {"reset": True}}
     assert sim.messages() == []
     assert get(f"{control}/nothing").status_code == 404
-    assert post(f"{control}/conversations", data=b"[").status_code == 400
+    assert post(f"{control}/conversations", data=b"[", headers=JSON).status_code == 400
     # Control traffic is never recorded nor asks for the API key.
     assert sim.requests == []
 

@@ -1,0 +1,96 @@
+"""Every endpoint both hooks expose, listed once: :class:`KapsoEndpoints`.
+
+A line here names an endpoint definition of :mod:`kapso_provider.api.v1`; the hooks turn it into a method
+(see :mod:`kapso_provider.hooks._endpoints`). Adding an endpoint means one definition there and one line
+here; ``tests/hooks/test_endpoints.py`` fails for a definition that no line lists.
+"""
+
+from __future__ import annotations
+
+from kapso_provider.api.v1 import agents, broadcasts, contacts, conversations, messages, platform, templates
+from kapso_provider.hooks._endpoints import listing, operation
+
+
+class KapsoEndpoints:
+    """The endpoint methods of :class:`~kapso_provider.hooks.kapso.KapsoHook` and its async twin."""
+
+    # -- messages and conversations --
+
+    check_connection = operation(messages.check_connection)
+    find_sent_message = operation(messages.find_sent_message)
+    get_conversation = operation(messages.get_conversation)
+    get_message = operation(messages.get_message)
+    list_conversations = listing(messages.list_conversations)
+    list_messages = listing(messages.list_messages)
+    send_message = operation(messages.send_message)
+    send_template = operation(messages.send_template)
+
+    # -- conversation status, mark as read, assignments --
+
+    create_assignment = operation(conversations.create_assignment)
+    end_conversation = operation(conversations.end_conversation)
+    list_assignments = listing(conversations.list_assignments)
+    mark_message_as_read = operation(conversations.mark_message_as_read)
+    reactivate_conversation = operation(conversations.reactivate_conversation)
+    update_assignment = operation(conversations.update_assignment)
+
+    # -- templates --
+
+    create_template = operation(templates.create_template)
+    edit_template_on_meta = operation(templates.edit_template_on_meta)
+    get_template = operation(templates.get_template)
+    get_template_sync_status = operation(templates.get_template_sync_status)
+    list_templates = listing(templates.list_templates)
+    submit_template = operation(templates.submit_template)
+    sync_templates = operation(templates.sync_templates)
+    update_template = operation(templates.update_template)
+
+    # -- contacts and their notes --
+
+    create_contact = operation(contacts.create_contact)
+    create_contact_note = operation(contacts.create_contact_note)
+    delete_contact_note = operation(contacts.delete_contact_note)
+    get_contact = operation(contacts.get_contact)
+    get_contact_note = operation(contacts.get_contact_note)
+    list_contact_notes = listing(contacts.list_contact_notes)
+    list_contacts = listing(contacts.list_contacts)
+    update_contact = operation(contacts.update_contact)
+    update_contact_note = operation(contacts.update_contact_note)
+
+    # -- WhatsApp configs, customers, projects --
+
+    create_customer = operation(platform.create_customer)
+    delete_customer = operation(platform.delete_customer)
+    get_customer = operation(platform.get_customer)
+    get_project = operation(platform.get_project)
+    get_whatsapp_config = operation(platform.get_whatsapp_config)
+    get_whatsapp_config_health = operation(platform.get_whatsapp_config_health)
+    list_customers = listing(platform.list_customers)
+    list_whatsapp_configs = listing(platform.list_whatsapp_configs)
+    update_customer = operation(platform.update_customer)
+
+    # -- broadcasts --
+
+    add_broadcast_recipients = operation(broadcasts.add_broadcast_recipients)
+    create_broadcast = operation(broadcasts.create_broadcast)
+    get_broadcast = operation(broadcasts.get_broadcast)
+    list_broadcast_recipients = listing(broadcasts.list_broadcast_recipients)
+    list_broadcasts = listing(broadcasts.list_broadcasts)
+    send_broadcast = operation(broadcasts.send_broadcast)
+
+    # -- agents, flows and their executions --
+
+    find_flow_execution = operation(agents.find_flow_execution)
+    get_agent = operation(agents.get_agent)
+    get_agent_execution = operation(agents.get_agent_execution)
+    get_flow = operation(agents.get_flow)
+    get_flow_execution = operation(agents.get_flow_execution)
+    list_agent_executions = listing(agents.list_agent_executions)
+    list_agents = listing(agents.list_agents)
+    list_flow_executions = listing(agents.list_flow_executions)
+    list_flows = listing(agents.list_flows)
+    resume_agent_execution = operation(agents.resume_agent_execution)
+    resume_flow_execution = operation(agents.resume_flow_execution)
+    start_agent_execution = operation(agents.start_agent_execution)
+    start_flow_execution = operation(agents.start_flow_execution)
+    update_agent_execution_status = operation(agents.update_agent_execution_status)
