@@ -399,7 +399,16 @@ def _raw(body: Any, request: Request) -> Any:
 # -- the async driver: httpx, awaits --------------------------------------------------------------------
 
 
-def _httpx_failure(exc: Exception) -> Failure:
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _httpx_failure(exc: Exception, *, through_proxy: bool) -> Failure:
     """What an ``httpx`` exception says about whether the request reached Kapso."""
     import ssl
 
@@ -415,9 +424,11 @@ def _httpx_failure(exc: Exception) -> Failure:
     if isinstance(exc, httpx.TimeoutException):
         return Failure.READ_TIMEOUT
     if isinstance(exc, httpx.ConnectError):
-        # httpx reports a failed TLS handshake as a ConnectError caused by the ssl module's error.
-        cause = exc.__cause__ or exc.__context__
-        return Failure.TLS if isinstance(cause, ssl.SSLError) else Failure.CONNECT
+        # httpx reports a failed TLS handshake as a ConnectError caused (through httpcore) by the ssl module's
+        # error; with a proxy, the only host it connects to is the proxy.
+        if _caused_by(exc, ssl.SSLError):
+            return Failure.TLS
+        return Failure.PROXY if through_proxy else Failure.CONNECT
     return Failure.LOST
 
 
@@ -566,7 +577,7 @@ class KapsoAsyncHook(AsyncDriver, _KapsoHookBase):
         except httpx.TransportError as exc:
             # The exception's own text may quote a proxy URL with its credentials: name the kind only.
             return transport_failure(
-                _httpx_failure(exc),
+                _httpx_failure(exc, through_proxy=settings.proxy is not None),
                 request,
                 timeout=settings.timeout,
                 detail=type(exc).__name__,
