@@ -63,10 +63,10 @@ class RequestPacer:
       the other threads wait for their answers (at most ``probe_timeout``): what Kapso counted in between
       is the first measure of the share, and a first burst of every thread at once could spend a small
       window by itself.
-    - *Window budget* (always): this pacer claims at most its share of what the window has left (as Kapso
-      last reported it, less the requests it reserved since); with nothing left for it, the next request
-      waits for the next window. A steady pacer spreads its part over the time the window has left, any
-      pacer does once a tenth or less of the window remains. A window began no later than the answer that
+    - *Window budget* (always): a steady pacer claims at most its share of what the window has left (as
+      Kapso last reported it, less the requests it reserved since), any pacer does once a tenth or less of
+      the window remains; with nothing left for it, the next request waits for the next window. A steady
+      pacer spreads its part over the time the window has left, any pacer does in that last tenth. A window began no later than the answer that
       first showed its fresh count; a pacer that has not seen one assumes the window began at its first
       answer, which keeps the window's end late, never early.
 
@@ -208,13 +208,18 @@ class RequestPacer:
             # The window this pacer knows of is over: the next one starts with the full limit.
             self._assume_next_window(window_end)
             return slot, spacing
-        # Every sender claims its share of what is left; a little less, as the shares are estimates.
-        mine = self._budget * self._share() * self.headroom - self._reserved
+        # Every sender claims its share of what is left; a little less, as the shares are estimates. An
+        # occasional sender (not steady) claims it only near the window's end: its share, measured over long
+        # gaps between its requests, is tiny, and holding each of its requests to the next window would
+        # slow it down for nothing while the window has plenty left.
+        low = self._budget <= self._limit // 10
+        share = self._share() if self.steady or low else 1.0
+        mine = self._budget * share * self.headroom - self._reserved
         if mine < 1:
             # Nothing left for this pacer in this window: the next one opens at its end.
             self._assume_next_window(window_end)
             return window_end, spacing
-        if not self.steady and self._budget > self._limit // 10:
+        if not self.steady and not low:
             return slot, spacing
         # Spread over the time the window has left: a steady sender is never idle for long, so answers reach
         # it all through the window and its share is measured over all of it, not just over its bursts.
