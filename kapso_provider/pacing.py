@@ -66,9 +66,9 @@ class RequestPacer:
     - *Window budget* (always): a steady pacer claims at most its share of what the window has left (as
       Kapso last reported it, less the requests it reserved since), any pacer does once a tenth or less of
       the window remains; with nothing left for it, the next request waits for the next window. A steady
-      pacer spreads its part over the time the window has left, any pacer does in that last tenth. A window began no later than the answer that
-      first showed its fresh count; a pacer that has not seen one assumes the window began at its first
-      answer, which keeps the window's end late, never early.
+      pacer spreads its part over the time the window has left, any pacer does in that last tenth. A
+      window began no later than the answer that first showed its fresh count; a pacer that has not seen
+      one assumes the window began at its first answer, which keeps the window's end late, never early.
 
     :param window: seconds of Kapso's fixed rate-limit window.
     :param max_requests_per_minute: the caller's own ceiling, or ``None`` for Kapso's reported limit only.
