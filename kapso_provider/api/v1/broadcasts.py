@@ -167,7 +167,11 @@ def get_broadcast(broadcast_id: str) -> Call[dict[str, Any]]:
     return Call(Request("GET", broadcasts_path(broadcast_id)), data_object)
 
 
-def _check_broadcast(name: object, whatsapp_config_id: object, whatsapp_template_id: object) -> None:
+def check_broadcast(name: object, whatsapp_config_id: object, whatsapp_template_id: object) -> None:
+    """Check what names a broadcast: its name, config and template, each a non-empty string.
+
+    :raises KapsoArgumentError: naming every field at fault.
+    """
     problems: list[str] = []
     for field, value in (
         ("name", name),
@@ -188,7 +192,7 @@ def create_broadcast(*, name: str, whatsapp_config_id: str, whatsapp_template_id
     :param whatsapp_template_id: the template's Kapso id.
     :raises KapsoArgumentError: for an empty argument, before any request.
     """
-    _check_broadcast(name, whatsapp_config_id, whatsapp_template_id)
+    check_broadcast(name, whatsapp_config_id, whatsapp_template_id)
     body = {
         "whatsapp_broadcast": {
             "name": name,
@@ -217,7 +221,7 @@ def find_broadcast(
     :param since: when the earlier attempt began, on this machine's clock (timezone-aware).
     :raises KapsoArgumentError: for an empty argument or a naive ``since``, before any request.
     """
-    _check_broadcast(name, whatsapp_config_id, whatsapp_template_id)
+    check_broadcast(name, whatsapp_config_id, whatsapp_template_id)
     began = require_aware_datetime("since", since)
     listing = list_broadcasts(whatsapp_config_id=whatsapp_config_id, whatsapp_template_id=whatsapp_template_id)
 

@@ -248,8 +248,11 @@ def get_contact_note(contact: str, note_id: str) -> Call[dict[str, Any]]:
     return Call(Request("GET", _note_path(contact, note_id)), data_object)
 
 
-def _new_note(content: str | None, name: str | None, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The ``note`` object of a new note, checked."""
+def new_note(content: str | None, name: str | None, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``note`` object of a new note, checked.
+
+    :raises KapsoArgumentError: naming every bad argument.
+    """
     problems: list[str] = []
     if content is None:
         problems.append("content: is required")
@@ -278,7 +281,7 @@ def create_contact_note(
     :param metadata: free-form data kept with the note.
     :raises KapsoArgumentError: naming every bad argument, before any request.
     """
-    body = {"note": _new_note(content, name, metadata)}
+    body = {"note": new_note(content, name, metadata)}
     return Call(Request("POST", f"{_contact_path(contact)}/notes", json=body), data_object)
 
 
@@ -303,7 +306,7 @@ def find_contact_note(
     :param since: when the earlier try began, on this machine's clock (timezone-aware).
     :raises KapsoArgumentError: naming every bad argument, before any request.
     """
-    _new_note(content, name, metadata)
+    new_note(content, name, metadata)
     began = require_aware_datetime("since", since)
     listing = list_contact_notes(contact)
     expected = (content, name, dict(metadata or {}))
