@@ -8,11 +8,12 @@ AIRFLOW_VERSION ?= 3.3.2
 MATRIX_VERSIONS ?= 3.1.8 2.11.2
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The default environment also builds the docs and runs the benchmarks; the matrix ones only test.
-DEFAULT_EXTRAS := test,docs,bench
+# The default environment also builds the docs, runs the benchmarks and the distributed deployment; the
+# matrix ones only test.
+DEFAULT_EXTRAS := test,docs,bench,e2e
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck pytest matrix demo bench docs e2e reliability reliability-ci clean constraints
+.PHONY: help venv test lint typecheck pytest matrix demo bench docs docs-update e2e reliability reliability-ci clean constraints
 
 help:
 	@echo "make demo       run an example DAG against the local Kapso simulator and show its XCom record"
@@ -22,6 +23,7 @@ help:
 	@echo "make test-airflow-X.Y.Z-operators / -rest   the same suite in two shards (what matrix runs)"
 	@echo "make bench      benchmarks (never part of pass or fail); writes docs/benchmarks.md"
 	@echo "make docs       the docs site, warnings as errors, into build/docs"
+	@echo "make docs-update  regenerate the code blocks of README.md and docs/ from example_dags/ and tests/"
 	@echo "make e2e        example DAGs in a real Airflow 3.3 deployment, and the connection form in Chromium"
 	@echo "make reliability  sends under injected faults: duplicates and losses per fault kind"
 
@@ -81,6 +83,11 @@ docs: venv
 	rm -rf build/docs build/doctrees
 	$(BIN)/sphinx-build -W --keep-going -n -q -b html -d build/doctrees docs build/docs
 	@echo "docs: build/docs/index.html"
+
+# The code blocks of README.md and docs/ are written by cog from the snippets of example_dags/ and tests/
+# (docs/contributing.md); tests/test_docs.py fails when a page differs from what its sources generate.
+docs-update: venv
+	$(BIN)/python -m tests._docs
 
 # A real deployment on loopback (api-server, scheduler, dag-processor, triggerer, LocalExecutor) runs the
 # example DAGs against the simulator; then Debian's Chromium (/usr/bin/chromium) fills in the connection

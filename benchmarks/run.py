@@ -9,8 +9,10 @@ Never part of the test suite's pass or fail. Prints each table as it is measured
 2. Per-send overhead (``benchmarks/persend.py``): the hook's send against a bare ``requests`` POST.
 3. Bulk throughput (``benchmarks/bulk.py``) at 50, 200 and 500 ms latency, against one-after-another
    sends and the rate-limit ceiling.
-4. Fan-out (``benchmarks/fanout.py``): a mapped send operator against the bulk operator, in real DAG runs.
-5. Peak memory of bulk sends by number of recipients (``benchmarks/bulk.py``).
+4. One key, many senders (``benchmarks/shared_key.py``): 1, 2, 4 and 8 bulk-sending processes on one API
+   key, against the share of the limit reached and the requests answered 429.
+5. Fan-out (``benchmarks/fanout.py``): a mapped send operator against the bulk operator, in real DAG runs.
+6. Peak memory of bulk sends by number of recipients (``benchmarks/bulk.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class Plan:
     fanout_latency: float
     memory_sizes: list[tuple[int, int]]
     pacing_messages: int
+    # Whole rate-limit windows each row of the one-key table counts.
+    shared_key_windows: int
 
 
 # Sized so that `make bench` stays well under 10 minutes on 2 busy cores: the 100,000-recipient memory run
@@ -67,6 +71,7 @@ FULL = Plan(
     fanout_latency=0.05,
     memory_sizes=[(1_000, 3), (10_000, 2), (100_000, 1)],
     pacing_messages=600,
+    shared_key_windows=3,
 )
 QUICK = Plan(
     import_repeat=1,
@@ -79,6 +84,7 @@ QUICK = Plan(
     fanout_latency=0.0,
     memory_sizes=[(1_000, 1), (2_000, 1)],
     pacing_messages=60,
+    shared_key_windows=1,
 )
 
 
@@ -218,6 +224,7 @@ target {verdict(met)}. {where}
 def bulk_section(page: Page, plan: Plan, *, with_pacing: bool, chart: Path) -> None:
     from benchmarks.bulk import default_max_concurrency, pacing, throughput
     from benchmarks.chart import bulk_chart
+    from kapso_provider.pacing import RequestPacer
 
     concurrency = default_max_concurrency()
     results = []
@@ -287,7 +294,8 @@ def bulk_section(page: Page, plan: Plan, *, with_pacing: bool, chart: Path) -> N
             f"{fastest.max_concurrency / fastest.latency * 60:,.0f} messages a minute, so the limit binds: it "
             f"reached {reached:.3f} of the limit (target at least {CEILING_TARGET}, "
             f"{verdict(reached >= CEILING_TARGET)}); "
-            "the sender spaces requests at 98% of the limit it learns from Kapso's `X-RateLimit-*` headers."
+            f"the sender spaces requests at {RequestPacer().headroom:.0%} of the limit it learns from Kapso's "
+            "`X-RateLimit-*` headers."
         )
     image = os.path.relpath(chart, DOCS_PAGE.parent)
     try:
@@ -329,6 +337,42 @@ Target (from the bulk-sends work): bulk at least {THROUGHPUT_TARGET:g} times one
 {verdict(at_200.ratio >= THROUGHPUT_TARGET)}. With {concurrency} sends in flight, bulk can reach at most
 {concurrency} / latency requests a second, or the rate limit, whichever is lower.{ceiling_text}
 {pacing_text}""")
+
+
+def shared_key_section(page: Page, plan: Plan, *, with_minute_window: bool) -> None:
+    from benchmarks import shared_key as one_key
+
+    series: dict[str, list[one_key.SharedKeyResult]] = {}
+    for name, limit, window, windows in (
+        ("10-second windows", 100, 10.0, plan.shared_key_windows),
+        ("one-minute windows", 600, 60.0, 2),
+    ):
+        if name.startswith("one-minute") and not with_minute_window:
+            continue
+        print(f"one key: {', '.join(map(str, one_key.SENDERS))} sender processes, {limit} per {window:g} s")
+        results = [
+            one_key.shared_key(senders=senders, limit=limit, window=window, windows=windows)
+            for senders in one_key.SENDERS
+        ]
+        for result in results:
+            print(f"    {result}", flush=True)
+        series[name] = results
+        worst_share = min(result.share_of_limit for result in results)
+        worst_limited = max(result.rate_limited_share for result in results)
+        page.target(
+            f"one key, 1 to 8 sender processes, {name}: share of the limit >= {one_key.SHARE_TARGET} (worst)",
+            f"{worst_share:.3f}",
+            worst_share >= one_key.SHARE_TARGET,
+            "Some senders held back more than the key needed; see the per-sender column.",
+        )
+        page.target(
+            f"one key, 1 to 8 sender processes, {name}: requests answered 429 <= "
+            f"{one_key.RATE_LIMITED_TARGET:.0%} (worst)",
+            f"{worst_limited:.2%}",
+            worst_limited <= one_key.RATE_LIMITED_TARGET,
+            "Together the senders claimed more than a window held.",
+        )
+    page.add(one_key.section(series["10-second windows"], series.get("one-minute windows")))
 
 
 def fanout_section(page: Page, plan: Plan) -> None:
@@ -439,13 +483,17 @@ def machine() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a small smoke run (figures not worth publishing)")
-    parser.add_argument("--only", nargs="+", choices=["parse", "send", "bulk", "fanout", "memory"], default=None)
+    sections = ["parse", "send", "bulk", "onekey", "fanout", "memory"]
+    parser.add_argument("--only", nargs="+", choices=sections, default=None)
     parser.add_argument("--with-pacing", action="store_true", help="add a run through a full 600/min window")
+    parser.add_argument(
+        "--with-minute-window", action="store_true", help="add the one-key table with one-minute windows"
+    )
     parser.add_argument("--output", type=Path, default=DOCS_PAGE, help="the page to write")
     parser.add_argument("--chart", type=Path, default=CHART, help="the bulk chart to write")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
-    chosen = set(args.only or ["parse", "send", "bulk", "fanout", "memory"])
+    chosen = set(args.only or sections)
 
     started = time.perf_counter()
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -457,6 +505,8 @@ def main() -> int:
         persend_section(page, plan)
     if "bulk" in chosen:
         bulk_section(page, plan, with_pacing=args.with_pacing, chart=args.chart)
+    if "onekey" in chosen:
+        shared_key_section(page, plan, with_minute_window=args.with_minute_window)
     if "fanout" in chosen:
         fanout_section(page, plan)
     if "memory" in chosen:
@@ -494,6 +544,7 @@ messages). Other work on a shared machine shows up as spread between min and max
 make bench   # the whole run, about {max(1, round(elapsed / 60))} minutes; rewrites this page and the chart
 .venv/bin/python -m benchmarks.run --only parse send   # some sections only
 .venv/bin/python -m benchmarks.run --with-pacing       # adds a run through a full 600/min window (about 1 minute)
+.venv/bin/python -m benchmarks.run --with-minute-window   # adds the one-key table with one-minute windows (10 minutes)
 .venv/bin/python -m benchmarks.run --quick --output /tmp/bench.md --chart /tmp/bench.png   # a smoke run
 ```
 

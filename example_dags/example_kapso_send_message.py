@@ -1,7 +1,8 @@
 """Send a WhatsApp text, then react to it with the record the first task pushed to XCom.
 
-Run it against the local simulator with ``make demo``, or against real Kapso with a ``kapso_default``
-connection holding your API key: ``airflow dags test kapso_send_message -c '{"phone_number": "+1..."}'``.
+Run it with ``airflow dags test kapso_send_message -c '{"phone_number": "+1..."}'``: against the Kapso
+simulator or real Kapso, wherever the ``kapso_default`` connection points (the README's first steps show
+both). From a clone of the repository, ``make demo`` runs it against the simulator.
 """
 
 from __future__ import annotations

@@ -66,6 +66,11 @@ def main() -> int:
     print(json.dumps(record, indent=2, sort_keys=True))
     matches = any(message["id"] == record.get("id") for message in stored)
     print(f"\nThe simulator stored {len(stored)} message(s); the XCom record is one of them: {matches}")
+    print(
+        "Nothing went to WhatsApp: the kapso_default connection pointed at the Kapso simulator on 127.0.0.1,\n"
+        "a stand-in for Kapso's API that stored these messages. With your API key in the connection, the\n"
+        "same DAG sends through Kapso (README.md, First steps with pip)."
+    )
     return 0 if matches else 1
 
 

@@ -1,74 +1,59 @@
-"""Every code sample of docs/ comes from a file the tests run, included, never pasted.
+"""Every code sample of README.md and docs/ is generated from a file the tests run, never pasted.
 
-The docs pages (MyST Markdown, built by Sphinx) show Python only through ``literalinclude`` of a file under
-example_dags/ (the example DAGs, which the test suite runs) or tests/ (test modules), cut at its
-``# [START name]`` / ``# [END name]`` markers. Plain parsing, no Sphinx: this checks that
+The pages carry their code as plain fenced blocks (so GitHub, a clone and PyPI show it), written by cog
+from the ``# [START name]`` / ``# [END name]`` snippets of example_dags/ and tests/ (see tests/_docs.py).
+Plain parsing, no Sphinx: this checks that
 
-- no page has a fenced Python block (pasted code);
-- every ``literalinclude`` names an existing file the tests run, and markers that exist in it;
-- every marked snippet of those files is included by some page, so none is written for nothing.
+- no page has a Python block outside a generated region (pasted, so untested, code);
+- every generated region names an existing file the tests run, and a snippet that exists in it;
+- every marked snippet of those files is shown by some page, so none is written for nothing;
+- every page equals what its sources generate now (``cog --check``);
+- the README, which is also the package's description on PyPI, links only with absolute URLs.
 """
 
 from __future__ import annotations
 
+import configparser
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DOCS = REPO_ROOT / "docs"
-# Directories whose files the test suite runs: included code must come from one of them.
+from tests._docs import (
+    DOCS,
+    REPO_ROOT,
+    UPDATE_COMMAND,
+    CogCall,
+    Fence,
+    code,
+    cog_calls,
+    fenced,
+    fences,
+    pages,
+    repo_relative,
+    run_cog,
+    snippets,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Directories whose files the test suite runs: generated code must come from one of them.
 RUN_BY_TESTS = ("example_dags", "tests")
 
-_FENCE_OPEN = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<info>.*?)\s*$")
 _DIRECTIVE = re.compile(r"^\{(?P<name>[\w:-]+)\}\s*(?P<argument>.*)$")
-_OPTION = re.compile(r"^:(?P<key>[\w-]+):(?:\s+(?P<value>.*?))?\s*$")
-_MARKER = re.compile(r"^\s*# \[(?P<kind>START|END) (?P<name>\w+)\]\s*$", re.MULTILINE)
 _PYTHON_LANGUAGES = {"python", "python3", "py", "py3", "pycon", "ipython", "ipython3", "pytb"}
 _CODE_DIRECTIVES = {"code", "code-block", "sourcecode", "code-cell"}
-
-
-@dataclass
-class Fence:
-    page: Path
-    line: int
-    info: str
-    body: list[str] = field(default_factory=list)
-
-    @property
-    def where(self) -> str:
-        return f"{self.page.relative_to(REPO_ROOT).as_posix()}:{self.line}"
-
-
-def _fences(path: Path) -> list[Fence]:
-    """The fenced blocks of a Markdown page (CommonMark fences; a longer fence may hold shorter ones)."""
-    fences: list[Fence] = []
-    lines = path.read_text().splitlines()
-    index = 0
-    while index < len(lines):
-        opening = _FENCE_OPEN.match(lines[index])
-        index += 1
-        if opening is None or (opening["fence"][0] == "`" and "`" in opening["info"]):
-            continue
-        fence = Fence(path, index, opening["info"])
-        char, length = opening["fence"][0], len(opening["fence"])
-        closing = re.compile(rf"^\s*{re.escape(char)}{{{length},}}\s*$")
-        while index < len(lines) and not closing.match(lines[index]):
-            fence.body.append(lines[index])
-            index += 1
-        index += 1  # the closing fence (or the end of the page, as CommonMark allows)
-        fences.append(fence)
-    return fences
-
-
-def _pages() -> list[Path]:
-    return sorted(DOCS.rglob("*.md"))
+# Directives that show a file's content only where Sphinx renders the page: on GitHub and PyPI, nothing.
+_RENDER_TIME_INCLUDES = {"literalinclude", "include"}
 
 
 def _all_fences() -> list[Fence]:
-    return [fence for page in _pages() for fence in _fences(page)]
+    return [fence for page in pages() for fence in fences(page)]
+
+
+def _all_calls() -> list[CogCall]:
+    return [call for page in pages() for call in cog_calls(page)]
 
 
 def _is_python(fence: Fence) -> bool:
@@ -88,119 +73,180 @@ def _is_python(fence: Fence) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class Include:
-    where: str
-    page: Path
-    path: str  # as written, relative to the page
-    options: dict[str, str]
-
-    @property
-    def file(self) -> Path:
-        return (self.page.parent / self.path).resolve()
-
-    @property
-    def repo_path(self) -> str:
-        return self.file.relative_to(REPO_ROOT).as_posix() if self.file.is_relative_to(REPO_ROOT) else str(self.file)
-
-
-def _option_value(raw: str | None) -> str:
-    value = (raw or "").strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        value = value[1:-1]
-    return value
-
-
-def _includes() -> list[Include]:
-    includes = []
-    for fence in _all_fences():
-        directive = _DIRECTIVE.match(fence.info.strip())
-        if directive is None or directive["name"] != "literalinclude":
-            continue
-        options = {}
-        for line in fence.body:
-            option = _OPTION.match(line.strip())
-            assert option is not None, f"{fence.where}: cannot read the literalinclude option line {line!r}"
-            options[option["key"]] = _option_value(option["value"])
-        includes.append(Include(fence.where, fence.page, directive["argument"].strip(), options))
-    return includes
-
-
-def _markers(path: Path) -> list[tuple[str, str]]:
-    return [(match["kind"], match["name"]) for match in _MARKER.finditer(path.read_text())]
-
-
-def _snippets(path: Path) -> set[str]:
-    """The names of the well-formed START/END pairs of a file; a malformed pair fails the caller."""
-    names: set[str] = set()
-    open_name: str | None = None
-    for kind, name in _markers(path):
-        where = path.relative_to(REPO_ROOT)
-        if kind == "START":
-            assert open_name is None, f"{where}: [START {name}] inside [START {open_name}]"
-            assert name not in names, f"{where}: snippet {name} is marked twice"
-            open_name = name
-        else:
-            assert open_name == name, f"{where}: [END {name}] does not close [START {open_name}]"
-            names.add(name)
-            open_name = None
-    assert open_name is None, f"{path.relative_to(REPO_ROOT)}: [START {open_name}] has no [END {open_name}]"
-    return names
-
-
 def _snippet_files() -> list[Path]:
-    """The example DAGs, and every file a page includes from."""
+    """The example DAGs, and every file a page shows code from."""
     files = {path.resolve() for path in (REPO_ROOT / "example_dags").glob("*.py")}
-    files |= {include.file for include in _includes() if include.file.is_file()}
+    files |= {(REPO_ROOT / call.path).resolve() for call in _all_calls() if (REPO_ROOT / call.path).is_file()}
     return sorted(files)
 
 
 def test_the_parser_sees_the_pages() -> None:
-    # Guards the checks below against passing on nothing (a moved docs folder, a changed directive syntax).
-    assert (DOCS / "index.md").is_file()
-    assert len(_includes()) >= 40
+    # Guards the checks below against passing on nothing (a moved docs folder, a changed marker syntax).
+    assert (DOCS / "index.md") in pages()
+    assert (REPO_ROOT / "README.md") in pages()
+    assert len(_all_calls()) >= 60
+    assert sum(_is_python(fence) for fence in _all_fences()) == len(_all_calls())
     page = DOCS / "index.md"
     assert all(_is_python(Fence(page, 1, info)) for info in ("python", "{code-block} python", "py", "pycon"))
     assert not any(_is_python(Fence(page, 1, info)) for info in ("bash", "json", "{literalinclude} ../a.py", ""))
 
 
 def test_no_pasted_python() -> None:
-    pasted = [f"{fence.where} ({fence.info})" for fence in _all_fences() if _is_python(fence)]
+    calls = _all_calls()
+    pasted = [
+        f"{fence.where} ({fence.info})"
+        for fence in _all_fences()
+        if _is_python(fence) and not any(call.holds(fence) for call in calls)
+    ]
     assert not pasted, (
-        f"docs pages paste Python: {pasted}; move the code into example_dags/ or a test module between "
-        "# [START name] / # [END name] markers and include it with literalinclude"
+        f"pages paste Python: {pasted}; move the code into example_dags/ or a test module between "
+        '# [START name] / # [END name] markers and show it with <!-- [[[cog include("path", "name") ]]] --> '
+        f"... <!-- [[[end]]] -->, then run `{UPDATE_COMMAND}`"
     )
 
 
-@pytest.mark.parametrize("include", _includes(), ids=lambda include: include.where)
-def test_include_names_a_file_and_markers_that_exist(include: Include) -> None:
-    assert include.file.is_file(), f"{include.where}: {include.path} does not exist"
-    assert include.repo_path.split("/")[0] in RUN_BY_TESTS, (
-        f"{include.where}: {include.path} is not in {', '.join(RUN_BY_TESTS)}, whose files the tests run"
-    )
-    start, end = include.options.get("start-after"), include.options.get("end-before")
-    assert (start is None) == (end is None), f"{include.where}: give both start-after and end-before, or neither"
-    if start is None or end is None:
-        return  # the whole file
-    start_match = re.fullmatch(r"\[START (\w+)\]", start)
-    end_match = re.fullmatch(r"\[END (\w+)\]", end)
-    assert start_match, f"{include.where}: start-after must read [START name], not {start!r}"
-    assert end_match, f"{include.where}: end-before must read [END name], not {end!r}"
-    assert start_match[1] == end_match[1], f"{include.where}: [START {start_match[1]}] with [END {end_match[1]}]"
-    assert start_match[1] in _snippets(include.file), (
-        f"{include.where}: {include.path} has no # [START {start_match[1]}] ... # [END {start_match[1]}]"
-    )
+def test_no_render_time_includes() -> None:
+    includes = [
+        f"{fence.where} ({fence.info})"
+        for fence in _all_fences()
+        if (directive := _DIRECTIVE.match(fence.info.strip())) and directive["name"] in _RENDER_TIME_INCLUDES
+    ]
+    assert not includes, f"these show nothing on GitHub or PyPI: {includes}; generate the code with cog instead"
 
 
-@pytest.mark.parametrize("path", _snippet_files(), ids=lambda path: path.relative_to(REPO_ROOT).as_posix())
-def test_every_snippet_is_included(path: Path) -> None:
-    included: set[str] = set()
-    for include in _includes():
-        if include.file == path:
-            start = include.options.get("start-after")
-            if start is None:  # the whole file
-                included |= _snippets(path)
-            else:
-                included.add(start.removeprefix("[START ").removesuffix("]"))
-    missing = sorted(_snippets(path) - included)
-    assert not missing, f"{path.relative_to(REPO_ROOT)}: snippets no docs page includes: {missing}"
+@pytest.mark.parametrize("call", _all_calls(), ids=lambda call: call.where)
+def test_generated_code_comes_from_a_snippet_that_exists(call: CogCall) -> None:
+    source = REPO_ROOT / call.path
+    assert source.is_file(), f"{call.where}: {call.path} does not exist"
+    assert repo_relative(source).split("/")[0] in RUN_BY_TESTS, (
+        f"{call.where}: {call.path} is not in {', '.join(RUN_BY_TESTS)}, whose files the tests run"
+    )
+    if call.name is not None:
+        assert call.name in snippets(source), (
+            f"{call.where}: {call.path} has no # [START {call.name}] ... # [END {call.name}]"
+        )
+
+
+@pytest.mark.parametrize("path", _snippet_files(), ids=repo_relative)
+def test_every_snippet_is_shown(path: Path) -> None:
+    shown: set[str] = set()
+    for call in _all_calls():
+        if (REPO_ROOT / call.path).resolve() == path:
+            shown |= set(snippets(path)) if call.name is None else {call.name}
+    missing = sorted(set(snippets(path)) - shown)
+    assert not missing, f"{repo_relative(path)}: snippets no page shows: {missing}"
+
+
+def test_pages_match_their_sources(capsys: pytest.CaptureFixture[str]) -> None:
+    status = run_cog(check=True)
+    output = capsys.readouterr()
+    assert status == 0, f"pages differ from their sources:\n{output.out}{output.err}"
+
+
+def test_the_check_fails_when_a_page_drifts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "quickstart.md"
+    original = (DOCS / "quickstart.md").read_text()
+    generated_line = "    send_text >> react\n"
+    assert generated_line in original
+    page.write_text(original)
+    assert run_cog(check=True, files=[page]) == 0
+
+    page.write_text(original.replace(generated_line, "    react >> send_text\n"))
+    assert run_cog(check=True, files=[page]) != 0
+    output = capsys.readouterr()
+    assert "-    react >> send_text" in output.out  # the diff shows the drift
+    assert UPDATE_COMMAND in output.err
+
+    page.write_text(original.replace("# Quick start", "# Quick start, reworded"))  # prose is the page's own
+    assert run_cog(check=True, files=[page]) == 0
+
+
+def test_code_cuts_a_snippet_out_dedented_without_markers(tmp_path: Path) -> None:
+    source = tmp_path / "dag.py"
+    source.write_text(
+        "import x\n"
+        "# [START outer]\n"
+        "with x:\n"
+        "    # [END outer]\n"
+        "    # [START inner]\n"
+        "    task = x.Task(\n"
+        "        id='a',\n"
+        "    )\n"
+        "    # [END inner]\n"
+        "    task.run()\n"
+    )
+    assert code(str(source), "outer") == "with x:\n"
+    assert code(str(source), "inner") == "task = x.Task(\n    id='a',\n)\n"
+    assert code(str(source)) == "import x\nwith x:\n    task = x.Task(\n        id='a',\n    )\n    task.run()\n"
+    with pytest.raises(ValueError, match=r"no # \[START missing\].*\['inner', 'outer'\]"):
+        code(str(source), "missing")
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("# [START a]\n# [START b]\n# [END b]\n# [END a]\n", r":2: \[START b\] inside \[START a\]"),
+        ("# [START a]\n# [END a]\n# [START a]\n# [END a]\n", r":3: snippet a is marked twice"),
+        ("# [START a]\n# [END b]\n", r":2: \[END b\] does not close \[START a\]"),
+        ("# [START a]\nx = 1\n", r"\[START a\] has no \[END a\]"),
+    ],
+)
+def test_malformed_markers_are_refused(tmp_path: Path, text: str, error: str) -> None:
+    source = tmp_path / "dag.py"
+    source.write_text(text)
+    with pytest.raises(ValueError, match=error):
+        snippets(source)
+
+
+def test_fenced_outgrows_backticks_inside(tmp_path: Path) -> None:
+    source = tmp_path / "sample.py"
+    source.write_text('doc = """\n```bash\nmake demo\n```\n"""\n')
+    assert fenced(str(source)).startswith("````python\n")
+    assert fenced(str(source)).endswith('"""\n````\n')
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '<!-- [[[cog cog.outl("x") ]]] -->',
+        "<!-- [[[cog include(path) ]]] -->",
+        '<!-- [[[cog include("a.py", "b", "c") ]]] -->',
+        '<!-- [[[cog import os; include("a.py") ]]] -->',
+    ],
+)
+def test_cog_calls_must_be_plain_includes(tmp_path: Path, line: str) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(f"{line}\n<!-- [[[end]]] -->\n")
+    with pytest.raises(ValueError, match="must read include"):
+        cog_calls(page)
+
+
+def _readme_links() -> list[str]:
+    text = (REPO_ROOT / "README.md").read_text()
+    return re.findall(r"\]\(([^)\s]+)\)", text) + re.findall(r"^\[[^\]]+\]:\s*(\S+)", text, re.MULTILINE)
+
+
+def test_readme_links_work_on_pypi() -> None:
+    # The README is the package's long description: PyPI resolves no relative link.
+    links = _readme_links()
+    assert len(links) >= 10
+    relative = [link for link in links if not re.match(r"https?://", link)]
+    assert not relative, f"README.md links relatively (broken on PyPI): {relative}"
+
+    metadata = configparser.ConfigParser()
+    metadata.read(REPO_ROOT / "setup.cfg")
+    repository = metadata["metadata"]["url"].rstrip("/")
+    broken = []
+    for link in links:
+        match = re.match(rf"{re.escape(repository)}/(?:blob|tree)/main/([^#?]+)", link)
+        if match and not (REPO_ROOT / match[1]).exists():
+            broken.append(link)
+    assert not broken, f"README.md links to files this repository does not have: {broken}"
+
+
+def test_docs_update_regenerates_a_page(tmp_path: Path) -> None:
+    page = tmp_path / "quickstart.md"
+    original = (DOCS / "quickstart.md").read_text()
+    page.write_text(original.replace("    send_text >> react\n", ""))
+    assert run_cog(check=False, files=[page]) == 0
+    assert page.read_text() == original

@@ -1,10 +1,14 @@
 """The code samples of docs/ that are not DAGs, run here against the simulator.
 
-The docs pages include each sample between its ``[START name]`` and ``[END name]`` markers (MyST
-``literalinclude``), so what a page shows is what this module runs; tests/test_docs.py checks that every
-marked sample is included somewhere. Imports a sample needs are inside its markers, so that the page
-shows them.
+The pages show each sample between its ``[START name]`` and ``[END name]`` markers as a code block that cog
+generates from this file (tests/_docs.py), so what a page shows is what this module runs;
+tests/test_docs.py checks that every marked sample is shown somewhere. Imports a sample needs are inside
+its markers, so that the page shows them.
 """
+
+import os
+
+import pytest
 
 # [START howto_testing_kapso_server_fixture]
 from kapso_provider.hooks.kapso import KapsoHook
@@ -18,6 +22,17 @@ def test_sends_one_message(kapso_server):
     (request,) = kapso_server.simulator.requests
     assert request.json["message"]["content"] == "hi"
     # [END howto_testing_kapso_server_fixture]
+
+
+# [START howto_testing_kapso_conn_id]
+@pytest.mark.parametrize("kapso_conn_id", ["kapso_whatsapp"])
+def test_sends_through_my_connection(kapso_server):
+    KapsoHook(kapso_conn_id="kapso_whatsapp").send_message({"content": "hi"}, phone_number="+15551234567")
+
+    assert kapso_server.conn_id == "kapso_whatsapp"
+    assert len(kapso_server.simulator.messages()) == 1
+    # [END howto_testing_kapso_conn_id]
+    assert "AIRFLOW_CONN_KAPSO_DEFAULT" not in os.environ  # only the connection asked for points at it
 
 
 def test_simulator_from_python():
@@ -86,8 +101,6 @@ def test_assignments(kapso_server):
 
 
 def test_config_health(kapso_server):
-    import pytest
-
     config_id = kapso_server.simulator.default_whatsapp_config_id
     kapso_server.simulator.platform.set_config_health(config_id, "unhealthy")
 

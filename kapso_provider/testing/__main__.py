@@ -12,7 +12,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from kapso_provider.testing._simulator import KapsoSimulator, _is_loopback
+from kapso_provider.testing._loopback import is_loopback
+from kapso_provider.testing._simulator import KapsoSimulator
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -41,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--read-delay", type=float, default=None, help="seconds after delivery at which they turn 'read'"
     )
+    parser.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        help="seconds Kapso's clock is ahead of this machine's (negative: behind), for timestamps and Date",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="answer with the fields Kapso's OpenAPI files document only (see docs/testing.md)",
+    )
     return parser
 
 
@@ -51,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _parser()
     args = parser.parse_args(argv)
-    if not _is_loopback(args.host):
+    if not is_loopback(args.host):
         # The simulator accepts any request with a well-known key: never expose it on a network.
         parser.error(f"refusing to bind {args.host!r}: only loopback addresses (127.0.0.1, ::1, localhost)")
     if not 0 <= args.port <= 65535:
@@ -66,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             delivery_delay=args.delivery_delay,
             read_delay=args.read_delay,
+            clock_offset=args.clock_offset,
+            strict=args.strict,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -9,7 +9,7 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.testing._validation import ValidationError
+from kapso_provider.testing._errors import ValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -35,13 +35,19 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
 
 
 def error(status: int, message: str, *, error: str | None = None) -> Response:
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
     return json_response(status, {"error": error or phrase, "status": status, "message": message})
 
 
-def validation_error(exc: ValidationError) -> Response:
-    text = str(exc)
-    return json_response(exc.status, {"error": text, "status": exc.status, "message": text})
+def unprocessable(text: str) -> ApiError:
+    """A 422 whose ``error`` and ``message`` both carry ``text`` (the shape of Kapso's own 422 examples).
+
+    :param text: what is wrong.
+    """
+    return ApiError(json_response(422, {"error": text, "status": 422, "message": text}))
 
 
 def config_not_found() -> Response:

@@ -1,283 +1,67 @@
-"""In-memory state of the Kapso simulator: configs, conversations, messages, templates."""
+"""In-memory state of the Kapso simulator: business numbers (configs), conversations, messages, templates.
+
+One store serves every API generation: a message sent through one is read through the others, as in
+Kapso. Records are kept in v1's shape (the richest the files define); each API renders its own view.
+Every public method is thread-safe and returns copies, so nothing outside can change a record behind the
+store's back.
+"""
 
 from __future__ import annotations
 
 import base64
 import copy
-import math
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kapso_provider.testing._validation import (
-    message_type_data,
-    normalize_phone,
-    summarize,
-    template_placeholders,
-)
+from kapso_provider.testing._clock import Clock
+from kapso_provider.testing._errors import NotFoundError
+from kapso_provider.testing._progression import Progression, StatusChange, check_delay, check_status
+from kapso_provider.testing._templates import TemplateBook
+from kapso_provider.testing._validation import message_type_data, normalize_phone, summarize
 
-__all__ = ["NotFoundError", "StatusChange", "Store", "utc_timestamp"]
+__all__ = ["NotFoundError", "StatusChange", "Store"]
 
-#: Statuses a simulated message may be moved to. ``status`` is a free string in the files; these are the
-#: ones WhatsApp reports, plus Kapso's inbound ``received``.
-MESSAGE_STATUSES = frozenset({"pending", "sent", "delivered", "read", "failed", "received"})
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    """A status a message takes on by itself once its time comes, as a WhatsApp status webhook would.
-
-    :param message_id: Kapso id of the message.
-    :param status: the status it moves to.
-    :param due: ``time.time()`` at which it moves.
-    :param error_code: for ``failed``, the WhatsApp error code kept in ``metadata``.
-    :param error_message: for ``failed``, the WhatsApp error text kept in ``metadata``.
-    """
-
-    message_id: str
-    status: str
-    due: float
-    error_code: int | None = None
-    error_message: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The change as plain JSON data (for the control endpoints)."""
-        return {
-            "message_id": self.message_id,
-            "status": self.status,
-            "due_at": utc_timestamp(datetime.fromtimestamp(self.due, UTC)),
-            "error_code": self.error_code,
-            "error_message": self.error_message,
-        }
-
-
-def _check_delay(name: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a number of seconds >= 0 or None")
-    return float(value)
-
-
-class NotFoundError(KeyError):
-    """An id the simulator does not know.
-
-    :param resource: human name of the resource ("Conversation").
-    :param resource_id: the id asked for.
-    """
-
-    def __init__(self, resource: str, resource_id: str) -> None:
-        super().__init__(f"{resource} not found: {resource_id}")
-        self.resource = resource
-        self.resource_id = resource_id
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def utc_timestamp(moment: datetime) -> str:
-    """ISO-8601 UTC with microseconds and ``Z``, the form every simulated record carries.
-
-    :param moment: an aware datetime.
-    """
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+CONVERSATION_STATUSES = ("active", "ended")
+#: Config fields a test may change after creation.
+_CONFIG_UPDATABLE = frozenset({"name", "kind", "customer_id", "inbound_processing_enabled", "calls_enabled"})
 
 
 class Store:
-    """Thread-safe records of one simulator. Every public method returns deep copies.
+    """Thread-safe records of one simulator.
 
+    :param clock: Kapso's clock (a fresh one without offset when ``None``).
     :param business_account_id: WABA id of the default config.
     """
 
-    def __init__(self, *, business_account_id: str = "200000000000001") -> None:
+    def __init__(self, *, clock: Clock | None = None, business_account_id: str = "200000000000001") -> None:
         self.lock = threading.RLock()
-        self._last_moment = datetime.now(UTC)
+        self.clock = clock or Clock()
         self.project_id = str(uuid.uuid4())
-        self.configs: dict[str, dict[str, Any]] = {}
-        self.conversations: dict[str, dict[str, Any]] = {}
+        self.progression = Progression(self.clock)
+        self.templates = TemplateBook(
+            self.lock, self.clock, lambda config_id: self.config(config_id)["business_account_id"]
+        )
+        self._configs: dict[str, dict[str, Any]] = {}
+        self._conversations: dict[str, dict[str, Any]] = {}
         #: Phone digits -> ids of the conversations with that number, in creation order: a send to a number
         #: looks its conversation up here instead of normalizing every stored number (a number never changes).
         self._conversations_by_phone: dict[str, list[str]] = {}
-        self.messages: list[dict[str, Any]] = []
-        self.templates: dict[str, dict[str, Any]] = {}
-        #: Templates created without ``content`` or ``parameter_count``: their parameters are unknown, so
-        #: sends are not held to a parameter count the test never chose.
-        self.lenient_templates: set[str] = set()
-        #: Status changes waiting for their time, applied whenever messages are read (no timer thread:
-        #: a test sees the same outcome however busy the machine is, once the delay has passed).
-        self.status_changes: list[StatusChange] = []
-        self._delivery_delay: float | None = None
-        self._read_delay: float | None = None
-        #: The WhatsApp error an automatic failure carries (``delivery_delay`` or ``status_sequence``).
-        self.delivery_error_code: int | None = None
-        self.delivery_error_message: str | None = None
-        self._status_sequence: tuple[str, ...] | None = None
-        #: Kapso id -> (the sequence of a new outbound message, how many listings it has been through).
-        self.sequences: dict[str, tuple[tuple[str, ...], int]] = {}
+        self._messages: list[dict[str, Any]] = []
+        #: Kapso id and wamid -> record.
+        self._message_index: dict[str, dict[str, Any]] = {}
+        #: Kapso id -> the status events of the message, oldest first (what WhatsApp reported).
+        self._history: dict[str, list[dict[str, Any]]] = {}
         self.default_config_id: str = self.add_config(
             name="Simulator WhatsApp",
             phone_number="+15550000000",
             business_account_id=business_account_id,
         )["id"]
 
-    # -- time -------------------------------------------------------------------------------------------
-
     def now(self) -> str:
-        """A timestamp strictly later than every one handed out before, so ordering by time is exact."""
-        with self.lock:
-            moment = datetime.now(UTC)
-            if moment <= self._last_moment:
-                moment = self._last_moment + timedelta(microseconds=1)
-            self._last_moment = moment
-            return utc_timestamp(moment)
-
-    # -- status progression -----------------------------------------------------------------------------
-
-    @property
-    def delivery_delay(self) -> float | None:
-        """Seconds after a send at which new outbound messages turn ``delivered``; ``None`` keeps them ``sent``."""
-        return self._delivery_delay
-
-    @delivery_delay.setter
-    def delivery_delay(self, value: float | None) -> None:
-        self._delivery_delay = _check_delay("delivery_delay", value)
-
-    @property
-    def read_delay(self) -> float | None:
-        """Seconds after delivery at which new outbound messages turn ``read``; ``None``: never read."""
-        return self._read_delay
-
-    @read_delay.setter
-    def read_delay(self, value: float | None) -> None:
-        self._read_delay = _check_delay("read_delay", value)
-
-    @property
-    def status_sequence(self) -> tuple[str, ...] | None:
-        """Statuses a new outbound message shows on successive listings of its conversation's messages."""
-        return self._status_sequence
-
-    @status_sequence.setter
-    def status_sequence(self, value: list[str] | tuple[str, ...] | None) -> None:
-        if value is None:
-            self._status_sequence = None
-            return
-        if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
-            raise ValueError("status_sequence must be a non-empty list of statuses or None")
-        unknown = [status for status in value if status not in MESSAGE_STATUSES]
-        if unknown:
-            raise ValueError(f"status_sequence: unknown status(es) {unknown}; allowed: {sorted(MESSAGE_STATUSES)}")
-        self._status_sequence = tuple(value)
-
-    def advance_on_listing(self, conversation_id: str) -> None:
-        """One listing of a conversation's messages through the API: each message with a sequence shows its
-        next status (and keeps the last one once the sequence is spent).
-
-        :param conversation_id: the conversation listed.
-        """
-        with self.lock:
-            for record in self.messages:
-                script = self.sequences.get(record["id"])
-                if script is None or record["whatsapp_conversation_id"] != conversation_id:
-                    continue
-                sequence, listings = script
-                status = sequence[min(listings, len(sequence) - 1)]
-                self.sequences[record["id"]] = (sequence, listings + 1)
-                if record["status"] == "failed" or record["status"] == status:
-                    continue
-                self._set_status(record, status, self.delivery_error_code, self.delivery_error_message)
-                record["updated_at"] = self.now()
-
-    def _find_message(self, message_id: str) -> dict[str, Any]:
-        for record in self.messages:
-            if message_id in (record["id"], record["whatsapp_message_id"]):
-                return record
-        raise NotFoundError("Message", message_id)
-
-    def schedule_status(
-        self,
-        message_id: str,
-        status: str,
-        *,
-        after: float = 0.0,
-        error_code: int | None = None,
-        error_message: str | None = None,
-    ) -> StatusChange:
-        """Have a message move to ``status`` by itself ``after`` seconds from now.
-
-        :param message_id: Kapso id (or wamid) of the message.
-        :param status: the status it moves to.
-        :param after: seconds from now.
-        :param error_code: for ``failed``, the WhatsApp error code kept in ``metadata``.
-        :param error_message: for ``failed``, the WhatsApp error text kept in ``metadata``.
-        :raises NotFoundError: for an unknown message.
-        """
-        if status not in MESSAGE_STATUSES:
-            raise ValueError(f"status must be one of {sorted(MESSAGE_STATUSES)}")
-        delay = _check_delay("after", after)
-        assert delay is not None
-        with self.lock:
-            record = self._find_message(message_id)
-            change = StatusChange(
-                message_id=record["id"],
-                status=status,
-                due=time.time() + delay,
-                error_code=error_code,
-                error_message=error_message,
-            )
-            self.status_changes.append(change)
-            return change
-
-    def _schedule_progression(self, record: dict[str, Any], sent_at: float) -> None:
-        """Queue the automatic changes of a new outbound message, from the progression settings."""
-        if self._status_sequence is not None:
-            self.sequences[record["id"]] = (self._status_sequence, 0)
-        if self._delivery_delay is None:
-            return
-        delivered_at = sent_at + self._delivery_delay
-        if self.delivery_error_code is not None or self.delivery_error_message is not None:
-            self.status_changes.append(
-                StatusChange(
-                    record["id"],
-                    "failed",
-                    delivered_at,
-                    error_code=self.delivery_error_code,
-                    error_message=self.delivery_error_message,
-                )
-            )
-            return
-        self.status_changes.append(StatusChange(record["id"], "delivered", delivered_at))
-        if self._read_delay is not None:
-            self.status_changes.append(StatusChange(record["id"], "read", delivered_at + self._read_delay))
-
-    def apply_due_status_changes(self) -> None:
-        """Apply, in time order, every scheduled change whose time has come."""
-        with self.lock:
-            if not self.status_changes:
-                return
-            now = time.time()
-            due = sorted((change for change in self.status_changes if change.due <= now), key=lambda c: c.due)
-            if not due:
-                return
-            self.status_changes = [change for change in self.status_changes if change.due > now]
-            for change in due:
-                try:
-                    record = self._find_message(change.message_id)
-                except NotFoundError:
-                    continue  # the message was forgotten by reset()
-                if record["status"] == "failed":
-                    continue  # WhatsApp reports nothing after a failure
-                self._set_status(record, change.status, change.error_code, change.error_message)
-                # The change happened when it was due, not when someone looked.
-                record["updated_at"] = utc_timestamp(datetime.fromtimestamp(change.due, UTC))
-
-    def pending_status_changes(self) -> list[StatusChange]:
-        """Scheduled changes not applied yet, in time order."""
-        with self.lock:
-            self.apply_due_status_changes()
-            return sorted(self.status_changes, key=lambda change: change.due)
+        """A timestamp of now on Kapso's clock, later than every one handed out before."""
+        return self.clock.stamp()
 
     # -- configs ----------------------------------------------------------------------------------------
 
@@ -290,6 +74,7 @@ class Store:
         customer_id: str | None = None,
         kind: str = "production",
         config_id: str | None = None,
+        phone_number_id: str | None = None,
     ) -> dict[str, Any]:
         """Create a WhatsApp config (a business phone number).
 
@@ -299,17 +84,21 @@ class Store:
         :param customer_id: owning customer, if any.
         :param kind: ``production`` or ``sandbox``.
         :param config_id: its id (a new uuid when ``None``).
+        :param phone_number_id: Meta's id of the number (derived from the number when ``None``).
         """
+        digits = normalize_phone(phone_number)
         with self.lock:
-            if config_id is not None and config_id in self.configs:
+            if config_id is not None and config_id in self._configs:
                 raise ValueError(f"a WhatsApp config with id {config_id!r} exists already")
-            stamp = self.now()
-            digits = normalize_phone(phone_number)
+            pnid = phone_number_id or "1" + digits.rjust(14, "0")[-14:]
+            if any(config["phone_number_id"] == pnid for config in self._configs.values()):
+                raise ValueError(f"a WhatsApp config with phone_number_id {pnid} exists already")
+            stamp = self.clock.stamp()
             record: dict[str, Any] = {
                 "id": config_id or str(uuid.uuid4()),
                 "name": name,
                 "display_name": f"{name} ({phone_number})",
-                "phone_number_id": "1" + digits.rjust(14, "0")[-14:],
+                "phone_number_id": pnid,
                 "business_account_id": business_account_id,
                 "kind": kind,
                 "display_phone_number": phone_number,
@@ -323,7 +112,7 @@ class Store:
             }
             if customer_id is not None:
                 record["customer_id"] = customer_id
-            self.configs[record["id"]] = record
+            self._configs[record["id"]] = record
             return copy.deepcopy(record)
 
     def config(self, config_id: str) -> dict[str, Any]:
@@ -333,9 +122,42 @@ class Store:
         :raises NotFoundError: if unknown.
         """
         with self.lock:
-            if config_id not in self.configs:
+            if config_id not in self._configs:
                 raise NotFoundError("WhatsApp config", config_id)
-            return copy.deepcopy(self.configs[config_id])
+            return copy.deepcopy(self._configs[config_id])
+
+    def configs(self) -> list[dict[str, Any]]:
+        """Every config, in creation order (the default one first)."""
+        with self.lock:
+            return copy.deepcopy(list(self._configs.values()))
+
+    def config_by_phone_number_id(self, phone_number_id: str) -> dict[str, Any]:
+        """The config of a Meta phone number id.
+
+        :param phone_number_id: Meta's id of the business number.
+        :raises NotFoundError: if no config has it.
+        """
+        with self.lock:
+            for config in self._configs.values():
+                if config["phone_number_id"] == phone_number_id:
+                    return copy.deepcopy(config)
+        raise NotFoundError("Phone number", phone_number_id)
+
+    def update_config(self, config_id: str, **changes: Any) -> dict[str, Any]:
+        """Change fields of a config (``name``, ``kind``, ``customer_id``, ...); returns the record.
+
+        :param config_id: the config id.
+        :raises NotFoundError: if unknown.
+        """
+        unknown = sorted(set(changes) - _CONFIG_UPDATABLE)
+        if unknown:
+            raise ValueError(f"not updatable config field(s): {', '.join(unknown)}")
+        with self.lock:
+            self.config(config_id)
+            record = self._configs[config_id]
+            record.update(copy.deepcopy(changes))
+            record["updated_at"] = self.clock.stamp()
+            return copy.deepcopy(record)
 
     # -- conversations ----------------------------------------------------------------------------------
 
@@ -355,15 +177,14 @@ class Store:
         :param status: ``active`` or ``ended``.
         :raises NotFoundError: for an unknown config.
         """
-        if status not in ("active", "ended"):
+        if status not in CONVERSATION_STATUSES:
             raise ValueError("status must be 'active' or 'ended'")
         if not normalize_phone(phone_number):
             raise ValueError("phone_number must contain digits")
         with self.lock:
             config_id = whatsapp_config_id or self.default_config_id
-            if config_id not in self.configs:
-                raise NotFoundError("WhatsApp config", config_id)
-            stamp = self.now()
+            self.config(config_id)
+            stamp = self.clock.stamp()
             record: dict[str, Any] = {
                 "id": str(uuid.uuid4()),
                 "phone_number": phone_number,
@@ -375,7 +196,7 @@ class Store:
             }
             if contact_name is not None:
                 record["contact_name"] = contact_name
-            self.conversations[record["id"]] = record
+            self._conversations[record["id"]] = record
             self._conversations_by_phone.setdefault(normalize_phone(phone_number), []).append(record["id"])
             return copy.deepcopy(record)
 
@@ -386,9 +207,30 @@ class Store:
         :raises NotFoundError: if unknown.
         """
         with self.lock:
-            if conversation_id not in self.conversations:
+            if conversation_id not in self._conversations:
                 raise NotFoundError("Conversation", conversation_id)
-            return copy.deepcopy(self.conversations[conversation_id])
+            return copy.deepcopy(self._conversations[conversation_id])
+
+    def conversations(self) -> list[dict[str, Any]]:
+        """Every conversation, in creation order."""
+        with self.lock:
+            return copy.deepcopy(list(self._conversations.values()))
+
+    def set_conversation_status(self, conversation_id: str, status: str) -> dict[str, Any]:
+        """End or reactivate a conversation; returns the record.
+
+        :param conversation_id: the conversation id.
+        :param status: ``active`` or ``ended``.
+        :raises NotFoundError: if unknown.
+        """
+        if status not in CONVERSATION_STATUSES:
+            raise ValueError("status must be 'active' or 'ended'")
+        with self.lock:
+            self.conversation(conversation_id)
+            record = self._conversations[conversation_id]
+            record["status"] = status
+            record["updated_at"] = self.clock.stamp()
+            return copy.deepcopy(record)
 
     def find_or_create_conversation(self, phone_number: str, config_id: str) -> dict[str, Any]:
         """The active conversation of a phone number on a config, created when there is none.
@@ -398,7 +240,7 @@ class Store:
         """
         digits = normalize_phone(phone_number)
         with self.lock:
-            same_number = (self.conversations.get(id_) for id_ in self._conversations_by_phone.get(digits, ()))
+            same_number = (self._conversations.get(id_) for id_ in self._conversations_by_phone.get(digits, ()))
             candidates = [
                 conversation
                 for conversation in same_number
@@ -423,16 +265,15 @@ class Store:
         raw = normalize_phone(phone_number).encode() + b"\x15\x02\x00\x11\x18\x12" + uuid.uuid4().bytes
         return "wamid." + base64.b64encode(raw).decode()
 
-    def _touch_conversation(self, conversation_id: str, stamp: str) -> None:
-        conversation = self.conversations[conversation_id]
-        conversation["last_active_at"] = stamp
-        conversation["updated_at"] = stamp
-
-    def store_outbound(self, conversation_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    def store_outbound(
+        self, conversation_id: str, message: dict[str, Any], *, created_at: str | None = None
+    ) -> dict[str, Any]:
         """Store a validated outbound message as Kapso would after WhatsApp accepted it.
 
         :param conversation_id: the conversation to store it in.
-        :param message: the validated ``message`` object of the send.
+        :param message: the validated ``message`` object of a v1 send.
+        :param created_at: its timestamp on Kapso's clock (now when ``None``); an earlier one seeds a message
+            "sent before" (the conversation's ``last_active_at`` only moves forward).
         :raises NotFoundError: for an unknown conversation.
         """
         message_type = str(message.get("message_type", "text"))
@@ -441,16 +282,14 @@ class Store:
         if message_type == "template":
             metadata = {
                 key: copy.deepcopy(message[key])
-                for key in ("template_name", "template_language", "template_params")
+                for key in ("template_name", "template_language", "template_params", "template_id")
                 if message.get(key) is not None
             }
         elif message_type == "contacts":
             metadata = {"contacts_data": message_type_data(message, message_type)["contacts"]}
         with self.lock:
-            conversation = self.conversations.get(conversation_id)
-            if conversation is None:
-                raise NotFoundError("Conversation", conversation_id)
-            stamp = self.now()
+            conversation = self.conversation(conversation_id)
+            stamp = created_at or self.clock.stamp()
             record: dict[str, Any] = {
                 "id": str(uuid.uuid4()),
                 "phone_number": conversation["phone_number"],
@@ -469,9 +308,8 @@ class Store:
             }
             if isinstance(message.get("media_url"), str):
                 record["media_url"] = message["media_url"]
-            self.messages.append(record)
-            self._touch_conversation(conversation_id, stamp)
-            self._schedule_progression(record, time.time())
+            self._add_message(record)
+            self.progression.plan(record["id"], time.time())
             return copy.deepcopy(record)
 
     def store_inbound(
@@ -495,10 +333,8 @@ class Store:
         :raises NotFoundError: for an unknown conversation.
         """
         with self.lock:
-            conversation = self.conversations.get(conversation_id)
-            if conversation is None:
-                raise NotFoundError("Conversation", conversation_id)
-            stamp = self.now()
+            conversation = self.conversation(conversation_id)
+            stamp = self.clock.stamp()
             if type_data is None:
                 type_data = {"text": content} if message_type == "text" else {}
             record: dict[str, Any] = {
@@ -519,9 +355,28 @@ class Store:
             }
             if media_url is not None:
                 record["media_url"] = media_url
-            self.messages.append(record)
-            self._touch_conversation(conversation_id, stamp)
+            self._add_message(record)
             return copy.deepcopy(record)
+
+    def _add_message(self, record: dict[str, Any]) -> None:
+        self._messages.append(record)
+        self._message_index[record["id"]] = record
+        self._message_index[record["whatsapp_message_id"]] = record
+        self._history[record["id"]] = [{"status": record["status"], "timestamp": record["created_at"]}]
+        conversation = self._conversations[record["whatsapp_conversation_id"]]
+        # A message seeded in the past leaves a later activity as it was.
+        if record["created_at"] > conversation["last_active_at"]:
+            conversation["last_active_at"] = conversation["updated_at"] = record["created_at"]
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        """One message by Kapso id or wamid, with the status changes that are due applied.
+
+        :param message_id: Kapso id or wamid.
+        :raises NotFoundError: if unknown.
+        """
+        with self.lock:
+            self.apply_due_status_changes()
+            return copy.deepcopy(self._message(message_id))
 
     def list_messages(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
         """Messages in insertion order, optionally of one conversation.
@@ -532,9 +387,42 @@ class Store:
             self.apply_due_status_changes()
             return [
                 copy.deepcopy(record)
-                for record in self.messages
+                for record in self._messages
                 if conversation_id is None or record["whatsapp_conversation_id"] == conversation_id
             ]
+
+    def status_history(self, message_id: str) -> list[dict[str, Any]]:
+        """The status events of a message, oldest first: ``{"status", "timestamp"}`` plus, for a failure,
+        ``error_code`` and ``error_message`` when known.
+
+        :param message_id: Kapso id or wamid.
+        :raises NotFoundError: if unknown.
+        """
+        with self.lock:
+            self.apply_due_status_changes()
+            return copy.deepcopy(self._history[self._message(message_id)["id"]])
+
+    def set_message_times(self, message_id: str, created_at: str, updated_at: str | None = None) -> dict[str, Any]:
+        """Give a stored message other timestamps (Kapso can hand out one timestamp twice); returns it.
+
+        :param message_id: Kapso id or wamid.
+        :param created_at: its new ``created_at``.
+        :param updated_at: its new ``updated_at`` (``created_at`` when ``None``).
+        :raises NotFoundError: if unknown.
+        """
+        with self.lock:
+            record = self._message(message_id)
+            record["created_at"] = created_at
+            record["updated_at"] = updated_at or created_at
+            return copy.deepcopy(record)
+
+    def _message(self, message_id: str) -> dict[str, Any]:
+        record = self._message_index.get(message_id)
+        if record is None:
+            raise NotFoundError("Message", message_id)
+        return record
+
+    # -- status -----------------------------------------------------------------------------------------
 
     def set_message_status(
         self,
@@ -555,99 +443,109 @@ class Store:
         :param error_message: WhatsApp error text, kept in ``metadata`` for ``failed``.
         :raises NotFoundError: for an unknown message.
         """
-        if status not in MESSAGE_STATUSES:
-            raise ValueError(f"status must be one of {sorted(MESSAGE_STATUSES)}")
+        check_status(status)
         with self.lock:
             self.apply_due_status_changes()
-            record = self._find_message(message_id)
-            self.status_changes = [change for change in self.status_changes if change.message_id != record["id"]]
-            self.sequences.pop(record["id"], None)
-            self._set_status(record, status, error_code, error_message)
-            record["updated_at"] = self.now()
+            record = self._message(message_id)
+            self.progression.forget(record["id"])
+            self._set_status(record, status, error_code, error_message, self.clock.stamp())
             return copy.deepcopy(record)
 
-    @staticmethod
-    def _set_status(record: dict[str, Any], status: str, error_code: int | None, error_message: str | None) -> None:
-        record["status"] = status
-        if status == "failed":
-            # The files define no error field on messages; Kapso's metadata is the free-form bag.
-            if error_code is not None:
-                record["metadata"]["error_code"] = error_code
-            if error_message is not None:
-                record["metadata"]["error_message"] = error_message
-
-    # -- templates --------------------------------------------------------------------------------------
-
-    def create_template(
+    def schedule_status(
         self,
-        *,
-        name: str,
-        language: str,
-        category: str,
+        message_id: str,
         status: str,
-        content: str | None,
-        parameter_count: int | None,
-        components: list[dict[str, Any]] | None,
-        whatsapp_config_ids: list[str] | None,
-    ) -> dict[str, Any]:
-        """Store a template; see :meth:`KapsoSimulator.create_template`."""
-        if category not in ("MARKETING", "UTILITY", "AUTHENTICATION"):
-            raise ValueError("category must be MARKETING, UTILITY or AUTHENTICATION")
-        if status not in ("draft", "submitted", "approved", "rejected", "disabled", "removed"):
-            raise ValueError(f"unknown template status {status!r}")
-        body = content if content is not None else "Hello from the Kapso simulator!"
-        placeholders = template_placeholders(body)
-        named = any(not name_.isdigit() for name_ in placeholders)
+        *,
+        after: float = 0.0,
+        error_code: int | None = None,
+        error_message: str | None = None,
+    ) -> StatusChange:
+        """Have a message move to ``status`` by itself ``after`` seconds from now.
+
+        :param message_id: Kapso id (or wamid) of the message.
+        :param status: the status it moves to.
+        :param after: seconds from now.
+        :param error_code: for ``failed``, the WhatsApp error code kept in ``metadata``.
+        :param error_message: for ``failed``, the WhatsApp error text kept in ``metadata``.
+        :raises NotFoundError: for an unknown message.
+        """
+        check_status(status)
+        delay = check_delay("after", after)
+        assert delay is not None
         with self.lock:
-            config_ids = list(whatsapp_config_ids or [self.default_config_id])
-            for config_id in config_ids:
-                if config_id not in self.configs:
-                    raise NotFoundError("WhatsApp config", config_id)
-            stamp = self.now()
-            record: dict[str, Any] = {
-                "id": str(uuid.uuid4()),
-                "name": name,
-                "language_code": language,
-                "category": category,
-                "status": status,
-                "content": body,
-                "parameter_count": len(placeholders) if parameter_count is None else parameter_count,
-                "parameter_format": "NAMED" if named else "POSITIONAL",
-                "business_account_id": self.configs[config_ids[0]]["business_account_id"],
-                "whatsapp_config_ids": config_ids,
-                "components": (
-                    copy.deepcopy(components) if components is not None else [{"type": "BODY", "text": body}]
-                ),
-                "metadata": {},
-                "created_at": stamp,
-                "updated_at": stamp,
-            }
-            self.templates[record["id"]] = record
-            if content is None and parameter_count is None:
-                self.lenient_templates.add(record["id"])
-            return copy.deepcopy(record)
+            record = self._message(message_id)
+            return self.progression.schedule(record["id"], status, time.time() + delay, error_code, error_message)
 
-    def template(self, template_id: str) -> dict[str, Any]:
-        """One template by id.
+    def advance_on_listing(self, conversation_id: str) -> None:
+        """One listing of a conversation's messages through the API: each message with a status sequence
+        shows its next status (and keeps the last one once the sequence is spent).
 
-        :param template_id: the template id.
-        :raises NotFoundError: if unknown.
+        :param conversation_id: the conversation listed.
         """
         with self.lock:
-            if template_id not in self.templates:
-                raise NotFoundError("Template", template_id)
-            return copy.deepcopy(self.templates[template_id])
+            for record in self._messages:
+                if record["whatsapp_conversation_id"] != conversation_id:
+                    continue
+                status = self.progression.next_listed_status(record["id"])
+                if status is None or record["status"] in ("failed", status):
+                    continue
+                progression = self.progression
+                stamp = self.clock.stamp()
+                self._set_status(
+                    record, status, progression.delivery_error_code, progression.delivery_error_message, stamp
+                )
+
+    def apply_due_status_changes(self) -> None:
+        """Apply, in time order, every scheduled change whose time has come."""
+        with self.lock:
+            for change in self.progression.take_due():
+                record = self._message_index.get(change.message_id)
+                if record is None or record["status"] == "failed":
+                    continue  # forgotten by reset(), or final: WhatsApp reports nothing after a failure
+                # The change happened when it was due, not when someone looked.
+                stamp = self.clock.stamp_at(change.due)
+                self._set_status(record, change.status, change.error_code, change.error_message, stamp)
+
+    def pending_status_changes(self) -> list[StatusChange]:
+        """Scheduled changes not applied yet, in time order."""
+        with self.lock:
+            self.apply_due_status_changes()
+            return self.progression.pending()
+
+    def _set_status(
+        self, record: dict[str, Any], status: str, error_code: int | None, error_message: str | None, stamp: str
+    ) -> None:
+        record["status"] = status
+        record["updated_at"] = stamp
+        event: dict[str, Any] = {"status": status, "timestamp": stamp}
+        if status == "failed":
+            # The v1 files define no error field on messages; Kapso's metadata is the free-form bag.
+            if error_code is not None:
+                record["metadata"]["error_code"] = event["error_code"] = error_code
+            if error_message is not None:
+                record["metadata"]["error_message"] = event["error_message"] = error_message
+        self._history[record["id"]].append(event)
+
+    # -- lifecycle --------------------------------------------------------------------------------------
 
     def reset(self) -> None:
         """Forget conversations, messages, templates and added configs; keep the default config."""
         with self.lock:
-            default = self.configs[self.default_config_id]
-            self.configs.clear()
-            self.configs[self.default_config_id] = default
-            self.conversations.clear()
+            default = self._configs[self.default_config_id]
+            self._configs.clear()
+            self._configs[self.default_config_id] = default
+            self._conversations.clear()
             self._conversations_by_phone.clear()
-            self.messages.clear()
+            self._messages.clear()
+            self._message_index.clear()
+            self._history.clear()
             self.templates.clear()
-            self.lenient_templates.clear()
-            self.status_changes.clear()
-            self.sequences.clear()
+            self.progression.clear()
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The live message records, for older tests that edit them in place.
+
+        New code reads :meth:`list_messages` and changes timestamps with :meth:`set_message_times`.
+        """
+        return self._messages

@@ -10,6 +10,8 @@ import math
 import re
 from typing import Any
 
+from kapso_provider.testing._errors import ValidationError
+
 __all__ = [
     "MEDIA_TYPES",
     "MESSAGE_TYPES",
@@ -69,21 +71,6 @@ _MIME_BY_EXTENSION = {
 }
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
-
-
-class ValidationError(Exception):
-    """A body Kapso would refuse; ``str()`` is ``"<field>: <problem>"``.
-
-    :param field: dotted path of the offending field (``message.content``).
-    :param problem: what is wrong with it.
-    :param status: HTTP status Kapso answers with (422 unless the files say otherwise).
-    """
-
-    def __init__(self, field: str, problem: str, *, status: int = 422) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-        self.status = status
 
 
 def normalize_phone(phone: str) -> str:

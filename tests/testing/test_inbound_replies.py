@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from kapso_provider.testing import KapsoSimulator
+from tests.testing._support import PHONE
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from kapso_provider.testing import KapsoSimulator
 
-PHONE = "+15551234567"
 _GUARD_SECONDS = 30.0
 QUESTION = {
     "message": {
@@ -24,12 +23,6 @@ QUESTION = {
         "buttons": [{"id": "yes-1", "title": "Deploy"}, {"id": "no-1", "title": "Cancel"}],
     }
 }
-
-
-@pytest.fixture
-def sim() -> Iterator[KapsoSimulator]:
-    with KapsoSimulator(api_key="k", port=0) as simulator:
-        yield simulator
 
 
 def _until(condition: Any) -> None:
@@ -43,7 +36,7 @@ def _send(sim: KapsoSimulator, conversation_id: str) -> dict[str, Any]:
     response = requests.post(
         f"{sim.base_url}/whatsapp_conversations/{conversation_id}/whatsapp_messages",
         json=QUESTION,
-        headers={"X-API-Key": "k"},
+        headers={"X-API-Key": sim.api_key},
         timeout=10,
     )
     assert response.status_code == 201, response.text
@@ -95,7 +88,7 @@ def test_an_armed_reply_can_wait_for_reads(sim: KapsoSimulator) -> None:
     url = f"{sim.base_url}/whatsapp_conversations/{conversation['id']}/whatsapp_messages"
 
     def inbound_listed() -> list[dict[str, Any]]:
-        data = requests.get(url, headers={"X-API-Key": "k"}, timeout=10).json()["data"]
+        data = requests.get(url, headers={"X-API-Key": sim.api_key}, timeout=10).json()["data"]
         return [m for m in data if m["direction"] == "inbound"]
 
     assert inbound_listed() == []

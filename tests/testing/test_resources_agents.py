@@ -5,42 +5,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import requests
 
-from kapso_provider.testing import KapsoSimulator
-from tests._openapi import assert_valid_request, load_spec, resolve_refs, validation_errors
+from tests._openapi import assert_valid_request
+from tests.testing._support import PHONE, TIMEOUT, assert_documented
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import requests
 
-TIMEOUT = 10
-PHONE = "+15551234567"
+    from kapso_provider.testing import KapsoSimulator
+
 SPEC = "openapi-agents.yaml"
-
-
-@pytest.fixture
-def sim() -> Iterator[KapsoSimulator]:
-    with KapsoSimulator(api_key="secret-key") as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def http(sim: KapsoSimulator) -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.headers["X-API-Key"] = sim.api_key
-        yield session
 
 
 def call(http: requests.Session, sim: KapsoSimulator, method: str, path: str, **kwargs: Any) -> requests.Response:
     return http.request(method, sim.base_url + path, timeout=TIMEOUT, **kwargs)
-
-
-def assert_answer_matches_spec(response: requests.Response, template: str, method: str) -> None:
-    """The answer validates against the response schema the file gives for its status."""
-    spec = load_spec(SPEC)
-    answer = spec["paths"][template][method.lower()]["responses"][str(response.status_code)]
-    schema = resolve_refs(answer["content"]["application/json"]["schema"], spec)
-    assert validation_errors(schema, response.json()) == []
 
 
 def assert_requests_valid(sim: KapsoSimulator) -> None:
@@ -65,7 +43,7 @@ class TestAnswersMatchTheSpec:
         for method, path, template, body in cases:
             response = call(http, sim, method, path, json=body)
             assert response.ok, response.text
-            assert_answer_matches_spec(response, template, method)
+            assert_documented(SPEC, response, template=template)
         execution_id = response.json()["data"]["id"]
         base = f"/agents/{agent['id']}/executions"
         second: list[tuple[str, str, str, Any]] = [
@@ -83,7 +61,7 @@ class TestAnswersMatchTheSpec:
             response = call(http, sim, method, path, json=body)
             assert response.ok, response.text
             # failed and stopped are only in the update's enum, not the record's: ended validates everywhere.
-            assert_answer_matches_spec(response, template, method)
+            assert_documented(SPEC, response, template=template)
         assert_requests_valid(sim)
 
     def test_flows_and_flow_executions(self, http: requests.Session, sim: KapsoSimulator) -> None:
@@ -94,21 +72,21 @@ class TestAnswersMatchTheSpec:
             ("GET", f"/flows/{flow['id']}", "/flows/{flow_id}"),
         ]:
             response = call(http, sim, method, path)
-            assert_answer_matches_spec(response, template, method)
+            assert_documented(SPEC, response, template=template)
         response = start_flow(http, sim, flow["id"], variables={"name": "Ada"})
         assert response.status_code == 202
-        assert_answer_matches_spec(response, "/flows/{flow_id}/executions", "POST")
+        assert_documented(SPEC, response, template="/flows/{flow_id}/executions")
         listed = call(http, sim, "GET", f"/flows/{flow['id']}/executions")
-        assert_answer_matches_spec(listed, "/flows/{flow_id}/executions", "GET")
+        assert_documented(SPEC, listed, template="/flows/{flow_id}/executions")
         (record,) = listed.json()["data"]
         assert record["status"] == "waiting"  # the list read advanced it one step
         response = call(http, sim, "GET", f"/flow_executions/{record['id']}")
-        assert_answer_matches_spec(response, "/flow_executions/{execution_id}", "GET")
+        assert_documented(SPEC, response, template="/flow_executions/{execution_id}")
         response = call(http, sim, "POST", f"/flow_executions/{record['id']}/resume", json={"input": "yes"})
-        assert_answer_matches_spec(response, "/flow_executions/{execution_id}/resume", "POST")
+        assert_documented(SPEC, response, template="/flow_executions/{execution_id}/resume")
         response = call(http, sim, "POST", f"/flow_executions/{record['id']}/resume", json={"input": "yes"})
         assert response.status_code == 422
-        assert_answer_matches_spec(response, "/flow_executions/{execution_id}/resume", "POST")
+        assert_documented(SPEC, response, template="/flow_executions/{execution_id}/resume")
         assert_requests_valid(sim)
 
 

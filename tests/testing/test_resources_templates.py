@@ -12,23 +12,18 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import requests
 
-from kapso_provider.testing import KapsoSimulator
-from tests._openapi import assert_valid_request, load_spec, request_problems, resolve_refs, validation_errors
+from tests._openapi import assert_valid_request, request_problems
+from tests.testing._support import assert_documented
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import requests
+
+    from kapso_provider.testing import KapsoSimulator
 
 WHATSAPP = "openapi-whatsapp.yaml"
 BODY = [{"type": "BODY", "text": "Hello {{1}}"}]
 SYNC_PATHS = ("/whatsapp_templates/sync", "/whatsapp_templates/sync_status")
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[KapsoSimulator]:
-    with KapsoSimulator(api_key="resources-key") as simulator:
-        yield simulator
 
 
 class Client:
@@ -55,23 +50,13 @@ class Client:
         if status == 204:
             assert response.content == b""
             return None
-        assert_answer_shape(template, method, status, response.json())
+        assert_documented(WHATSAPP, response, template=template)
         return response.json()
 
 
-def assert_answer_shape(template: str, method: str, status: int, body: Any) -> None:
-    spec = load_spec(WHATSAPP)
-    responses = spec["paths"][template][method.lower()]["responses"]
-    schema = resolve_refs(responses[str(status)]["content"]["application/json"]["schema"], spec)
-    assert validation_errors(schema, body) == [], body
-
-
 @pytest.fixture
-def client(sim: KapsoSimulator) -> Iterator[Client]:
-    sim.reset()
-    with requests.Session() as session:
-        session.headers["X-API-Key"] = sim.api_key
-        yield Client(sim, session)
+def client(sim: KapsoSimulator, http: requests.Session) -> Client:
+    return Client(sim, http)
 
 
 def _create(client: Client, **template: Any) -> dict[str, Any]:

@@ -16,30 +16,20 @@ shows up as a failing test:
 
 from __future__ import annotations
 
-import copy
-import functools
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from kapso_provider.testing import KapsoSimulator
+from tests._openapi import load_spec, spec_dir
+from tests.testing._support import PHONE, document, errors_of, escape, validator
 
-yaml = pytest.importorskip("yaml")
-openapi_schema_validator = pytest.importorskip("openapi_schema_validator")
-referencing = pytest.importorskip("referencing")
-referencing_jsonschema = pytest.importorskip("referencing.jsonschema")
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_DIR = Path(os.environ.get("KAPSO_OPENAPI_DIR", REPO_ROOT.parent / "shared" / "kapso-api"))
 MAIN = "openapi.yaml"
 WHATSAPP = "openapi-whatsapp.yaml"
-PHONE = "+15551234567"
 
-if not (SPEC_DIR / MAIN).is_file() or not (SPEC_DIR / WHATSAPP).is_file():
-    pytest.skip(f"Kapso OpenAPI files not found in {SPEC_DIR} (set KAPSO_OPENAPI_DIR)", allow_module_level=True)
+if not (spec_dir() / MAIN).is_file() or not (spec_dir() / WHATSAPP).is_file():
+    pytest.skip(f"Kapso OpenAPI files not found in {spec_dir()} (set KAPSO_OPENAPI_DIR)", allow_module_level=True)
 
 TYPE_SCHEMAS = {
     "text": "TextMessageData",
@@ -55,42 +45,6 @@ TYPE_SCHEMAS = {
 }
 
 
-@functools.cache
-def raw_document(name: str) -> dict[str, Any]:
-    loader = yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader
-    document: dict[str, Any] = yaml.load((SPEC_DIR / name).read_text(encoding="utf-8"), Loader=loader)
-    return document
-
-
-@functools.cache
-def document(name: str) -> dict[str, Any]:
-    """The file with ``message_type_data``'s unsatisfiable ``oneOf`` relaxed to ``anyOf``."""
-    patched = copy.deepcopy(raw_document(name))
-    message_type_data = patched["components"]["schemas"]["WhatsappMessage"]["properties"]["message_type_data"]
-    message_type_data["anyOf"] = message_type_data.pop("oneOf")
-    return patched
-
-
-def uri(name: str) -> str:
-    return f"urn:kapso-api:{name}"
-
-
-def validator(name: str, pointer: str, *, patched: bool = True) -> Any:
-    """A validator for the schema at a JSON pointer of a file; its local ``$ref``s resolve in the file."""
-    contents = document(name) if patched else raw_document(name)
-    resource = referencing.Resource.from_contents(contents, default_specification=referencing_jsonschema.DRAFT4)
-    registry = referencing.Registry().with_resource(uri(name), resource)
-    return openapi_schema_validator.OAS30Validator(
-        {"$ref": f"{uri(name)}#{pointer}"},
-        registry=registry,
-        format_checker=openapi_schema_validator.oas30_format_checker,
-    )
-
-
-def escape(path: str) -> str:
-    return path.replace("~", "~0").replace("/", "~1")
-
-
 def response_validator(name: str, path: str, method: str, status: int) -> Any:
     operation = document(name)["paths"][path][method.lower()]
     assert str(status) in operation["responses"], f"{name} documents no {status} for {method} {path}"
@@ -101,10 +55,6 @@ def response_validator(name: str, path: str, method: str, status: int) -> Any:
 
 def request_validator(name: str, path: str, method: str) -> Any:
     return validator(name, f"/paths/{escape(path)}/{method.lower()}/requestBody/content/application~1json/schema")
-
-
-def errors_of(checker: Any, instance: Any) -> list[str]:
-    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in checker.iter_errors(instance)]
 
 
 def assert_matches(response: requests.Response, name: str, path: str, method: str) -> None:
@@ -124,20 +74,6 @@ def assert_type_data_matches(name: str, record: dict[str, Any]) -> None:
     assert set(record["message_type_data"]) <= set(schema["properties"]), record["message_type_data"]
     checker = validator(name, f"/components/schemas/{schema_name}")
     assert errors_of(checker, record["message_type_data"]) == []
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with KapsoSimulator(api_key="spec-key") as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def http(sim):
-    sim.reset()
-    with requests.Session() as session:
-        session.headers["X-API-Key"] = sim.api_key
-        yield session
 
 
 SENDS: list[dict[str, Any]] = [
@@ -189,8 +125,8 @@ def test_files_message_type_data_one_of_is_unsatisfiable(name):
 
 
 def test_files_disagree_on_template_components():
-    main = raw_document(MAIN)["components"]["schemas"]["WhatsappTemplate"]["properties"]["components"]
-    newer = raw_document(WHATSAPP)["components"]["schemas"]["WhatsappTemplate"]["properties"]["components"]
+    main = load_spec(MAIN)["components"]["schemas"]["WhatsappTemplate"]["properties"]["components"]
+    newer = load_spec(WHATSAPP)["components"]["schemas"]["WhatsappTemplate"]["properties"]["components"]
     assert (main["type"], newer["type"]) == ("object", "array")
 
 

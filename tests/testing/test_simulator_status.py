@@ -12,16 +12,9 @@ import requests
 
 from kapso_provider.testing import KapsoSimulator
 from kapso_provider.testing.__main__ import _parser
+from tests.testing._support import PHONE, TIMEOUT
 
-PHONE = "+15551234567"
 HOUR = 3600.0
-TIMEOUT = 5
-
-
-@pytest.fixture
-def sim() -> Any:
-    with KapsoSimulator(api_key="secret-key") as simulator:
-        yield simulator
 
 
 def _send(sim: KapsoSimulator, content: str = "hi") -> dict[str, Any]:

@@ -29,4 +29,4 @@ def test_reset_forgets_the_index() -> None:
     store.reset()
     after = store.find_or_create_conversation("+15550100003", store.default_config_id)
     assert after["id"] != before["id"]
-    assert list(store.conversations) == [after["id"]]
+    assert [conversation["id"] for conversation in store.conversations()] == [after["id"]]

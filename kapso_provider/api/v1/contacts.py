@@ -30,6 +30,7 @@ from kapso_provider.validation import (
     check_text,
     is_uuid,
     path_segment,
+    phone_digits_problem,
     phone_number_problem,
     raise_problems,
     require_aware_datetime,
@@ -70,7 +71,7 @@ def contact_identifier(contact: str) -> str:
     value = contact.strip()
     if is_uuid(value) or not _PHONE_LIKE.fullmatch(value):
         return value
-    problem = phone_number_problem(value)
+    problem = phone_digits_problem(value)
     if problem:
         raise KapsoArgumentError(f"contact: {problem}")
     return re.sub(r"\D", "", value)

@@ -1,6 +1,7 @@
-"""Simulator endpoints: WhatsApp config health, customers, projects.
+"""v1 endpoints: customers and the project of the API key.
 
-The core answers ``GET /whatsapp_configs`` and ``GET /whatsapp_configs/{id}``; this group adds the rest.
+Config health is answered by the configs group (``_v1/configs.py``); :meth:`PlatformGroup.set_config_health`
+stays here, where tests have always called it.
 """
 
 from __future__ import annotations
@@ -8,22 +9,17 @@ from __future__ import annotations
 import copy
 import uuid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
+from kapso_provider.testing._errors import NotFoundError, ValidationError
 from kapso_provider.testing._http import Response, first, json_response, paginate, parse_time
-from kapso_provider.testing._resources._base import ResourceGroup, route
-from kapso_provider.testing._store import NotFoundError
-from kapso_provider.testing._validation import ValidationError
+from kapso_provider.testing._routing import ResourceGroup, route
 
 if TYPE_CHECKING:
-    import re
     from collections.abc import Mapping
 
-    from kapso_provider.testing._resources._base import Route
-    from kapso_provider.testing._simulator import KapsoSimulator
-
-#: The overall statuses of a health report, as ``openapi-whatsapp.yaml`` lists them.
-HEALTH_STATUSES = ("healthy", "degraded", "unhealthy", "error")
+    from kapso_provider.testing._routing import Route
+    from kapso_provider.testing._store import Store
+    from kapso_provider.testing._v1.configs import ConfigsGroup
 
 
 def _customer_body(body: Any) -> dict[str, Any]:
@@ -57,17 +53,20 @@ def _required_text(customer: dict[str, Any], name: str) -> str:
 
 
 class PlatformGroup(ResourceGroup):
-    """The simulator's WhatsApp config health, customers and the project of its API key.
+    """The simulator's customers and the project of its API key.
 
     Every config is ``healthy`` until a test says otherwise (:meth:`set_config_health`). Customers start
     empty (:meth:`add_customer` seeds one). The project is the one the simulator's API key belongs to; any
     other project id is answered 404.
+
+    :param store: the simulator's store.
+    :param configs: the configs group, which keeps the health settings.
     """
 
-    def __init__(self, simulator: KapsoSimulator) -> None:
-        super().__init__(simulator)
+    def __init__(self, store: Store, configs: ConfigsGroup) -> None:
+        super().__init__(store)
+        self._configs = configs
         self._customers: dict[str, dict[str, Any]] = {}
-        self._health: dict[str, str] = {}
         stamp = self.store.now()
         self._project: dict[str, Any] = {
             "id": self.store.project_id,
@@ -89,19 +88,12 @@ class PlatformGroup(ResourceGroup):
             return copy.deepcopy(self._project)
 
     def set_config_health(self, whatsapp_config_id: str, status: str) -> None:
-        """Make the health check of one config report ``status`` from now on.
+        """Make the health check of one config report ``status`` from now on (the configs group keeps it).
 
         :param whatsapp_config_id: the config.
-        :param status: ``healthy``, ``degraded`` (webhook checks fail), ``unhealthy`` (phone number access
-            fails) or ``error`` (the check itself failed).
-        :raises KeyError: for an unknown config.
-        :raises ValueError: for another status.
+        :param status: ``healthy``, ``degraded``, ``unhealthy`` or ``error``.
         """
-        if status not in HEALTH_STATUSES:
-            raise ValueError(f"status must be one of {HEALTH_STATUSES}")
-        with self.lock:
-            self.store.config(whatsapp_config_id)
-            self._health[whatsapp_config_id] = status
+        self._configs.set_config_health(whatsapp_config_id, status)
 
     def add_customer(
         self, name: str = "Acme Corporation", external_customer_id: str = "CUS-1", *, customer_id: str | None = None
@@ -124,23 +116,21 @@ class PlatformGroup(ResourceGroup):
             return copy.deepcopy(list(self._customers.values()))
 
     def reset(self) -> None:
-        """Forget customers and health settings; the project stays."""
+        """Forget customers; the project stays."""
         self._customers.clear()
-        self._health.clear()
 
     # -- routes -----------------------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
-        """Config health, customers (list, create, get, update, delete) and ``GET /projects/{id}``."""
-        customer = r"/customers/(?P<id>[^/]+)"
+        """Customers (list, create, get, update, delete) and ``GET /projects/{id}``."""
+        customer = "/customers/{id}"
         return [
-            route("GET", r"/whatsapp_configs/(?P<id>[^/]+)/health", self._config_health),
-            route("GET", r"/customers", self._list_customers),
-            route("POST", r"/customers", self._create_customer_answer),
+            route("GET", "/customers", self._list_customers),
+            route("POST", "/customers", self._create_customer_answer),
             route("GET", customer, self._get_customer),
             route("PATCH", customer, self._update_customer),
             route("DELETE", customer, self._delete_customer),
-            route("GET", r"/projects/(?P<id>[^/]+)", self._get_project),
+            route("GET", "/projects/{id}", self._get_project),
         ]
 
     # -- helpers (callers hold the lock) ----------------------------------------------------------------
@@ -163,62 +153,9 @@ class PlatformGroup(ResourceGroup):
             raise NotFoundError("Customer", customer_id)
         return record
 
-    def _health_report(self, config: dict[str, Any], status: str) -> dict[str, Any]:
-        stamp = self.store.now()
-        if status == "error":
-            return {"status": "error", "error": "Health check failed: WhatsApp API unavailable", "timestamp": stamp}
-        phone_ok = status != "unhealthy"
-        webhooks_ok = status == "healthy"
-        phone_check: dict[str, Any] = {
-            "passed": phone_ok,
-            "details": {
-                "verified_name": config["name"],
-                "display_phone_number": config["display_phone_number"],
-                "quality_rating": "GREEN",
-                "id": config["phone_number_id"],
-            },
-        }
-        if not phone_ok:
-            phone_check = {"passed": False, "details": {}, "error": "Phone number not accessible with this token"}
-        subscription: dict[str, Any] = {
-            "passed": webhooks_ok,
-            "details": {
-                "app_id": "123456789",
-                "subscribed": webhooks_ok,
-                "subscribed_fields": ["messages", "message_deliveries"] if webhooks_ok else [],
-            },
-        }
-        if not webhooks_ok:
-            subscription["error"] = "App is not subscribed to the WhatsApp Business Account"
-        return {
-            "status": status,
-            "checks": {
-                "phone_number_access": phone_check,
-                "messaging_health": {
-                    "passed": phone_ok,
-                    "overall_status": "AVAILABLE" if phone_ok else "BLOCKED",
-                    "details": {"can_send_message": "AVAILABLE" if phone_ok else "BLOCKED", "entities": []},
-                },
-                "webhook_subscription": subscription,
-                "webhook_verified": {
-                    "passed": webhooks_ok,
-                    "details": {"verified_at": config["webhook_verified_at"]} if webhooks_ok else {},
-                },
-            },
-            "timestamp": stamp,
-        }
-
     # -- handlers ---------------------------------------------------------------------------------------
 
-    def _config_health(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
-        config_id = unquote(match["id"])
-        with self.lock:
-            config = self.store.config(config_id)
-            status = self._health.get(config_id, "healthy")
-            # The report is the body itself, not wrapped in "data" (both files agree).
-            return json_response(200, self._health_report(config, status))
-
-    def _list_customers(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _list_customers(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         name = first(query, "q[name_cont]")
         external = first(query, "q[external_customer_id_eq]")
         # openapi.yaml documents the created_at bounds (openapi-platform.yaml does not): answer them too.
@@ -242,7 +179,7 @@ class PlatformGroup(ResourceGroup):
                 selected.append(copy.deepcopy(record))
         return paginate(selected, query)
 
-    def _create_customer_answer(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _create_customer_answer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         fields = _customer_body(body)
         name = _required_text(fields, "name")
         # openapi.yaml, the one file with POST /customers at the right path, requires both fields.
@@ -250,13 +187,13 @@ class PlatformGroup(ResourceGroup):
         with self.lock:
             return json_response(201, {"data": self._create_customer(name, external, None)})
 
-    def _get_customer(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _get_customer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            return json_response(200, {"data": copy.deepcopy(self._customer(unquote(match["id"])))})
+            return json_response(200, {"data": copy.deepcopy(self._customer(params["id"]))})
 
-    def _update_customer(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _update_customer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            record = self._customer(unquote(match["id"]))
+            record = self._customer(params["id"])
             fields = _customer_body(body)
             changes = {
                 key: value for key in ("name", "external_customer_id") if (value := _text(fields, key)) is not None
@@ -265,16 +202,16 @@ class PlatformGroup(ResourceGroup):
             record["updated_at"] = self.store.now()
             return json_response(200, {"data": copy.deepcopy(record)})
 
-    def _delete_customer(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _delete_customer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            customer_id = unquote(match["id"])
+            customer_id = params["id"]
             self._customer(customer_id)
             del self._customers[customer_id]
         # 204 No Content, as both files document: no body at all.
         return Response(204, b"")
 
-    def _get_project(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
-        project_id = unquote(match["id"])
+    def _get_project(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
+        project_id = params["id"]
         with self.lock:
             if project_id != self._project["id"]:
                 raise NotFoundError("Project", project_id)

@@ -15,16 +15,17 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from kapso_provider.testing._errors import NotFoundError, ValidationError
 from kapso_provider.testing._http import ApiError, first, json_response, paginate, parse_time
-from kapso_provider.testing._resources._base import ResourceGroup, Route, route
-from kapso_provider.testing._store import NotFoundError
-from kapso_provider.testing._validation import ValidationError, normalize_phone
+from kapso_provider.testing._routing import ResourceGroup, Route, route
+from kapso_provider.testing._validation import normalize_phone
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import datetime
 
     from kapso_provider.testing._http import Response
+    from kapso_provider.testing._store import Store
 
 AGENT_STATUSES = ("started", "running", "paused", "ended", "handoff", "failed", "stopped")
 # q[status_eq] of the executions list takes the record's own enum only.
@@ -34,7 +35,6 @@ FLOW_STATUSES = ("draft", "active", "archived")
 FLOW_EXECUTION_STATUSES = ("running", "waiting", "ended", "failed")
 FLOW_FINAL_STATUSES = ("ended", "failed")
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-_SEGMENT = r"([^/]+)"
 
 
 def _object_body(body: Any, *, required: bool = True) -> dict[str, Any]:
@@ -104,8 +104,8 @@ class AgentsGroup(ResourceGroup):
     flow execution stays invisible), and :meth:`agent_executions` / :meth:`flow_executions` to inspect.
     """
 
-    def __init__(self, simulator: Any) -> None:
-        super().__init__(simulator)
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
         self.reset()
 
     def reset(self) -> None:
@@ -296,34 +296,34 @@ class AgentsGroup(ResourceGroup):
     def routes(self) -> list[Route]:
         """The endpoints of this group."""
         return [
-            route("GET", r"/agents", self._list_agents),
-            route("GET", rf"/agents/{_SEGMENT}", self._get_agent),
-            route("POST", rf"/agents/{_SEGMENT}/executions", self._start_agent_execution),
-            route("GET", rf"/agents/{_SEGMENT}/executions", self._list_agent_executions),
-            route("GET", rf"/agents/{_SEGMENT}/executions/{_SEGMENT}", self._get_agent_execution),
-            route("PUT", rf"/agents/{_SEGMENT}/executions/{_SEGMENT}", self._update_agent_execution),
-            route("POST", rf"/agents/{_SEGMENT}/executions/{_SEGMENT}/resume", self._resume_agent_execution),
-            route("GET", r"/flows", self._list_flows),
-            route("GET", rf"/flows/{_SEGMENT}", self._get_flow),
-            route("POST", rf"/flows/{_SEGMENT}/executions", self._start_flow_execution),
-            route("GET", rf"/flows/{_SEGMENT}/executions", self._list_flow_executions),
-            route("GET", rf"/flow_executions/{_SEGMENT}", self._get_flow_execution),
-            route("POST", rf"/flow_executions/{_SEGMENT}/resume", self._resume_flow_execution),
+            route("GET", "/agents", self._list_agents),
+            route("GET", "/agents/{agent_id}", self._get_agent),
+            route("POST", "/agents/{agent_id}/executions", self._start_agent_execution),
+            route("GET", "/agents/{agent_id}/executions", self._list_agent_executions),
+            route("GET", "/agents/{agent_id}/executions/{execution_id}", self._get_agent_execution),
+            route("PUT", "/agents/{agent_id}/executions/{execution_id}", self._update_agent_execution),
+            route("POST", "/agents/{agent_id}/executions/{execution_id}/resume", self._resume_agent_execution),
+            route("GET", "/flows", self._list_flows),
+            route("GET", "/flows/{flow_id}", self._get_flow),
+            route("POST", "/flows/{flow_id}/executions", self._start_flow_execution),
+            route("GET", "/flows/{flow_id}/executions", self._list_flow_executions),
+            route("GET", "/flow_executions/{execution_id}", self._get_flow_execution),
+            route("POST", "/flow_executions/{execution_id}/resume", self._resume_flow_execution),
         ]
 
     # agents
 
-    def _list_agents(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _list_agents(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
             return json_response(200, {"data": copy.deepcopy(list(self._agents.values()))})
 
-    def _get_agent(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _get_agent(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            return json_response(200, {"data": copy.deepcopy(self._agent(match.group(1)))})
+            return json_response(200, {"data": copy.deepcopy(self._agent(params["agent_id"]))})
 
     # agent executions
 
-    def _start_agent_execution(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _start_agent_execution(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         payload = _object_body(body)
         if "message" in payload:
             _check_agent_message(payload["message"], "message", allow_text=True)
@@ -332,7 +332,7 @@ class AgentsGroup(ResourceGroup):
             raise ValidationError("phone_number", "must be a phone number", status=400)
         config_id = payload.get("whatsapp_config_id")
         with self.lock:
-            agent = self._agent(match.group(1))
+            agent = self._agent(params["agent_id"])
             if config_id is not None:
                 self.store.config(_check_uuid(config_id, "whatsapp_config_id"))
             stamp = self.store.now()
@@ -351,7 +351,7 @@ class AgentsGroup(ResourceGroup):
             self._pending[record["id"]] = [self._step(step) for step in self.agent_status_sequence]
             return json_response(202, {"data": copy.deepcopy(record)})
 
-    def _list_agent_executions(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _list_agent_executions(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         status = first(query, "q[status_eq]")
         if status is not None and status not in AGENT_FILTER_STATUSES:
             raise ValidationError("q[status_eq]", f"must be one of: {', '.join(AGENT_FILTER_STATUSES)}")
@@ -361,7 +361,7 @@ class AgentsGroup(ResourceGroup):
             "ended_at": (_time_filter(query, "q[ended_at_gteq]"), _time_filter(query, "q[ended_at_lteq]")),
         }
         with self.lock:
-            agent_id = self._agent(match.group(1))["id"]
+            agent_id = self._agent(params["agent_id"])["id"]
             records = [record for record in self._agent_executions.values() if record["agent_id"] == agent_id]
             for record in records:
                 self._advance(record)
@@ -376,13 +376,13 @@ class AgentsGroup(ResourceGroup):
             selected.reverse()
             return paginate(selected, query)
 
-    def _get_agent_execution(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _get_agent_execution(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            record = self._agent_execution(match.group(1), match.group(2))
+            record = self._agent_execution(params["agent_id"], params["execution_id"])
             self._advance(record)
             return json_response(200, {"data": copy.deepcopy(record)})
 
-    def _update_agent_execution(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _update_agent_execution(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         payload = _object_body(body)
         update = payload.get("agent_execution")
         if not isinstance(update, dict):
@@ -393,18 +393,18 @@ class AgentsGroup(ResourceGroup):
         if status not in AGENT_STATUSES:
             raise ValidationError("agent_execution.status", f"must be one of: {', '.join(AGENT_STATUSES)}")
         with self.lock:
-            record = self._agent_execution(match.group(1), match.group(2))
+            record = self._agent_execution(params["agent_id"], params["execution_id"])
             self._apply(record, status, {})
             if self._is_final(record):
                 self._pending.pop(record["id"], None)
             return json_response(200, {"data": copy.deepcopy(record)})
 
-    def _resume_agent_execution(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _resume_agent_execution(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         payload = _object_body(body, required=False)
         if "message" in payload:
             _check_agent_message(payload["message"], "message", allow_text=False)
         with self.lock:
-            record = self._agent_execution(match.group(1), match.group(2))
+            record = self._agent_execution(params["agent_id"], params["execution_id"])
             if record["status"] != "paused":
                 raise ApiError(
                     json_response(
@@ -421,7 +421,7 @@ class AgentsGroup(ResourceGroup):
 
     # flows
 
-    def _list_flows(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _list_flows(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         status = first(query, "q[status_eq]")
         if status is not None and status not in FLOW_STATUSES:
             raise ValidationError("q[status_eq]", f"must be one of: {', '.join(FLOW_STATUSES)}")
@@ -429,13 +429,13 @@ class AgentsGroup(ResourceGroup):
             flows = [flow for flow in self._flows.values() if status is None or flow["status"] == status]
             return json_response(200, {"data": copy.deepcopy(flows)})
 
-    def _get_flow(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _get_flow(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            return json_response(200, {"data": copy.deepcopy(self._flow(match.group(1)))})
+            return json_response(200, {"data": copy.deepcopy(self._flow(params["flow_id"]))})
 
     # flow executions
 
-    def _start_flow_execution(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _start_flow_execution(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         payload = _object_body(body)
         phone = payload.get("phone_number")
         if phone is None:
@@ -445,7 +445,7 @@ class AgentsGroup(ResourceGroup):
         objects = {key: _optional_object(payload, key) for key in ("variables", "context", "initial_data")}
         config_id = payload.get("whatsapp_config_id")
         with self.lock:
-            flow = self._flow(match.group(1))
+            flow = self._flow(params["flow_id"])
             if config_id is not None:
                 try:
                     self.store.config(_check_uuid(config_id, "whatsapp_config_id"))
@@ -483,7 +483,7 @@ class AgentsGroup(ResourceGroup):
     def _not_executable(details: str) -> ApiError:
         return ApiError(json_response(422, {"error": "Flow is not active", "details": details}))
 
-    def _list_flow_executions(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _list_flow_executions(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         raw_status = first(query, "q[status_eq]")
         status: str | None = None
         if raw_status is not None:
@@ -493,7 +493,7 @@ class AgentsGroup(ResourceGroup):
             status = codes[raw_status]
         low, high = _time_filter(query, "q[started_at_gteq]"), _time_filter(query, "q[started_at_lteq]")
         with self.lock:
-            flow_id = self._flow(match.group(1))["id"]
+            flow_id = self._flow(params["flow_id"])["id"]
             selected = []
             for record in self._flow_executions.values():
                 if record["flow_id"] != flow_id:
@@ -514,19 +514,19 @@ class AgentsGroup(ResourceGroup):
             raise NotFoundError("Flow execution", execution_id)
         return record
 
-    def _get_flow_execution(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _get_flow_execution(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            record = self._flow_execution(match.group(1))
+            record = self._flow_execution(params["execution_id"])
             self._advance(record)
             return json_response(200, {"data": copy.deepcopy(record)})
 
-    def _resume_flow_execution(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _resume_flow_execution(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         payload = _object_body(body, required=False)
         if "input" in payload and not isinstance(payload["input"], str):
             raise ValidationError("input", "must be a string")
         message = _optional_object(payload, "message")
         with self.lock:
-            record = self._flow_execution(match.group(1))
+            record = self._flow_execution(params["execution_id"])
             if record["status"] != "waiting":
                 raise ApiError(
                     json_response(

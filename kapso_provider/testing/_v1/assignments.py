@@ -9,22 +9,19 @@ from __future__ import annotations
 import copy
 import uuid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
-from kapso_provider.testing._http import ApiError, error, json_response, paginate
-from kapso_provider.testing._resources._base import ResourceGroup, route
-from kapso_provider.testing._store import NotFoundError
-from kapso_provider.testing._validation import ValidationError
+from kapso_provider.testing._errors import NotFoundError, ValidationError
+from kapso_provider.testing._http import ApiError, error, json_response, paginate, unprocessable
+from kapso_provider.testing._routing import ResourceGroup, object_field, route
 
 if TYPE_CHECKING:
-    import re
     from collections.abc import Mapping
 
     from kapso_provider.testing._http import Response
-    from kapso_provider.testing._resources._base import Route
-    from kapso_provider.testing._simulator import KapsoSimulator
+    from kapso_provider.testing._routing import Route
+    from kapso_provider.testing._store import Store
 
-_CONVERSATION = r"/whatsapp_conversations/(?P<conversation_id>[^/]+)"
+_CONVERSATION = "/whatsapp_conversations/{whatsapp_conversation_id}"
 
 
 def _is_uuid(value: object) -> bool:
@@ -37,17 +34,6 @@ def _is_uuid(value: object) -> bool:
     return True
 
 
-def _object_field(body: Any, name: str) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ValidationError("body", "must be a JSON object")
-    value = body.get(name)
-    if value is None:
-        raise ValidationError(name, "is required")
-    if not isinstance(value, dict):
-        raise ValidationError(name, "must be an object")
-    return value
-
-
 class AssignmentsGroup(ResourceGroup):
     """The simulator's conversation assignments and mark as read, with the project's users.
 
@@ -58,8 +44,8 @@ class AssignmentsGroup(ResourceGroup):
     422 ("conversation already assigned", as ``openapi-whatsapp.yaml`` names the case).
     """
 
-    def __init__(self, simulator: KapsoSimulator) -> None:
-        super().__init__(simulator)
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
         self._users: dict[str, dict[str, Any]] = {}
         #: conversation id -> its assignments, oldest first.
         self._assignments: dict[str, list[dict[str, Any]]] = {}
@@ -141,10 +127,10 @@ class AssignmentsGroup(ResourceGroup):
     def routes(self) -> list[Route]:
         """Assignments (list, create, update) and ``PATCH /whatsapp_messages/{id}/mark_as_read``."""
         return [
-            route("GET", _CONVERSATION + r"/conversation_assignments", self._list),
-            route("POST", _CONVERSATION + r"/conversation_assignments", self._create_answer),
-            route("PATCH", _CONVERSATION + r"/conversation_assignments/(?P<id>[^/]+)", self._update_answer),
-            route("PATCH", r"/whatsapp_messages/(?P<id>[^/]+)/mark_as_read", self._mark_as_read),
+            route("GET", _CONVERSATION + "/conversation_assignments", self._list),
+            route("POST", _CONVERSATION + "/conversation_assignments", self._create_answer),
+            route("PATCH", _CONVERSATION + "/conversation_assignments/{id}", self._update_answer),
+            route("PATCH", "/whatsapp_messages/{id}/mark_as_read", self._mark_as_read),
         ]
 
     # -- state helpers (callers hold the lock) -----------------------------------------------------------
@@ -188,20 +174,19 @@ class AssignmentsGroup(ResourceGroup):
 
     @staticmethod
     def _already_assigned() -> ApiError:
-        text = "Conversation is already assigned"
-        return ApiError(json_response(422, {"error": text, "status": 422, "message": text}))
+        return unprocessable("Conversation is already assigned")
 
     # -- handlers ---------------------------------------------------------------------------------------
 
-    def _list(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
-        conversation_id = unquote(match["conversation_id"])
+    def _list(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
+        conversation_id = params["whatsapp_conversation_id"]
         self.store.conversation(conversation_id)
         return paginate(self.assignments(conversation_id), query)
 
-    def _create_answer(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
-        conversation_id = unquote(match["conversation_id"])
+    def _create_answer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
+        conversation_id = params["whatsapp_conversation_id"]
         self.store.conversation(conversation_id)
-        fields = _object_field(body, "conversation_assignment")
+        fields = object_field(body, "conversation_assignment")
         with self.lock:
             user_id = self._user_field("conversation_assignment.user_id", fields.get("user_id"))
             notes = self._notes_field(fields)
@@ -210,11 +195,11 @@ class AssignmentsGroup(ResourceGroup):
             record = self._create(conversation_id, user_id, notes, active=True, created_by=None)
         return json_response(201, {"data": record})
 
-    def _update_answer(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
-        conversation_id = unquote(match["conversation_id"])
-        assignment_id = unquote(match["id"])
+    def _update_answer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
+        conversation_id = params["whatsapp_conversation_id"]
+        assignment_id = params["id"]
         self.store.conversation(conversation_id)
-        fields = _object_field(body, "conversation_assignment")
+        fields = object_field(body, "conversation_assignment")
         with self.lock:
             record = next(
                 (item for item in self._assignments.get(conversation_id, []) if item["id"] == assignment_id), None
@@ -236,22 +221,18 @@ class AssignmentsGroup(ResourceGroup):
             record.update(changes)
             return json_response(200, {"data": copy.deepcopy(record)})
 
-    def _mark_as_read(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
-        message_id = unquote(match["id"])
+    def _mark_as_read(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
+        message_id = params["id"]
         typing = query.get("typing_indicator")
         if typing is not None and typing not in ("true", "false"):
             raise ValidationError("typing_indicator", "must be true or false")
-        with self.lock:
-            self.store.apply_due_status_changes()
-            # The path takes Kapso's id (format uuid in openapi-whatsapp.yaml), not WhatsApp's wamid.
-            record = next((item for item in self.store.messages if item["id"] == message_id), None)
-            if record is None:
-                raise NotFoundError("Message", message_id)
-            if record["direction"] != "inbound":
-                text = "Only inbound messages can be marked as read"
-                raise ApiError(json_response(422, {"error": text, "status": 422, "message": text}))
-            # Already read: Kapso skips it, and the record comes back unchanged.
-            if record["status"] != "read":
-                record["status"] = "read"
-                record["updated_at"] = self.store.now()
-            return json_response(200, {"data": copy.deepcopy(record)})
+        record = self.store.message(message_id)
+        # The path takes Kapso's id (format uuid in openapi-whatsapp.yaml), not WhatsApp's wamid.
+        if record["id"] != message_id:
+            raise NotFoundError("Message", message_id)
+        if record["direction"] != "inbound":
+            raise unprocessable("Only inbound messages can be marked as read")
+        # Already read: Kapso skips it, and the record comes back unchanged.
+        if record["status"] != "read":
+            record = self.store.set_message_status(message_id, "read")
+        return json_response(200, {"data": record})

@@ -15,16 +15,16 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.testing._http import ApiError, first, int_param, json_response, paginate
-from kapso_provider.testing._resources._base import ResourceGroup, Route, route
-from kapso_provider.testing._store import NotFoundError
-from kapso_provider.testing._validation import ValidationError, normalize_phone
+from kapso_provider.testing._errors import NotFoundError, ValidationError
+from kapso_provider.testing._http import first, int_param, json_response, paginate, unprocessable
+from kapso_provider.testing._routing import ResourceGroup, Route, route
+from kapso_provider.testing._validation import normalize_phone
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from kapso_provider.testing._http import Response
-    from kapso_provider.testing._simulator import KapsoSimulator
+    from kapso_provider.testing._store import Store
 
 #: ``maxItems`` of ``recipients`` in ``POST /whatsapp_broadcasts/{id}/recipients``.
 MAX_RECIPIENTS_PER_REQUEST = 1000
@@ -32,7 +32,7 @@ MAX_RECIPIENTS_PER_REQUEST = 1000
 #: implying the ones before), or ``failed``.
 OUTCOMES = ("sent", "delivered", "read", "responded", "failed")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_ID = r"(?P<id>[^/]+)"
+_BROADCAST = "/whatsapp_broadcasts/{broadcast_id}"
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,6 @@ class Outcome:
     error_code: str | None = None
 
 
-def _unprocessable(text: str) -> ApiError:
-    # The files' 422 examples carry only ``error``; status and message follow the simulator's other errors.
-    return ApiError(json_response(422, {"error": text, "status": 422, "message": text}))
-
-
 class BroadcastsGroup(ResourceGroup):
     """The simulator's broadcasts and their recipients, reached as ``simulator.broadcasts``.
 
@@ -61,8 +56,8 @@ class BroadcastsGroup(ResourceGroup):
     the API; read the state back with :meth:`broadcasts` and :meth:`recipients`.
     """
 
-    def __init__(self, simulator: KapsoSimulator) -> None:
-        super().__init__(simulator)
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
         self._broadcasts: dict[str, dict[str, Any]] = {}
         self._recipients: dict[str, list[dict[str, Any]]] = {}
         self._outcomes: dict[str, Outcome] = {}
@@ -175,12 +170,12 @@ class BroadcastsGroup(ResourceGroup):
 
     def routes(self) -> list[Route]:
         return [
-            route("GET", r"/whatsapp_broadcasts", self._list),
-            route("POST", r"/whatsapp_broadcasts", self._create),
-            route("GET", rf"/whatsapp_broadcasts/{_ID}", self._get),
-            route("GET", rf"/whatsapp_broadcasts/{_ID}/recipients", self._list_recipients),
-            route("POST", rf"/whatsapp_broadcasts/{_ID}/recipients", self._add_recipients),
-            route("POST", rf"/whatsapp_broadcasts/{_ID}/send", self._send),
+            route("GET", "/whatsapp_broadcasts", self._list),
+            route("POST", "/whatsapp_broadcasts", self._create),
+            route("GET", _BROADCAST, self._get),
+            route("GET", _BROADCAST + "/recipients", self._list_recipients),
+            route("POST", _BROADCAST + "/recipients", self._add_recipients),
+            route("POST", _BROADCAST + "/send", self._send),
         ]
 
     # -- state helpers (call under the lock) ------------------------------------------------------------
@@ -255,7 +250,7 @@ class BroadcastsGroup(ResourceGroup):
 
     # -- endpoints --------------------------------------------------------------------------------------
 
-    def _list(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _list(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         config_id = first(query, "q[whatsapp_config_id_eq]")
         template_id = first(query, "q[whatsapp_template_id_eq]")
         for name, value in (("q[whatsapp_config_id_eq]", config_id), ("q[whatsapp_template_id_eq]", template_id)):
@@ -274,7 +269,7 @@ class BroadcastsGroup(ResourceGroup):
         records.sort(key=lambda record: str(record["created_at"]), reverse=True)
         return paginate(records, query)
 
-    def _create(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _create(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         if not isinstance(body, dict) or not isinstance(body.get("whatsapp_broadcast"), dict):
             raise ValidationError("whatsapp_broadcast", "is required and must be an object")
         fields = body["whatsapp_broadcast"]
@@ -286,18 +281,20 @@ class BroadcastsGroup(ResourceGroup):
             if not isinstance(value, str) or not value.strip():
                 raise ValidationError(f"whatsapp_broadcast.{name}", "is required and must be a non-empty string")
         with self.lock:
-            config = self.store.configs.get(fields["whatsapp_config_id"])
-            if config is None:
-                raise _unprocessable("WhatsApp configuration not found")
+            try:
+                config = self.store.config(fields["whatsapp_config_id"])
+            except NotFoundError:
+                raise unprocessable("WhatsApp configuration not found") from None
             if config.get("kind") != "production":
-                raise _unprocessable("WhatsApp config must be production")
-            template = self.store.templates.get(fields["whatsapp_template_id"])
-            if template is None:
-                raise _unprocessable("Template not found")
+                raise unprocessable("WhatsApp config must be production")
+            try:
+                template = self.store.templates.get(fields["whatsapp_template_id"])
+            except NotFoundError:
+                raise unprocessable("Template not found") from None
             if template["status"] != "approved":
-                raise _unprocessable(f"Template is {template['status']}; only approved templates can be broadcast")
+                raise unprocessable(f"Template is {template['status']}; only approved templates can be broadcast")
             if config["id"] not in template["whatsapp_config_ids"]:
-                raise _unprocessable("Template not linked to config")
+                raise unprocessable("Template not linked to config")
             stamp = self.store.now()
             record: dict[str, Any] = {
                 "id": str(uuid.uuid4()),
@@ -316,16 +313,16 @@ class BroadcastsGroup(ResourceGroup):
             self._recipients[record["id"]] = []
             return json_response(201, {"data": self._render(record)})
 
-    def _get(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _get(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            record = self._broadcast(match["id"])
+            record = self._broadcast(params["broadcast_id"])
             self._settle(record)
             return json_response(200, {"data": self._render(record)})
 
-    def _list_recipients(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _list_recipients(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            self._broadcast(match["id"])
-            recipients = copy.deepcopy(self._recipients[match["id"]])
+            self._broadcast(params["broadcast_id"])
+            recipients = copy.deepcopy(self._recipients[params["broadcast_id"]])
         return paginate(recipients, query)
 
     def _recipient_problem(self, index: int, item: Any, template: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -359,25 +356,27 @@ class BroadcastsGroup(ResourceGroup):
                 return None, f"{label}: template parameters invalid - must be an array or an object"
         else:
             given = 0
-        if template["id"] not in self.store.lenient_templates and given != template["parameter_count"]:
+        if self.store.templates.checks_parameters(template["id"]) and given != template["parameter_count"]:
             return None, (
                 f"{label}: template parameters invalid - Template requires {template['parameter_count']} "
                 f"parameters but {given} provided"
             )
         return digits, None
 
-    def _add_recipients(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _add_recipients(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         recipients = body.get("recipients") if isinstance(body, dict) else None
         if not isinstance(recipients, list):
-            raise _unprocessable("Recipients array is required")
+            raise unprocessable("Recipients array is required")
         if len(recipients) > MAX_RECIPIENTS_PER_REQUEST:
-            raise _unprocessable(f"Cannot add more than {MAX_RECIPIENTS_PER_REQUEST} recipients per request")
+            raise unprocessable(f"Cannot add more than {MAX_RECIPIENTS_PER_REQUEST} recipients per request")
         with self.lock:
-            record = self._broadcast(match["id"])
+            record = self._broadcast(params["broadcast_id"])
             if record["status"] != "draft":
-                raise _unprocessable(f"Cannot add recipients to broadcast in {record['status']} status")
-            template = self.store.templates.get(record["whatsapp_template"]["id"])
-            template = template or {"id": "", "parameter_count": 0}
+                raise unprocessable(f"Cannot add recipients to broadcast in {record['status']} status")
+            try:
+                template = self.store.templates.get(record["whatsapp_template"]["id"])
+            except NotFoundError:
+                template = {"id": "", "parameter_count": 0}
             stored = self._recipients[record["id"]]
             known = {recipient["phone_number"] for recipient in stored}
             added = duplicates = 0
@@ -415,18 +414,18 @@ class BroadcastsGroup(ResourceGroup):
                 record["updated_at"] = self.store.now()
         return json_response(201, {"data": {"added": added, "duplicates": duplicates, "errors": errors}})
 
-    def _send(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _send(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            record = self._broadcast(match["id"])
+            record = self._broadcast(params["broadcast_id"])
             status = record["status"]
             if status == "sending":
-                raise _unprocessable("Broadcast is already sending")
+                raise unprocessable("Broadcast is already sending")
             if status == "completed":
-                raise _unprocessable("Broadcast already completed")
+                raise unprocessable("Broadcast already completed")
             if status != "draft":
-                raise _unprocessable(f"Broadcast is {status}")
+                raise unprocessable(f"Broadcast is {status}")
             if not self._recipients[record["id"]]:
-                raise _unprocessable("Broadcast has no recipients")
+                raise unprocessable("Broadcast has no recipients")
             stamp = self.store.now()
             record.update(status="sending", started_at=stamp, updated_at=stamp)
             if self._fail_sends:

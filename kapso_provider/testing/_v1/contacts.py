@@ -12,24 +12,24 @@ import copy
 import re
 import uuid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
+from kapso_provider.testing._errors import NotFoundError, ValidationError
 from kapso_provider.testing._http import ApiError, Response, json_response, paginate, parse_time
-from kapso_provider.testing._resources._base import ResourceGroup, route
-from kapso_provider.testing._store import NotFoundError
-from kapso_provider.testing._validation import ValidationError, normalize_phone
+from kapso_provider.testing._routing import ResourceGroup, route
+from kapso_provider.testing._validation import normalize_phone
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from kapso_provider.testing._resources._base import Route
+    from kapso_provider.testing._routing import Route
+    from kapso_provider.testing._store import Store
 
 __all__ = ["ContactsGroup"]
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # E.164 allows at most 15 digits; the shortest national numbering plans need 7.
 _WA_ID = re.compile(r"[0-9]{7,15}")
-_CONTACT = r"/whatsapp_contacts/(?P<contact>[^/]+)"
+_CONTACT = "/whatsapp_contacts/{identifier}"
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
 
@@ -75,8 +75,8 @@ class ContactsGroup(ResourceGroup):
     :meth:`set_external_customer_id` (what ``q[customer_external_customer_id_eq]`` matches).
     """
 
-    def __init__(self, simulator: Any) -> None:
-        super().__init__(simulator)
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
         self._contacts: dict[str, dict[str, Any]] = {}
         self._notes: dict[str, dict[str, dict[str, Any]]] = {}
         self._external_ids: dict[str, str] = {}
@@ -144,15 +144,15 @@ class ContactsGroup(ResourceGroup):
     def routes(self) -> list[Route]:
         """Contacts and notes."""
         return [
-            route("GET", r"/whatsapp_contacts", self._list),
-            route("POST", r"/whatsapp_contacts", self._create),
+            route("GET", "/whatsapp_contacts", self._list),
+            route("POST", "/whatsapp_contacts", self._create),
             route("GET", _CONTACT, self._get),
             route("PATCH", _CONTACT, self._update),
-            route("GET", _CONTACT + r"/notes", self._list_notes),
-            route("POST", _CONTACT + r"/notes", self._create_note),
-            route("GET", _CONTACT + r"/notes/(?P<note>[^/]+)", self._get_note),
-            route("PATCH", _CONTACT + r"/notes/(?P<note>[^/]+)", self._update_note),
-            route("DELETE", _CONTACT + r"/notes/(?P<note>[^/]+)", self._delete_note),
+            route("GET", _CONTACT + "/notes", self._list_notes),
+            route("POST", _CONTACT + "/notes", self._create_note),
+            route("GET", _CONTACT + "/notes/{note_id}", self._get_note),
+            route("PATCH", _CONTACT + "/notes/{note_id}", self._update_note),
+            route("DELETE", _CONTACT + "/notes/{note_id}", self._delete_note),
         ]
 
     # -- state helpers (hold the lock) ------------------------------------------------------------------
@@ -187,14 +187,14 @@ class ContactsGroup(ResourceGroup):
 
     def _sync_from_conversations(self) -> None:
         """Give every number the core has a conversation with its contact, as Kapso does."""
-        for conversation in self.store.conversations.values():
+        owners = {config["id"]: config.get("customer_id") for config in self.store.configs()}
+        for conversation in self.store.conversations():
             wa_id = normalize_phone(conversation["phone_number"])
             if self._by_wa_id(wa_id) is None:
-                config = self.store.configs.get(conversation["whatsapp_config_id"], {})
                 self._store_contact(
                     wa_id,
                     conversation.get("contact_name"),
-                    config.get("customer_id"),
+                    owners.get(conversation["whatsapp_config_id"]),
                     None,
                     created_at=conversation.get("created_at"),
                 )
@@ -218,7 +218,7 @@ class ContactsGroup(ResourceGroup):
 
     # -- contacts ---------------------------------------------------------------------------------------
 
-    def _list(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _list(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         customer_id = query.get("q[customer_id_eq]") or None
         external_id = query.get("q[customer_external_customer_id_eq]") or None
         without_customer = _flag(query, "q[customer_id_null]")
@@ -257,7 +257,7 @@ class ContactsGroup(ResourceGroup):
         selected.sort(key=lambda record: str(record["created_at"]), reverse=True)
         return paginate(selected, query)
 
-    def _create(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _create(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         contact = _wrapped(body, "contact", required=True)
         wa_id = contact.get("wa_id")
         if wa_id is None:
@@ -277,16 +277,16 @@ class ContactsGroup(ResourceGroup):
             record = self._store_contact(digits, profile_name, customer_id, metadata)
             return json_response(201, {"data": copy.deepcopy(record)})
 
-    def _get(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _get(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            return json_response(200, {"data": copy.deepcopy(self._find(unquote(match["contact"])))})
+            return json_response(200, {"data": copy.deepcopy(self._find(params["identifier"]))})
 
-    def _update(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _update(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         changes = _wrapped(body, "contact", required=False)
         profile_name = _optional_string(changes.get("profile_name"), "contact.profile_name")
         metadata = _optional_object(changes.get("metadata"), "contact.metadata")
         with self.lock:
-            record = self._find(unquote(match["contact"]))
+            record = self._find(params["identifier"])
             if profile_name is not None:
                 record["profile_name"] = profile_name
             if metadata is not None:
@@ -296,16 +296,16 @@ class ContactsGroup(ResourceGroup):
 
     # -- notes ------------------------------------------------------------------------------------------
 
-    def _list_notes(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _list_notes(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            contact = self._find(unquote(match["contact"]))
+            contact = self._find(params["identifier"])
             notes = copy.deepcopy(list(self._notes[contact["id"]].values()))
         notes.sort(key=lambda note: str(note["created_at"]), reverse=True)
         return paginate(notes, query)
 
-    def _create_note(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _create_note(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            contact = self._find(unquote(match["contact"]))
+            contact = self._find(params["identifier"])
             note = _wrapped(body, "note", required=True)
             content = note.get("content")
             if content is None:
@@ -328,15 +328,15 @@ class ContactsGroup(ResourceGroup):
             self._notes[contact["id"]][record["id"]] = record
             return json_response(201, {"data": copy.deepcopy(record)})
 
-    def _get_note(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _get_note(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            contact = self._find(unquote(match["contact"]))
-            return json_response(200, {"data": copy.deepcopy(self._note(contact, unquote(match["note"])))})
+            contact = self._find(params["identifier"])
+            return json_response(200, {"data": copy.deepcopy(self._note(contact, params["note_id"]))})
 
-    def _update_note(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _update_note(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            contact = self._find(unquote(match["contact"]))
-            note = self._note(contact, unquote(match["note"]))
+            contact = self._find(params["identifier"])
+            note = self._note(contact, params["note_id"])
             changes = _wrapped(body, "note", required=False)
             content = _optional_string(changes.get("content"), "note.content")
             if content is not None and not content.strip():
@@ -352,10 +352,10 @@ class ContactsGroup(ResourceGroup):
             note["updated_at"] = self.store.now()
             return json_response(200, {"data": copy.deepcopy(note)})
 
-    def _delete_note(self, match: re.Match[str], query: Mapping[str, str], body: Any) -> Response:
+    def _delete_note(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            contact = self._find(unquote(match["contact"]))
-            note = self._note(contact, unquote(match["note"]))
+            contact = self._find(params["identifier"])
+            note = self._note(contact, params["note_id"])
             del self._notes[contact["id"]][note["id"]]
         # 204 No Content, as the files document: no body at all.
         return Response(204, b"")
