@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 #: Digits in a WhatsApp number with its country code: E.164 allows at most 15, the shortest plans need 7.
 PHONE_DIGITS_MIN = 7
 PHONE_DIGITS_MAX = 15
+PHONE_EXAMPLE = "+15551230001"
 # Address books write numbers with spaces, dashes, dots and parentheses; they are removed before sending.
 _PHONE_CHARACTERS = re.compile(r"\+?[0-9 ().-]+")
 _PHONE_SEPARATORS = re.compile(r"[ ().-]")
@@ -130,16 +131,43 @@ def raise_problems(problems: list[str]) -> None:
         raise KapsoArgumentError(problems)
 
 
-def phone_number_problem(phone_number: object) -> str | None:
-    """Why ``phone_number`` is not a usable WhatsApp number, or ``None`` when it is."""
+def phone_digits_problem(phone_number: object) -> str | None:
+    """Why ``phone_number`` is not a phone number of 7 to 15 digits, ``+`` optional, or ``None`` when it is.
+
+    The rule for a number that identifies a contact (Kapso's ``wa_id`` is its digits); a recipient must also
+    name its country (:func:`phone_number_problem`).
+    """
     if not isinstance(phone_number, str):
         return f"expected a string, got {type(phone_number).__name__}"
     if not _PHONE_CHARACTERS.fullmatch(phone_number.strip()):
-        return f"{phone_number[:40]!r} is not a phone number (digits, '+', spaces, '-', '()')"
+        return (
+            f"{phone_number[:40]!r} is not a phone number: write it in international format, '+' and the "
+            f"country code, e.g. {PHONE_EXAMPLE} (spaces, '-', '.' and '()' are allowed)"
+        )
     digits = sum(char.isdigit() for char in phone_number)
     if not PHONE_DIGITS_MIN <= digits <= PHONE_DIGITS_MAX:
-        return f"{digits} digits, expected {PHONE_DIGITS_MIN}..{PHONE_DIGITS_MAX}"
+        return (
+            f"{digits} digits, expected {PHONE_DIGITS_MIN}..{PHONE_DIGITS_MAX} with the country code "
+            f"(international format, e.g. {PHONE_EXAMPLE})"
+        )
     return None
+
+
+def phone_number_problem(phone_number: object) -> str | None:
+    """Why ``phone_number`` cannot receive a WhatsApp message, or ``None`` when it can.
+
+    The rule: international format, a ``+``, the country code and the number, 7 to 15 digits in all (E.164),
+    written with or without spaces, dashes, dots and parentheses (``+1 (555) 123-0001``), which are removed
+    before sending (:func:`normalized_phone`). Without the ``+`` a number cannot be told from a local one such
+    as ``555-1234``, which WhatsApp cannot deliver.
+    """
+    problem = phone_digits_problem(phone_number)
+    if problem is None and not str(phone_number).strip().startswith("+"):
+        return (
+            f"{str(phone_number)[:40]!r} has no '+' and country code: WhatsApp needs the international format, "
+            f"e.g. {PHONE_EXAMPLE} (a local number such as 555-1234 cannot be delivered)"
+        )
+    return problem
 
 
 def normalized_phone(phone_number: str) -> str:

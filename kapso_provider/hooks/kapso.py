@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from kapso_provider.api.generations import V1, Generation
+from kapso_provider.api.generations import Generation, generation_of
 from kapso_provider.get_provider_info import CONN_FIELDS, CONNECTION_TYPE, UI_FIELD_BEHAVIOUR
 from kapso_provider.hooks._endpoints import AsyncDriver, SyncDriver
 from kapso_provider.hooks._table import KapsoEndpoints
@@ -67,7 +67,7 @@ def _request_headers(api_key: str) -> dict[str, str]:
 
 
 def _not_found_hint(settings: KapsoConnectionSettings) -> str:
-    if settings.base_url.endswith("/api/v1"):
+    if settings.generation != "v1" or settings.base_url.endswith("/api/v1"):
         return ""
     return f"The connection's base URL {settings.base_url} does not end in /api/v1, where Kapso's API v1 answers"
 
@@ -136,11 +136,13 @@ class _KapsoHookBase(KapsoEndpoints, BaseHook):
             clock=self.clock,
             ledger=self.ledger,
             not_found_hint=_not_found_hint(settings),
+            phone_number_id=settings.phone_number_id,
+            business_account_id=settings.business_account_id,
         )
 
     @staticmethod
     def _generation(settings: KapsoConnectionSettings) -> Generation:
-        return V1
+        return generation_of(settings)
 
     def _build(
         self, settings: KapsoConnectionSettings, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -399,7 +401,16 @@ def _raw(body: Any, request: Request) -> Any:
 # -- the async driver: httpx, awaits --------------------------------------------------------------------
 
 
-def _httpx_failure(exc: Exception) -> Failure:
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _httpx_failure(exc: Exception, *, through_proxy: bool) -> Failure:
     """What an ``httpx`` exception says about whether the request reached Kapso."""
     import ssl
 
@@ -415,9 +426,11 @@ def _httpx_failure(exc: Exception) -> Failure:
     if isinstance(exc, httpx.TimeoutException):
         return Failure.READ_TIMEOUT
     if isinstance(exc, httpx.ConnectError):
-        # httpx reports a failed TLS handshake as a ConnectError caused by the ssl module's error.
-        cause = exc.__cause__ or exc.__context__
-        return Failure.TLS if isinstance(cause, ssl.SSLError) else Failure.CONNECT
+        # httpx reports a failed TLS handshake as a ConnectError caused (through httpcore) by the ssl module's
+        # error; with a proxy, the only host it connects to is the proxy.
+        if _caused_by(exc, ssl.SSLError):
+            return Failure.TLS
+        return Failure.PROXY if through_proxy else Failure.CONNECT
     return Failure.LOST
 
 
@@ -566,7 +579,7 @@ class KapsoAsyncHook(AsyncDriver, _KapsoHookBase):
         except httpx.TransportError as exc:
             # The exception's own text may quote a proxy URL with its credentials: name the kind only.
             return transport_failure(
-                _httpx_failure(exc),
+                _httpx_failure(exc, through_proxy=settings.proxy is not None),
                 request,
                 timeout=settings.timeout,
                 detail=type(exc).__name__,

@@ -80,7 +80,12 @@ class TestParseConnection:
             ),
             (None, "sk-secret-42", {"timeout": 0}, "extra 'timeout' must be a positive number"),
             (None, "sk-secret-42", {"proxy": "socks"}, "extra 'proxy' must be an http(s) URL"),
-            (None, "sk-secret-42", {"X-Tenant": "a"}, "unknown extra field(s) X-Tenant; allowed: proxy, timeout"),
+            (
+                None,
+                "sk-secret-42",
+                {"X-Tenant": "a"},
+                "unknown extra field(s) X-Tenant; allowed: api, business_account_id, phone_number_id, proxy, timeout",
+            ),
         ],
     )
     def test_refuses(self, host: str | None, password: str | None, extra: dict[str, Any], expected: str) -> None:

@@ -13,7 +13,14 @@ from typing import Any
 from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.transport.flows import MAX_PAGE_SIZE, Call, Pager, data_object, nothing, numbered_pages
 from kapso_provider.transport.wire import Request
-from kapso_provider.validation import check_text, is_uuid, path_segment, phone_number_problem, raise_problems
+from kapso_provider.validation import (
+    check_text,
+    is_uuid,
+    path_segment,
+    phone_digits_problem,
+    phone_number_problem,
+    raise_problems,
+)
 
 #: The endpoints this module defines, by the name both hooks expose them under.
 ENDPOINTS = (
@@ -46,7 +53,7 @@ def contact_identifier(contact: str) -> str:
     value = contact.strip()
     if is_uuid(value) or not _PHONE_LIKE.fullmatch(value):
         return value
-    problem = phone_number_problem(value)
+    problem = phone_digits_problem(value)
     if problem:
         raise KapsoArgumentError(f"contact: {problem}")
     return re.sub(r"\D", "", value)

@@ -29,7 +29,7 @@ from kapso_provider.transport.flows import (
 )
 from kapso_provider.transport.sending import SendPlan, find_sent, send
 from kapso_provider.transport.wire import Request
-from kapso_provider.validation import path_segment
+from kapso_provider.validation import normalized_phone, path_segment
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -89,6 +89,9 @@ def plan_send(
     )
     parsed = parse_message(message)
     expected = parsed.to_message_object()
+    if phone_number is not None:
+        # One spelling for one person: "+1 (555) 123-0001" goes out, and is looked for, as "+15551230001".
+        phone_number = normalized_phone(phone_number)
     if conversation_id is not None:
         request = Request("POST", _messages_path(conversation_id), json=parsed.to_body())
         describe = "the conversation"
