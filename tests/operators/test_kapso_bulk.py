@@ -154,12 +154,32 @@ class TestFileInput:
                 "when": people[line["index"]]["when"],
             }
 
+    def test_a_spreadsheet_export_with_a_byte_order_mark_and_one_person_in_three_notations(
+        self, run_dag: Any, kapso_server: KapsoServer, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "people.jsonl"
+        numbers = ["+1 555 666 0001", "+15556660001", "+1 (555) 666-0001", "+15556660002"]
+        people = [{"phone_number": number, "name": "P", "when": "9:00"} for number in numbers]
+        path.write_bytes(("\ufeff" + "\n".join(json.dumps(p) for p in people) + "\n").encode())
+        dag_run = run_dag("kapso_test_bulk_file", run_conf={"path": str(path), "results": str(tmp_path / "r")})
+        assert str(dag_run.state) == "success", task_states(dag_run)
+        summary = xcom_return_value(dag_run, "bulk")
+        assert (summary["total"], summary["sent"], summary["merged"], summary["not_attempted"]) == (4, 2, 2, 0)
+        assert [entry["where"] for entry in summary["merged_entries"]] == ["people.jsonl line 2", "people.jsonl line 3"]
+        assert {entry["same_as"] for entry in summary["merged_entries"]} == {"people.jsonl line 1"}
+        assert len(kapso_server.simulator.messages()) == 2
+
     @pytest.mark.parametrize(
         ("content", "expected"),
         [
             ('{"phone_number": "+15556660001"}\nnot json\n', "people.jsonl line 2: not JSON"),
             ('{"phone_number": "+15556660001"}\n{"phone_number": "12"}\n', "people.jsonl line 2: phone_number"),
             ('{"name": "x"}\n', "people.jsonl line 1: recipient: give exactly one of conversation_id or phone_number"),
+            # Every bad line is named, not only the first.
+            (
+                '{"phone_number": "+15556660001"}\nnot json\n{"phone_number": "12"}\n',
+                "people.jsonl line 3: phone_number",
+            ),
         ],
     )
     def test_a_bad_line_is_named_and_nothing_is_sent(
