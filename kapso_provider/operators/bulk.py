@@ -166,6 +166,7 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from kapso_provider.services.bulk import MessageDesign, send_bulk
+        from kapso_provider.services.bulk_checkpoint import store_for
 
         try:
             # Every entry is checked before the first request: a bad line 90,000 must not stop a run that
@@ -183,6 +184,7 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
                 max_consecutive_failures=self.max_consecutive_failures,
                 results_file=self.results_file,
                 log=self.log,
+                checkpoint_store=store_for(context),
             )
         except KapsoArgumentError as exc:
             raise AirflowFailException(str(exc)) from exc

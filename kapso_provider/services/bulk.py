@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kapso_provider.exceptions import KapsoAPIError, KapsoArgumentError, KapsoAuthenticationError
+from kapso_provider.services.bulk_checkpoint import Checkpointer, CheckpointStore, Plan, SendAbortedError, fingerprint
 from kapso_provider.services.bulk_input import (
     MAX_PROBLEMS_LISTED,
     PLACEHOLDER,
@@ -188,6 +189,9 @@ class BulkSender:
     :param results_file: a JSON-lines file that gets one line per recipient: index, recipient, message id
         or error.
     :param log: where progress goes.
+    :param checkpoint: keeps the durable record a retry resumes from (see
+        :mod:`~kapso_provider.services.bulk_checkpoint`); ``None`` for none: a retry then looks every
+        recipient up.
     """
 
     def __init__(
@@ -201,6 +205,7 @@ class BulkSender:
         max_consecutive_failures: int | None = 100,
         results_file: str | None = None,
         log: logging.Logger | Any = None,
+        checkpoint: Checkpointer | None = None,
     ) -> None:
         self.hook = hook
         self.design = design
@@ -210,21 +215,32 @@ class BulkSender:
         self.max_consecutive_failures = max_consecutive_failures
         self.results_file = results_file
         self.log = log or logging.getLogger(__name__)
+        self.checkpoint = checkpoint
 
     # -- one recipient, in a worker thread --
 
-    def send_one(self, recipient: Recipient) -> BulkResult:
-        """Send to one recipient (unless an earlier try did); API failures become the result's error."""
+    def send_one(
+        self, recipient: Recipient, *, look_up: bool | None = None, checkpoint: Checkpointer | None = None
+    ) -> BulkResult:
+        """Send to one recipient (unless an earlier try did); API failures become the result's error.
+
+        :param look_up: whether to look for an earlier try's send first; by default, on a retry.
+        :param checkpoint: holds the request until the checkpoint shows the recipient in flight.
+        """
+        if look_up is None:
+            look_up = self.earlier_try_since is not None
         try:
             message = self.design.for_recipient(recipient)
-            if self.earlier_try_since is not None:
+            if checkpoint is not None:
+                checkpoint.admit(recipient.index)
+            if look_up and self.earlier_try_since is not None:
                 found = self.hook.find_sent_message(message, since=self.earlier_try_since, **recipient.target)
                 if found is not None:
                     return BulkResult(recipient, message_id=found.get("id"), already_sent=True)
             record = self.hook.send_message(message, **recipient.target)
         except KapsoAuthenticationError:
             raise  # every other send would fail the same way: the run stops
-        except (KapsoAPIError, KapsoArgumentError) as exc:
+        except (KapsoAPIError, KapsoArgumentError, SendAbortedError) as exc:
             return BulkResult(recipient, error=str(exc))
         return BulkResult(recipient, message_id=record.get("id"))
 
@@ -240,6 +256,15 @@ class BulkSender:
         :raises KapsoAuthenticationError: Kapso refused the API key; nothing more is sent.
         """
         summary = BulkSummary(total=total, merged=merged or Merged())
+        checkpoint = self.checkpoint or Checkpointer(
+            store=None,
+            fingerprint="",
+            total=total,
+            max_concurrency=self.max_concurrency,
+            retry=self.earlier_try_since is not None,
+            log=self.log,
+        )
+        checkpoint.start()
         results_handle = open(self.results_file, "w", encoding="utf-8") if self.results_file else None  # noqa: SIM115
         started = time.monotonic()
         next_progress = started + self.progress_interval
@@ -247,14 +272,13 @@ class BulkSender:
         stopped_because: str | None = None
         # Enough queued work to keep every thread busy, never the whole input.
         window = 2 * self.max_concurrency
+        in_flight: set[Future[BulkResult]] = set()
 
         def collect(done: Iterable[Future[BulkResult]]) -> None:
             nonlocal consecutive_failures, stopped_because
             for future in done:
                 result = future.result()  # re-raises KapsoAuthenticationError
-                summary.add(result)
-                if results_handle is not None:
-                    results_handle.write(json.dumps(self._result_line(result)) + "\n")
+                add(result)
                 consecutive_failures = consecutive_failures + 1 if result.error is not None else 0
                 if (
                     self.max_consecutive_failures is not None
@@ -262,6 +286,14 @@ class BulkSender:
                     and stopped_because is None
                 ):
                     stopped_because = f"{consecutive_failures} sends in a row failed, the last with: {result.error}"
+            if checkpoint.save_due():
+                checkpoint.save()
+
+        def add(result: BulkResult) -> None:
+            summary.add(result)
+            checkpoint.record(result.recipient.index, confirmed=result.error is None)
+            if results_handle is not None:
+                results_handle.write(json.dumps(self._result_line(result)) + "\n")
 
         def maybe_log_progress(force: bool = False) -> None:
             nonlocal next_progress
@@ -271,24 +303,36 @@ class BulkSender:
                 self._log_progress(summary)
                 next_progress = now + self.progress_interval
 
+        def wait_some() -> None:
+            nonlocal in_flight
+            wake = min(next_progress - time.monotonic(), checkpoint.next_write_in() or float("inf"))
+            done, in_flight = self._wait(in_flight, max(0.0, wake))
+            collect(done)
+            if checkpoint.save_due():
+                checkpoint.save()
+            maybe_log_progress()
+
         pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="kapso-bulk")
-        in_flight: set[Future[BulkResult]] = set()
         try:
-            for recipient in _first_entries(recipients, summary.merged, register=merged is None):
-                if recipient is None:
+            for recipient, first in _first_entries(recipients, summary.merged, register=merged is None):
+                if not first:
+                    checkpoint.record(recipient.index, confirmed=True)
+                    continue
+                plan = checkpoint.plan(recipient.index)
+                if plan is Plan.SKIP:
+                    add(BulkResult(recipient, already_sent=True))
                     continue
                 while len(in_flight) >= window:
-                    done, in_flight = self._wait(in_flight, next_progress)
-                    collect(done)
-                    maybe_log_progress()
+                    wait_some()
                 if stopped_because is not None:
                     break
-                in_flight.add(pool.submit(self.send_one, recipient))
+                in_flight.add(
+                    pool.submit(self.send_one, recipient, look_up=plan is Plan.LOOK_UP, checkpoint=checkpoint)
+                )
             while in_flight:
-                done, in_flight = self._wait(in_flight, next_progress)
-                collect(done)
-                maybe_log_progress()
+                wait_some()
         except BaseException:
+            checkpoint.abort()
             for future in in_flight:
                 future.cancel()
             raise
@@ -296,6 +340,7 @@ class BulkSender:
             pool.shutdown(wait=True, cancel_futures=True)
             if results_handle is not None:
                 results_handle.close()
+        checkpoint.finish()
         summary.elapsed_seconds = time.monotonic() - started
         if stopped_because is not None:
             self.log.error(
@@ -315,9 +360,8 @@ class BulkSender:
 
     @staticmethod
     def _wait(
-        in_flight: set[Future[BulkResult]], next_progress: float
+        in_flight: set[Future[BulkResult]], timeout: float
     ) -> tuple[set[Future[BulkResult]], set[Future[BulkResult]]]:
-        timeout = max(0.0, next_progress - time.monotonic())
         done, pending = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
         return set(done), set(pending)
 
@@ -348,18 +392,20 @@ class BulkSender:
         )
 
 
-def _first_entries(recipients: Iterable[Recipient], merged: Merged, *, register: bool) -> Iterator[Recipient | None]:
-    """``recipients`` with ``None`` in place of each entry naming a person already seen (see :class:`Merged`)."""
+def _first_entries(
+    recipients: Iterable[Recipient], merged: Merged, *, register: bool
+) -> Iterator[tuple[Recipient, bool]]:
+    """``(recipient, first)`` for each entry; ``first`` is ``False`` for one naming a person already seen."""
     people = RecipientKeySet()
     for recipient in recipients:
         key = recipient_key(recipient)
         if people.add(key):
             merged.first_seen(recipient, key)
-            yield recipient
+            yield recipient, True
         else:
             if register:
                 merged.add(recipient, key)
-            yield None
+            yield recipient, False
 
 
 def send_bulk(
@@ -375,11 +421,14 @@ def send_bulk(
     max_consecutive_failures: int | None = 100,
     results_file: str | None = None,
     log: logging.Logger | Any = None,
+    checkpoint_store: CheckpointStore | None = None,
 ) -> BulkSummary:
     """Check every entry, then send to each person once; the bulk operator's one call.
 
     :param entries: reads the input afresh on each call, as ``(where, value)`` pairs (see
         :func:`~kapso_provider.services.bulk_input.recipient_entries`); it is read twice.
+    :param checkpoint_store: where the progress a retry resumes from is kept (see
+        :func:`~kapso_provider.services.bulk_checkpoint.store_for`); ``None`` for nowhere.
     :raises KapsoInvalidMessageError: an entry (or its filled message) breaks a rule; nothing was sent.
     """
     log = log or logging.getLogger(__name__)
@@ -400,6 +449,14 @@ def send_bulk(
         max_consecutive_failures=max_consecutive_failures,
         results_file=results_file,
         log=log,
+        checkpoint=Checkpointer(
+            store=checkpoint_store,
+            fingerprint=fingerprint(design.message_object, recipient_field, dict(defaults), checked.digest),
+            total=checked.total,
+            max_concurrency=max_concurrency,
+            retry=earlier_try_since is not None,
+            log=log,
+        ),
     )
     recipients = recipients_from(entries(), recipient_field=recipient_field, defaults=defaults)
     return sender.run(recipients, total=checked.total, merged=checked.merged)

@@ -372,10 +372,14 @@ class Merged:
 
 @dataclass
 class Survey:
-    """What the check before the first request found: entries, distinct people and the merged entries."""
+    """What the check before the first request found: entries, merged entries, and a digest of the input.
+
+    :param digest: changes when any entry changes, so a retry can tell its input from an earlier try's.
+    """
 
     total: int
     merged: Merged
+    digest: str = ""
 
 
 def survey(
@@ -397,7 +401,9 @@ def survey(
     total = 0
     people = RecipientKeySet()
     merged = Merged()
+    digest = blake2b(digest_size=16)
     for total, (where, value) in enumerate(items, start=1):
+        digest.update(json.dumps([where, value], sort_keys=True, default=str).encode())
         try:
             recipient = to_recipient(total - 1, where, value, recipient_field=recipient_field, defaults=defaults)
             design.for_recipient(recipient)
@@ -413,7 +419,7 @@ def survey(
         problems.append(f"... and {unlisted} more problem(s), not listed")
     if problems:
         raise KapsoInvalidMessageError(problems)
-    return Survey(total=total, merged=merged)
+    return Survey(total=total, merged=merged, digest=digest.hexdigest())
 
 
 def check_all(

@@ -64,7 +64,9 @@ class TestExampleDag:
 
 
 class TestExactlyOnce:
-    def test_a_retry_sends_only_what_the_failed_try_did_not(self, run_dag: Any, kapso_server: KapsoServer) -> None:
+    def test_a_retry_sends_only_what_the_failed_try_did_not(
+        self, run_dag: Any, kapso_server: KapsoServer, caplog: Any, capsys: Any
+    ) -> None:
         # The first send of try 1 is refused (a 422 is not retried within the try), so try 1 fails
         # after 11 of 12 sends; try 2 must send that one and skip the other eleven.
         kapso_server.simulator.add_fault(
@@ -79,6 +81,18 @@ class TestExactlyOnce:
         assert len(per_number) == 12
         assert set(per_number.values()) == {1}
         assert len(_posts(kapso_server)) == 13  # 12 sends and the refused one
+        # Try 1's checkpoint (the task state store on Airflow 3.3, a Variable before) confirms eleven: the
+        # retry reads Kapso only for the one that failed.
+        reads = [r for r in kapso_server.simulator.requests if r.method == "GET"]
+        assert 1 <= len(reads) <= 2
+        from importlib.metadata import version
+
+        from packaging.version import Version
+
+        has_task_state_store = Version(version("apache-airflow")) >= Version("3.3")
+        store = "the task state store" if has_task_state_store else "the Airflow Variable 'kapso_bulk_checkpoint/"
+        task_log = caplog.text + capsys.readouterr().out
+        assert f"Resuming from the checkpoint in {store}" in task_log
 
     @pytest.mark.parametrize("kind", ["server_error_after_store", "drop_after_store"])
     def test_a_lost_answer_is_not_sent_twice(self, run_dag: Any, kapso_server: KapsoServer, kind: str) -> None:
