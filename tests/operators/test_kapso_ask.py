@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.utils.replies import option_ids
 from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.operators.kapso import KapsoApprovalOperator, KapsoAskOperator, KapsoBranchOnReplyOperator
+from kapso_provider.utils.replies import option_ids
 from tests._airflow import task_states, xcom_return_value
 from tests._openapi import assert_requests_valid, conversation_filters_file
 
@@ -237,7 +237,10 @@ class TestArguments:
             ({"options": ["A", "B", "C", "D"], "interactive_type": "button"}, "reply buttons allow at most 3"),
             ({"options": [f"O{n}" for n in range(11)]}, "options: 11 given, WhatsApp allows 1 to 10"),
             ({"options": []}, "options: 0 given"),
-            ({"options": ["A very long button title"], "interactive_type": "button"}, "options[0].title: 24 characters, limit 20"),
+            (
+                {"options": ["A very long button title"], "interactive_type": "button"},
+                "options[0].title: 24 characters, limit 20",
+            ),
             ({"options": ["Yes"], "question": "x" * 1025}, "question: 1025 characters, limit 1024"),
             ({"options": ["Yes", "yes"]}, "options[1].id: 'yes' repeats options[0].id"),
             ({"options": ["Yes", "No"], "timeout": 5, "default_option": "Maybe"}, "default_option: 'Maybe'"),
