@@ -12,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from kapso_provider.testing._broadcasts import BroadcastBook
 from kapso_provider.testing._clock import Clock
 from kapso_provider.testing._control import CONTROL_PREFIX, ControlSurface
 from kapso_provider.testing._faults import Fault, FaultBook, FaultKind
@@ -138,14 +139,14 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         self.template_admin = TemplateAdminGroup(self._store, self._reply_scheduler)
         self.contacts = ContactsGroup(self._store)
         self.agents = AgentsGroup(self._store)
-        self.broadcasts = BroadcastsGroup(self._store)
+        self.broadcasts = BroadcastBook(self._store)
         self._groups: tuple[ResourceGroup, ...] = (
             self.assignments,
             self.platform,
             self.template_admin,
             self.contacts,
             self.agents,
-            self.broadcasts,
+            BroadcastsGroup(self.broadcasts),
             configs,
             ConversationsGroup(self._store, self._reply_scheduler),
         )
@@ -310,6 +311,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
             self._store.reset()
             for group in self._groups:
                 group.reset()
+            self.broadcasts.reset()
         with self._requests_lock:
             self._requests.clear()
         self._faults.clear()
