@@ -321,16 +321,16 @@ class BroadcastBook:
             return {"added": added, "duplicates": duplicates}
 
     def clear_recipients(self, broadcast_id: str) -> dict[str, Any]:
-        """Remove every recipient of a draft broadcast; returns it.
+        """Remove every recipient of a draft or scheduled broadcast (a scheduled one returns to draft).
 
-        :raises RuleError: 422 unless the broadcast is a draft.
+        :raises RuleError: 422 for a broadcast that is neither.
         """
         with self.lock:
             record = self._broadcast(broadcast_id)
-            if record["status"] != "draft":
+            if record["status"] not in ("draft", "scheduled"):
                 raise RuleError(422, f"Cannot remove recipients from broadcast in {record['status']} status")
             self._recipients[broadcast_id].clear()
-            record["updated_at"] = self.store.now()
+            record.update(status="draft", scheduled_at=None, updated_at=self.store.now())
             return self.render(broadcast_id)
 
     def send(self, broadcast_id: str) -> dict[str, Any]:

@@ -160,12 +160,17 @@ def answer_errors(name: str, response: requests.Response, *, template: str | Non
     status = str(response.status_code)
     if status not in operation["responses"]:
         return [f"{name} documents no {status} for {method} {template}"]
-    content = operation["responses"][status].get("content")
+    pointer = f"/paths/{escape(template)}/{method.lower()}/responses/{status}"
+    answer = operation["responses"][status]
+    if "$ref" in answer:
+        # A shared answer (``#/components/responses/NotFoundError``).
+        pointer = answer["$ref"][1:]
+        answer = document(name)["components"]["responses"][pointer.rsplit("/", 1)[1]]
+    content = answer.get("content")
     if content is None:
         return [] if not response.content else [f"{name} documents no body for {status} of {method} {template}"]
     media = "application/json" if "application/json" in content else next(iter(content))
-    pointer = f"/paths/{escape(template)}/{method.lower()}/responses/{status}/content/{escape(media)}/schema"
-    return errors_of(validator(name, pointer), response.json())
+    return errors_of(validator(name, f"{pointer}/content/{escape(media)}/schema"), response.json())
 
 
 def assert_documented(name: str, response: requests.Response, *, template: str | None = None) -> Any:

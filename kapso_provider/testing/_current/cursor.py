@@ -10,14 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from kapso_provider.testing._clock import utc_timestamp
 from kapso_provider.testing._errors import ValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["cursor_page", "encode_cursor"]
+__all__ = ["cursor_page", "encode_cursor", "query_time"]
 
 Key = tuple[str, ...]
 
@@ -41,6 +43,25 @@ def _decode(name: str, cursor: str, columns: tuple[str, ...]) -> Key:
     if not isinstance(values, list) or len(values) != len(columns) or not all(isinstance(v, str) for v in values):
         raise ValidationError(name, "is not a valid cursor", status=400)
     return tuple(values)
+
+
+def query_time(query: Mapping[str, str], name: str) -> str | None:
+    """A date-time filter of the query as a UTC stamp comparable with the records', or ``None``.
+
+    :param query: the request's query.
+    :param name: the parameter (``since``, ``created_after``).
+    :raises ValidationError: 400 for a value that is not an ISO 8601 date-time with a time zone.
+    """
+    value = query.get(name)
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(name, "must be an ISO 8601 date-time", status=400) from None
+    if moment.tzinfo is None:
+        raise ValidationError(name, "must include a time zone", status=400)
+    return utc_timestamp(moment)
 
 
 def _limit(query: Mapping[str, str]) -> int:

@@ -70,19 +70,22 @@ def multipart_parts(content_type: str, body: bytes) -> dict[str, tuple[dict[str,
     return parts
 
 
-def check_media(mime_type: str, size: int, field: str) -> str:
+def check_media(mime_type: str, size: int, field: str, *, too_large: int = 400) -> str:
     """WhatsApp's rule for one file; returns its kind (``image``, ``document``, ...).
 
     :param mime_type: its MIME type.
     :param size: its size in bytes.
     :param field: the field named in a refusal.
-    :raises ValidationError: 400 for a type WhatsApp refuses or a file over its type's limit.
+    :param too_large: the status of a file over its type's limit (the ingest answers 413).
+    :raises ValidationError: 400 for a type WhatsApp refuses, ``too_large`` for a file over its limit.
     """
     if mime_type not in LIMITS:
         raise ValidationError(field, f"type {mime_type!r} is not one WhatsApp accepts", status=400)
     kind, limit = LIMITS[mime_type]
     if size > limit:
-        raise ValidationError(field, f"is {size} bytes; the limit for {kind} ({mime_type}) is {limit}", status=400)
+        raise ValidationError(
+            field, f"is {size} bytes; the limit for {kind} ({mime_type}) is {limit}", status=too_large
+        )
     return kind
 
 
@@ -139,7 +142,7 @@ class MediaBook:
         :raises ValidationError: for a type or size WhatsApp refuses.
         """
         remote = self._remote[url]
-        check_media(remote["mime_type"], remote["size_bytes"], "media_ingest.source")
+        check_media(remote["mime_type"], remote["size_bytes"], "media_ingest.source", too_large=413)
         media = self.upload(
             phone_number_id=phone_number_id,
             filename=remote["filename"],

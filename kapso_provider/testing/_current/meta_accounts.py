@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.testing._current.cursor import cursor_page
+from kapso_provider.testing._current.cursor import cursor_page, query_time
+from kapso_provider.testing._current.media import multipart_parts
 from kapso_provider.testing._current.meta_messages import meta_error
 from kapso_provider.testing._current.render import conversation_view
 from kapso_provider.testing._errors import NotFoundError, ValidationError
@@ -252,7 +253,7 @@ class MetaAccountsGroup(ResourceGroup):
         if unassigned not in (None, "", "true", "false"):
             raise _refuse("unassigned", "must be true or false")
         phone = normalize_phone(query.get("phone_number") or "")
-        since, until = query.get("last_active_since"), query.get("last_active_until")
+        since, until = query_time(query, "last_active_since"), query_time(query, "last_active_until")
         selected = [
             conversation
             for conversation in self.store.conversations()
@@ -272,20 +273,20 @@ class MetaAccountsGroup(ResourceGroup):
             columns=("last_active_at", "id"),
             links=False,
         )
-        return json_response(200, {"data": [conversation_view(self.store, item) for item in page], "paging": paging})
+        return json_response(
+            200, {"data": [conversation_view(self.store, item, api="meta") for item in page], "paging": paging}
+        )
 
     def _get_conversation(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         config = self.store.config_by_phone_number_id(params["phone_number_id"])
         conversation = self.store.conversation(params["conversation_id"])
         if conversation["whatsapp_config_id"] != config["id"]:
             raise NotFoundError("Conversation", params["conversation_id"])
-        return json_response(200, conversation_view(self.store, conversation))
+        return json_response(200, conversation_view(self.store, conversation, api="meta"))
 
     # -- media ------------------------------------------------------------------------------------------
 
     def _upload(self, params: Mapping[str, str], query: Mapping[str, str], body: RecordedRequest) -> Response:
-        from kapso_provider.testing._current.media import multipart_parts
-
         config = self.store.config_by_phone_number_id(params["phone_number_id"])
         parts = multipart_parts(str(body.headers.get("Content-Type") or ""), body.body)
         product = parts.get("messaging_product")

@@ -7,11 +7,9 @@ here lands in the same store as a v1 send: v1 and the Platform API list it too.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.testing._clock import utc_timestamp
-from kapso_provider.testing._current.cursor import cursor_page
+from kapso_provider.testing._current.cursor import cursor_page, query_time
 from kapso_provider.testing._current.meta_rules import check_mark_read, check_marketing, check_send, v1_fields
 from kapso_provider.testing._current.render import kapso_status, message_view
 from kapso_provider.testing._errors import NotFoundError, ValidationError
@@ -58,19 +56,6 @@ def meta_error(status: int, code: int, message: str, *, subcode: int | None = No
     if subcode is not None:
         body["error"]["error_subcode"] = subcode
     return ApiError(json_response(status, body))
-
-
-def _time(query: Mapping[str, str], name: str) -> str | None:
-    value = query.get(name)
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(name, "must be an ISO 8601 date-time", status=400) from None
-    if moment.tzinfo is None:
-        raise ValidationError(name, "must include a time zone", status=400)
-    return utc_timestamp(moment)
 
 
 class MetaMessagesGroup(ResourceGroup):
@@ -210,7 +195,7 @@ class MetaMessagesGroup(ResourceGroup):
             raise ValidationError("direction", "must be inbound or outbound", status=400)
         if status not in (None, "", "pending", "sent", "delivered", "read", "failed"):
             raise ValidationError("status", "must be one of: pending, sent, delivered, read, failed", status=400)
-        since, until = _time(query, "since"), _time(query, "until")
+        since, until = query_time(query, "since"), query_time(query, "until")
         records = [
             record
             for record in self.store.list_messages()

@@ -195,12 +195,12 @@ def message_view(
     return view
 
 
-def conversation_view(store: Store, conversation: dict[str, Any], *, with_kapso: bool = True) -> dict[str, Any]:
+def conversation_view(store: Store, conversation: dict[str, Any], *, api: str) -> dict[str, Any]:
     """A conversation as the current API shows it (both files' ``WhatsappConversation``).
 
     :param store: the store.
     :param conversation: the conversation record.
-    :param with_kapso: add the ``kapso`` message statistics.
+    :param api: ``meta`` (the proxy, which also names the config) or ``platform``.
     """
     config = store.config(conversation["whatsapp_config_id"])
     view: dict[str, Any] = {
@@ -210,23 +210,23 @@ def conversation_view(store: Store, conversation: dict[str, Any], *, with_kapso:
         "last_active_at": conversation["last_active_at"],
         "created_at": conversation["created_at"],
         "updated_at": conversation["updated_at"],
-        "whatsapp_config_id": conversation["whatsapp_config_id"],
         "metadata": {},
         "phone_number_id": config["phone_number_id"],
     }
-    if with_kapso:
-        messages = store.list_messages(conversation["id"])
-        last = messages[-1] if messages else None
-        inbound = [m["created_at"] for m in messages if m["direction"] == "inbound"]
-        outbound = [m["created_at"] for m in messages if m["direction"] == "outbound"]
-        view["kapso"] = {
-            "contact_name": conversation.get("contact_name"),
-            "messages_count": len(messages),
-            "last_message_id": last["whatsapp_message_id"] if last else None,
-            "last_message_type": last["message_type"] if last else None,
-            "last_message_timestamp": last["created_at"] if last else None,
-            "last_message_text": last["content"] if last and last["message_type"] == "text" else None,
-            "last_inbound_at": max(inbound) if inbound else None,
-            "last_outbound_at": max(outbound) if outbound else None,
-        }
+    if api == "meta":
+        view["whatsapp_config_id"] = conversation["whatsapp_config_id"]
+    messages = store.list_messages(conversation["id"])
+    last = messages[-1] if messages else None
+    inbound = [m["created_at"] for m in messages if m["direction"] == "inbound"]
+    outbound = [m["created_at"] for m in messages if m["direction"] == "outbound"]
+    view["kapso"] = {
+        "contact_name": conversation.get("contact_name"),
+        "messages_count": len(messages),
+        "last_message_id": last["whatsapp_message_id"] if last else None,
+        "last_message_type": last["message_type"] if last else None,
+        "last_message_timestamp": last["created_at"] if last else None,
+        "last_message_text": last["content"] if last and last["message_type"] == "text" else None,
+        "last_inbound_at": max(inbound) if inbound else None,
+        "last_outbound_at": max(outbound) if outbound else None,
+    }
     return view
