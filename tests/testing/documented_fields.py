@@ -20,7 +20,6 @@ shapes are merged the same way.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any

@@ -191,6 +191,10 @@ def message_view(
         kapso = _kapso(store, record, api, conversation)
         if kapso_fields:
             kapso = {name: value for name, value in kapso.items() if name in kapso_fields}
+        if api == "meta":
+            # The proxy's file is OpenAPI 3.1 yet marks null with 3.0's `nullable`, which 3.1 ignores: a
+            # field without a value is left out rather than null.
+            kapso = {name: value for name, value in kapso.items() if value is not None}
         view["kapso"] = kapso
     return view
 
@@ -219,7 +223,7 @@ def conversation_view(store: Store, conversation: dict[str, Any], *, api: str) -
     last = messages[-1] if messages else None
     inbound = [m["created_at"] for m in messages if m["direction"] == "inbound"]
     outbound = [m["created_at"] for m in messages if m["direction"] == "outbound"]
-    view["kapso"] = {
+    statistics = {
         "contact_name": conversation.get("contact_name"),
         "messages_count": len(messages),
         "last_message_id": last["whatsapp_message_id"] if last else None,
@@ -229,4 +233,7 @@ def conversation_view(store: Store, conversation: dict[str, Any], *, api: str) -
         "last_inbound_at": max(inbound) if inbound else None,
         "last_outbound_at": max(outbound) if outbound else None,
     }
+    # Both files type the timestamps as plain strings (the proxy's `nullable` is 3.0 syntax in a 3.1 file):
+    # a statistic without a value is left out rather than null.
+    view["kapso"] = {name: value for name, value in statistics.items() if value is not None}
     return view
