@@ -250,8 +250,9 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         delay: float | None = None,
         retry_after: int | None = None,
         location: str | None = None,
+        api: str | None = None,
     ) -> None:
-        """Make matching ``/api/v1`` requests misbehave; see :class:`FaultKind` for what each kind does.
+        """Make matching API requests misbehave; see :class:`FaultKind` for what each kind does.
 
         The first rule (in the order added) that matches and fires decides a request's fate. Faults are
         decided after ``latency`` and before rate limiting and authentication: the kinds that do not
@@ -260,7 +261,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
 
         :param kind: a :class:`FaultKind` or its string value.
         :param method: only this HTTP method.
-        :param path: regular expression or substring searched in the path below ``/api/v1``.
+        :param path: regular expression or substring searched in the path below the API's prefix.
         :param count: the next ``count`` matching requests are hit (``None``: all of them).
         :param probability: instead of ``count``, hit this fraction of matching requests.
         :param status: status of the faulty answer.
@@ -268,6 +269,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         :param retry_after: ``Retry-After`` of a ``rate_limit`` fault (default 1).
         :param location: ``Location`` of a ``redirect`` fault: an ``http(s)`` URL of a loopback host (another
             test server on 127.0.0.1) or a path on the simulator.
+        :param api: only requests to this API: ``v1``, ``meta`` (the WhatsApp Cloud API proxy) or ``platform``.
         """
         fault = Fault(
             FaultKind(kind),
@@ -279,6 +281,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
             delay=delay,
             retry_after=retry_after,
             location=location,
+            api=api,
         )
         self._faults.add(fault)
 
