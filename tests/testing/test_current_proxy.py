@@ -422,7 +422,8 @@ def test_proxy_list_filters_and_cursors(sim: KapsoSimulator, http: requests.Sess
     assert [item["id"] for item in back["data"]] == sent[:-3:-1]
     inbound = http.get(url, params={"direction": "inbound"}, timeout=TIMEOUT).json()["data"]
     assert [item["text"]["body"] for item in inbound] == ["inbound one"]
-    for params in ({"limit": 0}, {"limit": 101}, {"after": "not-a-cursor"}, {"direction": "sideways"}):
+    bad: list[dict[str, str]] = [{"limit": "0"}, {"limit": "101"}, {"after": "not-a-cursor"}, {"direction": "up"}]
+    for params in bad:
         assert http.get(url, params=params, timeout=TIMEOUT).status_code == 400
 
 
