@@ -411,14 +411,14 @@ def test_proxy_list_filters_and_cursors(sim: KapsoSimulator, http: requests.Sess
     sent = [send(sim, http, message("text", {"body": f"m{i}"})).json()["messages"][0]["id"] for i in range(5)]
     sim.deliver_inbound_from(PHONE, "inbound one")
     url = f"{sim.meta_url}/{sim.default_phone_number_id}/messages"
-    first = http.get(url, params={"direction": "outbound", "limit": 2}, timeout=TIMEOUT)
+    first = http.get(url, params={"direction": "outbound", "limit": "2"}, timeout=TIMEOUT)
     assert answer_errors(PROXY, first) == []
     assert [item["id"] for item in first.json()["data"]] == sent[:-3:-1]
     after = first.json()["paging"]["cursors"]["after"]
-    second = http.get(url, params={"direction": "outbound", "limit": 2, "after": after}, timeout=TIMEOUT).json()
+    second = http.get(url, params={"direction": "outbound", "limit": "2", "after": after}, timeout=TIMEOUT).json()
     assert [item["id"] for item in second["data"]] == sent[2:0:-1]
     before = second["paging"]["cursors"]["before"]
-    back = http.get(url, params={"direction": "outbound", "limit": 2, "before": before}, timeout=TIMEOUT).json()
+    back = http.get(url, params={"direction": "outbound", "limit": "2", "before": before}, timeout=TIMEOUT).json()
     assert [item["id"] for item in back["data"]] == sent[:-3:-1]
     inbound = http.get(url, params={"direction": "inbound"}, timeout=TIMEOUT).json()["data"]
     assert [item["text"]["body"] for item in inbound] == ["inbound one"]
