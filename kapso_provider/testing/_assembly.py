@@ -18,7 +18,7 @@ from kapso_provider.testing._current.meta_messages import MetaMessagesGroup
 from kapso_provider.testing._current.platform_broadcasts import PlatformBroadcastsGroup
 from kapso_provider.testing._current.platform_contacts import PlatformContactsGroup
 from kapso_provider.testing._current.platform_messages import PlatformMessagesGroup
-from kapso_provider.testing._current.platform_numbers import PlatformNumbersGroup
+from kapso_provider.testing._current.platform_numbers import HealthLimiter, PlatformNumbersGroup
 from kapso_provider.testing._current.platform_webhooks import PlatformWebhooksGroup
 from kapso_provider.testing._policy import Policy
 from kapso_provider.testing._routing import Router
@@ -63,6 +63,7 @@ class Parts:
     agent_runs: AgentRunsGroup
     media: MediaBook
     policy: Policy
+    health: HealthLimiter
     groups: tuple[ResourceGroup, ...]
     apis: tuple[Router, ...]
 
@@ -107,12 +108,13 @@ def assemble(store: Store, replies: ReplyScheduler, base_url: Callable[[], str])
         MetaMessagesGroup(store, policy, replies),
         MetaAccountsGroup(store, templates, media, assignments.active_assignee),
     ]
+    numbers = PlatformNumbersGroup(store, configs, media)
     platform: list[ResourceGroup] = [
         PlatformMessagesGroup(store, assignments, replies),
         PlatformContactsGroup(contacts, policy),
         PlatformBroadcastsGroup(broadcasts),
         webhooks,
-        PlatformNumbersGroup(store, configs, media),
+        numbers,
         agent_runs,
     ]
 
@@ -135,6 +137,7 @@ def assemble(store: Store, replies: ReplyScheduler, base_url: Callable[[], str])
         agent_runs=agent_runs,
         media=media,
         policy=policy,
+        health=numbers.health_limiter,
         groups=(*v1, *meta, *platform),
         apis=apis,
     )

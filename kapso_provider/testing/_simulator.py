@@ -130,6 +130,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         self.agent_runs = parts.agent_runs
         self.media = parts.media
         self._policy = parts.policy
+        self._health = parts.health
         self._apis = parts.apis
         self.strict = strict
         self._control = ControlSurface(self)

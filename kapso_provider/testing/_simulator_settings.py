@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kapso_provider.testing._clock import Clock
+    from kapso_provider.testing._current.platform_numbers import HealthLimiter
     from kapso_provider.testing._pipeline import Pipeline, RateLimiter
     from kapso_provider.testing._policy import Policy
     from kapso_provider.testing._store import Store
@@ -26,6 +27,7 @@ class SettingsApi:
     _limiter: RateLimiter
     _max_body_bytes: int
     _policy: Policy
+    _health: HealthLimiter
 
     @property
     def clock(self) -> Clock:
@@ -80,6 +82,22 @@ class SettingsApi:
         if not isinstance(value, bool):
             raise ValueError(f"credits_exhausted: {value!r} must be true or false")
         self._policy.credits_exhausted = value
+
+    @property
+    def health_rate_limit(self) -> tuple[int, int]:
+        """The Platform API health check's own limit per project: ``(per second, per minute)``, (5, 60) as
+        the file says; over it, 429 with ``Retry-After``."""
+        return self._health.per_second, self._health.per_minute
+
+    @health_rate_limit.setter
+    def health_rate_limit(self, value: tuple[int, int]) -> None:
+        if (
+            not isinstance(value, tuple | list)
+            or len(value) != 2
+            or not all(isinstance(item, int) and not isinstance(item, bool) and item >= 1 for item in value)
+        ):
+            raise ValueError(f"health_rate_limit: {value!r} must be (per second, per minute), both >= 1")
+        self._health.per_second, self._health.per_minute = value
 
     @property
     def max_body_bytes(self) -> int:

@@ -76,9 +76,13 @@ class PlatformWebhooksGroup(ResourceGroup):
             return copy.deepcopy(list(self._webhooks.values()))
 
     def deliveries(self) -> list[dict[str, Any]]:
-        """Every delivery attempted (copies), oldest first, with the body and headers sent."""
+        """Every delivery attempted (copies), oldest first, as the log shows it plus what was sent:
+        ``body`` (text), ``headers`` and ``error`` (why nothing was received, or ``None``)."""
         with self.lock:
-            return copy.deepcopy(self._deliveries)
+            return [
+                {key.lstrip("_"): copy.deepcopy(value) for key, value in delivery.items()}
+                for delivery in self._deliveries
+            ]
 
     def reset(self) -> None:
         """Forget every webhook and delivery."""
