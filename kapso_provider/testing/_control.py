@@ -28,7 +28,15 @@ __all__ = ["CONTROL_PREFIX", "ControlSurface"]
 CONTROL_PREFIX = "/__kapso_simulator__"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PROGRESSION = ("delivery_delay", "read_delay", "delivery_error_code", "delivery_error_message", "status_sequence")
-_SETTINGS = ("clock_offset", "strict", "latency", "rate_limit", "rate_limit_window")
+_SETTINGS = (
+    "clock_offset",
+    "strict",
+    "latency",
+    "rate_limit",
+    "rate_limit_window",
+    "service_window",
+    "credits_exhausted",
+)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -43,6 +51,8 @@ class Controlled(Protocol):
     read_delay: float | None
     clock_offset: float
     strict: bool
+    service_window: bool
+    credits_exhausted: bool
     latency: float
     rate_limit: int | None
     rate_limit_window: float
