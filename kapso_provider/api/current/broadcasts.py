@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.api._fields import CURRENT_API, refuse_fields
+from kapso_provider.api._unsupported import refuse_on_current
 from kapso_provider.api.current._calls import contextual
 from kapso_provider.api.current._wire import platform_path, sender
 from kapso_provider.api.v1.broadcasts import MAX_RECIPIENTS_PER_REQUEST, check_broadcast_recipient
@@ -146,10 +146,10 @@ def list_broadcasts(
     :param per_page: records per request, 1 to 100.
     :raises KapsoArgumentError: for a filter value Kapso cannot take, before any request.
     """
-    refuse_fields(
-        CURRENT_API,
-        {"whatsapp_config_id": whatsapp_config_id, "whatsapp_template_id": whatsapp_template_id},
-        "filter by the sending number with phone_number_id, or by status",
+    refuse_on_current(
+        "phone_number_id (the sending number) or status",
+        whatsapp_config_id=whatsapp_config_id,
+        whatsapp_template_id=whatsapp_template_id,
     )
     problems: list[str] = []
     check_text(problems, "phone_number_id", phone_number_id)
@@ -187,9 +187,7 @@ def create_broadcast(
     :param phone_number_id: the WhatsApp phone number id to send from; the connection's by default.
     :raises KapsoArgumentError: for an empty argument, before any request.
     """
-    refuse_fields(
-        CURRENT_API, {"whatsapp_config_id": whatsapp_config_id}, "name the sending number with phone_number_id"
-    )
+    refuse_on_current("phone_number_id, the number to send from", whatsapp_config_id=whatsapp_config_id)
     problems: list[str] = []
     check_text(problems, "name", name, required=True)
     check_text(problems, "whatsapp_template_id", whatsapp_template_id, required=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kapso_provider.api._fields import CURRENT_API, refuse_fields
+from kapso_provider.api._unsupported import refuse_on_current
 from kapso_provider.api.current._calls import mapped
 from kapso_provider.api.current._wire import cursor_pages, platform_path
 from kapso_provider.exceptions import KapsoArgumentError
@@ -91,10 +91,8 @@ def list_conversations(
     :param per_page: records per request (the ``limit`` of a page), 1 to 100.
     :raises KapsoArgumentError: for a filter value Kapso cannot take, before any request.
     """
-    refuse_fields(
-        CURRENT_API,
-        {"whatsapp_config_id": whatsapp_config_id, "customer_id": customer_id},
-        "filter by the WhatsApp phone number with phone_number_id",
+    refuse_on_current(
+        "phone_number_id (the WhatsApp number)", whatsapp_config_id=whatsapp_config_id, customer_id=customer_id
     )
     problems: list[str] = []
     check_choice(problems, "status", status, CONVERSATION_STATUSES)

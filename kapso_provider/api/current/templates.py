@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.api._fields import CURRENT_API, refuse_fields
+from kapso_provider.api._unsupported import refuse_on_current
 from kapso_provider.api.current._calls import contextual
 from kapso_provider.api.current._wire import business_account, proxy_path
 from kapso_provider.api.v1.templates import TEMPLATE_CATEGORIES, TEMPLATE_PARAMETER_FORMATS, check_components
@@ -48,7 +48,7 @@ ENDPOINTS = (
 TEMPLATE_STATUSES = ("APPROVED", "PENDING", "REJECTED")
 #: Meta's rule for a template name: lower-case letters, digits and underscores, at most 512 characters.
 _TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
-_OWNER_INSTEAD = "a template belongs to a WhatsApp Business Account: give business_account_id (or set the extra)"
+_OWNER_INSTEAD = "business_account_id (or the connection's extra): templates belong to a WhatsApp Business Account"
 
 
 def _templates_path(context: FlowContext, business_account_id: str | None, *rest: tuple[str, str] | str) -> str:
@@ -104,7 +104,7 @@ def list_templates(
     :param per_page: the most templates read (``limit``), 1 to 100.
     :raises KapsoArgumentError: for a filter value Kapso cannot take, before any request.
     """
-    refuse_fields(CURRENT_API, {"customer_id": customer_id, "whatsapp_config_id": whatsapp_config_id}, _OWNER_INSTEAD)
+    refuse_on_current(_OWNER_INSTEAD, customer_id=customer_id, whatsapp_config_id=whatsapp_config_id)
     problems: list[str] = []
     check_choice(problems, "category", category, TEMPLATE_CATEGORIES)
     check_text(problems, "name", name)
@@ -172,7 +172,7 @@ def create_template(
     :param business_account_id: the WhatsApp Business Account id; the connection's by default.
     :raises KapsoArgumentError: naming every bad argument, before any request.
     """
-    refuse_fields(CURRENT_API, {"whatsapp_config_id": whatsapp_config_id, "customer_id": customer_id}, _OWNER_INSTEAD)
+    refuse_on_current(_OWNER_INSTEAD, whatsapp_config_id=whatsapp_config_id, customer_id=customer_id)
     problems: list[str] = []
     _check_name(problems, name, required=True)
     check_text(problems, "language_code", language_code, required=True)

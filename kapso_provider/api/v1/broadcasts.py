@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.api._fields import V1_API, refuse_fields
+from kapso_provider.api._unsupported import refuse_on_v1
 from kapso_provider.arguments import parse_time
 from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.transport.flows import (
@@ -157,11 +157,7 @@ def list_broadcasts(
     :param status: current API only (API v1 declares no status filter); refused here.
     :param per_page: records per request, 1 to 100.
     """
-    refuse_fields(
-        V1_API,
-        {"phone_number_id": phone_number_id, "status": status},
-        "filter by the WhatsApp config with whatsapp_config_id, or by template with whatsapp_template_id",
-    )
+    refuse_on_v1(phone_number_id=phone_number_id, status=status)
     filters = {
         "q[whatsapp_config_id_eq]": whatsapp_config_id,
         "q[whatsapp_template_id_eq]": whatsapp_template_id,
@@ -209,7 +205,7 @@ def create_broadcast(
     :param phone_number_id: current API only; refused here (use ``whatsapp_config_id``).
     :raises KapsoArgumentError: for an empty argument, before any request.
     """
-    refuse_fields(V1_API, {"phone_number_id": phone_number_id}, "name the sending number with whatsapp_config_id")
+    refuse_on_v1(phone_number_id=phone_number_id)
     check_broadcast(name, whatsapp_config_id, whatsapp_template_id)
     body = {
         "whatsapp_broadcast": {

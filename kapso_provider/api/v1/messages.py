@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.api._fields import V1_API, refuse_fields
+from kapso_provider.api._unsupported import refuse_on_v1
 from kapso_provider.exceptions import KapsoArgumentError, KapsoNotFoundError
 from kapso_provider.transport.flows import (
     MAX_PAGE_SIZE,
@@ -372,7 +372,7 @@ def list_conversations(
         ``whatsapp_config_id``.
     :param per_page: records per request, 1 to 100.
     """
-    refuse_fields(V1_API, {"phone_number_id": phone_number_id}, "filter by the WhatsApp config with whatsapp_config_id")
+    refuse_on_v1(phone_number_id=phone_number_id)
     filters = {
         "q[phone_number_eq]": phone_number,
         "q[status_eq]": status,

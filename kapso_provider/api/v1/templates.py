@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kapso_provider.api._fields import V1_API, refuse_fields
+from kapso_provider.api._unsupported import refuse_on_v1
 from kapso_provider.transport.flows import MAX_PAGE_SIZE, Call, Pager, data_object, numbered_pages, whole_object
 from kapso_provider.transport.wire import Request
 from kapso_provider.validation import check_choice, check_text, path_segment, raise_problems
@@ -33,7 +33,6 @@ TEMPLATE_CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
 TEMPLATE_STATUSES = ("draft", "submitted", "approved", "rejected", "disabled")
 TEMPLATE_PARAMETER_FORMATS = ("NAMED", "POSITIONAL")
 TEMPLATE_COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS")
-_BY_KAPSO_ID = "API v1 names a template by its Kapso id alone"
 #: Statuses of a ``WhatsappTemplateSyncRun`` after which it changes no more.
 SYNC_FINAL_STATUSES = frozenset({"succeeded", "failed"})
 
@@ -134,7 +133,7 @@ def get_template(template_id: str, *, business_account_id: str | None = None) ->
     :param template_id: the template's Kapso id.
     :param business_account_id: current API only; refused here (a Kapso template id names one template).
     """
-    refuse_fields(V1_API, {"business_account_id": business_account_id}, _BY_KAPSO_ID)
+    refuse_on_v1(business_account_id=business_account_id)
     return Call(Request("GET", _template_path(template_id)), data_object)
 
 
@@ -167,7 +166,7 @@ def create_template(
     :param business_account_id: current API only; refused here (use ``whatsapp_config_id`` or ``customer_id``).
     :raises KapsoArgumentError: naming every bad argument, before any request.
     """
-    refuse_fields(V1_API, {"business_account_id": business_account_id}, "choose the numbers with whatsapp_config_id")
+    refuse_on_v1(business_account_id=business_account_id)
     problems: list[str] = []
     check_text(problems, "name", name, required=True)
     check_text(problems, "language_code", language_code, required=True)
@@ -213,7 +212,7 @@ def update_template(
     :param business_account_id: current API only; refused here (a Kapso template id names one template).
     :raises KapsoArgumentError: for a bad argument or when nothing is to change, before any request.
     """
-    refuse_fields(V1_API, {"business_account_id": business_account_id}, _BY_KAPSO_ID)
+    refuse_on_v1(business_account_id=business_account_id)
     problems: list[str] = []
     check_text(problems, "name", name)
     check_text(problems, "language_code", language_code)
