@@ -247,3 +247,54 @@ def assert_requests_valid(
     for request in requests:
         files = files_for(request) if files_for is not None else SPEC_FILES
         assert_valid_request(request.method, request.path, request.query, request.json, files=files)
+
+
+# -- Kapso's current APIs (``../shared/kapso-api/current``) ----------------------------------------------------
+
+#: The files of each current API, by the ``api`` the simulator records (``meta``: the proxy).
+CURRENT_FILES = {
+    "meta": ("current/openapi-whatsapp.yaml",),
+    "platform": ("current/openapi-platform.yaml", "current/openapi-kapso-agent.yaml"),
+}
+
+
+def current_request_problems(request: Any) -> list[str]:
+    """What is wrong with one recorded current-API request: the operation must exist in its API's files, the
+    query names be declared and their values match the parameters' schemas, the JSON body match the request
+    schema (checked with the OpenAPI 3.1 rules of the files)."""
+    from openapi_schema_validator import OAS31Validator, oas31_format_checker
+
+    from tests.testing._support import document, prefix_of, request_errors, template_of
+
+    for name in CURRENT_FILES[request.api]:
+        try:
+            template = template_of(name, request.method, request.path.removeprefix(prefix_of(name)))
+        except LookupError:
+            continue
+        problems = request_errors(name, request.method, template, request.query, request.json)
+        item = document(name)["paths"][template]
+        for parameter in [*item.get("parameters", []), *item[request.method.lower()].get("parameters", [])]:
+            if "$ref" in parameter:
+                parameter = document(name)["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[1]]
+            value = request.query.get(parameter["name"]) if parameter.get("in") == "query" else None
+            if value is not None:
+                schema = parameter.get("schema", {})
+                checker = OAS31Validator(schema, format_checker=oas31_format_checker)
+                problems += [
+                    f"query {parameter['name']}: {e.message}" for e in checker.iter_errors(_coerce(value, schema))
+                ]
+        return problems
+    return [f"no operation {request.method} {request.path} in {', '.join(CURRENT_FILES[request.api])}"]
+
+
+def assert_current_requests_valid(requests: Iterable[Any], *, at_least: int = 1) -> int:
+    """Fail unless every recorded request to the current APIs is valid in their files; returns how many.
+
+    :param at_least: how many current-API requests there must have been (a check of none proves nothing).
+    """
+    checked = [request for request in requests if request.api in CURRENT_FILES]
+    failures = [f"{r.method} {r.path}: {problem}" for r in checked for problem in current_request_problems(r)]
+    if failures:
+        pytest.fail("not valid against Kapso's current files:\n" + "\n".join(failures))
+    assert len(checked) >= at_least, f"{len(checked)} current-API requests recorded, expected at least {at_least}"
+    return len(checked)
