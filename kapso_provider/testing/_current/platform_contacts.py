@@ -146,6 +146,11 @@ class PlatformContactsGroup(ResourceGroup):
 
     def _preference(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         contact = self._contacts.contact(params["identifier"])
+        try:
+            self.store.config_by_phone_number_id(params["phone_number_id"])
+        except NotFoundError:
+            # The file's words for an unknown number, told apart from "no preference recorded".
+            raise NotFoundError("WhatsApp configuration", params["phone_number_id"]) from None
         for record in self._policy.preferences(contact["wa_id"]):
             if record["phone_number_id"] == params["phone_number_id"]:
                 return json_response(200, {"data": self._preference_view(record, contact)})
