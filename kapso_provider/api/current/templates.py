@@ -17,6 +17,7 @@ from kapso_provider.api._unsupported import refuse_on_current
 from kapso_provider.api.current._calls import contextual
 from kapso_provider.api.current._wire import business_account, proxy_path
 from kapso_provider.api.v1.templates import TEMPLATE_CATEGORIES, TEMPLATE_PARAMETER_FORMATS, check_components
+from kapso_provider.exceptions import KapsoUnsupportedError
 from kapso_provider.transport.flows import (
     MAX_PAGE_SIZE,
     Flow,
@@ -202,35 +203,34 @@ def update_template(
 ) -> Flow[dict[str, Any]]:
     """Change a template (``POST /{business_account_id}/message_templates?hsm_id={template_id}``).
 
-    Only the given fields are sent; WhatsApp reviews the changed template again. Meta's answer
-    (``{"success": true}``) is returned. Setting values is idempotent, so an ambiguous failure is retried.
+    Only the given fields are sent; WhatsApp reviews the changed template again. A template's name and
+    language never change on WhatsApp (create another template instead), so they are refused here. Meta's
+    answer (``{"success": true}``) is returned. Setting values is idempotent, so an ambiguous failure is
+    retried.
 
     :param template_id: the template's id on WhatsApp (the ``hsm_id``).
-    :param name: a new name.
-    :param language_code: a new language code (``language``).
+    :param name: refused (WhatsApp keeps a template's name).
+    :param language_code: refused (WhatsApp keeps a template's language).
     :param category: a new category.
     :param components: new components, replacing the old ones.
     :param parameter_format: ``NAMED`` or ``POSITIONAL``.
     :param business_account_id: the WhatsApp Business Account id; the connection's by default.
     :raises KapsoArgumentError: for a bad argument or when nothing is to change, before any request.
     """
+    given = [field for field, value in (("name", name), ("language_code", language_code)) if value is not None]
+    if given:
+        raise KapsoUnsupportedError(
+            [f"{field}: WhatsApp never changes a template's {field}; create a new template instead" for field in given]
+        )
     problems: list[str] = []
     hsm_id = require_text("template_id", template_id)
-    _check_name(problems, name, required=False)
-    check_text(problems, "language_code", language_code)
     check_choice(problems, "category", category, TEMPLATE_CATEGORIES)
     check_choice(problems, "parameter_format", parameter_format, TEMPLATE_PARAMETER_FORMATS)
     checked = check_components(problems, components, required=False)
-    fields = {
-        "name": name,
-        "language": language_code,
-        "category": category,
-        "components": checked,
-        "parameter_format": parameter_format,
-    }
+    fields = {"category": category, "components": checked, "parameter_format": parameter_format}
     changes = {key: value for key, value in fields.items() if value is not None}
     if not changes and not problems:
-        problems.append("template: give at least one of name, language_code, category, components, parameter_format")
+        problems.append("template: give at least one of category, components, parameter_format")
     raise_problems(problems)
 
     def build(context: FlowContext) -> Request:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -65,7 +65,7 @@ class TestConversations:
         ],
     )
     def test_v1_filters_are_refused(
-        self, hook: KapsoHook, simulator: KapsoSimulator, arguments: dict[str, str], message: str
+        self, hook: KapsoHook, simulator: KapsoSimulator, arguments: dict[str, Any], message: str
     ) -> None:
         with pytest.raises(KapsoUnsupportedError, match=message):
             list(hook.list_conversations(**arguments))
@@ -81,10 +81,10 @@ class TestConversations:
         ],
     )
     def test_bad_filters_fail_before_any_request(
-        self, hook: KapsoHook, simulator: KapsoSimulator, arguments: dict[str, object], message: str
+        self, hook: KapsoHook, simulator: KapsoSimulator, arguments: dict[str, Any], message: str
     ) -> None:
         with pytest.raises(KapsoArgumentError, match=message):
-            list(hook.list_conversations(**arguments))  # type: ignore[arg-type]
+            list(hook.list_conversations(**arguments))
         assert simulator.requests == []
 
     @pytest.mark.parametrize(
