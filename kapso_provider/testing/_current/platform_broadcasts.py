@@ -7,11 +7,12 @@ schedule; stop a sending one; clear the recipients. Progress is the book's: one 
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from kapso_provider.testing._broadcasts import MAX_RECIPIENTS_PER_REQUEST
 from kapso_provider.testing._current.cursor import query_time
-from kapso_provider.testing._errors import RuleError, ValidationError
+from kapso_provider.testing._errors import NotFoundError, RuleError, ValidationError
 from kapso_provider.testing._http import Response, int_param, json_response, paginate
 from kapso_provider.testing._routing import ResourceGroup, object_field, route
 from kapso_provider.testing._v1.broadcasts import recipient_number
@@ -122,9 +123,11 @@ class PlatformBroadcastsGroup(ResourceGroup):
             if not isinstance(value, str) or not value.strip():
                 raise ValidationError(f"whatsapp_broadcast.{name}", "is required and must be a non-empty string")
         config = self.store.config_by_phone_number_id(fields["phone_number_id"])
-        record = self._book.create(
-            name=fields["name"], config_id=config["id"], template_id=fields["whatsapp_template_id"]
-        )
+        template_id = fields["whatsapp_template_id"]
+        # "Meta template ID (preferred) or internal UUID (legacy compatibility only)".
+        with contextlib.suppress(NotFoundError):
+            template_id = self.store.templates.by_meta_id(template_id)["id"]
+        record = self._book.create(name=fields["name"], config_id=config["id"], template_id=template_id)
         return json_response(201, {"data": self._view(record)})
 
     def _get(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
