@@ -12,7 +12,6 @@ replaced by ``"***"``: a DAG that audits its webhooks must not copy their secret
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +28,7 @@ from kapso_provider.transport.flows import (
     nothing,
     numbered_pages,
 )
+from kapso_provider.transport.settings import is_loopback
 from kapso_provider.transport.wire import Request
 from kapso_provider.validation import (
     check_choice,
@@ -58,7 +58,6 @@ NUMBER_EVENT_PREFIXES = ("whatsapp.message.", "whatsapp.conversation.")
 #: The ranges Kapso's docs give for the buffering and inactivity settings.
 _RANGES = {"buffer_window_seconds": (1, 60), "max_buffer_size": (1, 100), "inactivity_minutes": (1, 1440)}
 _HIDDEN = "***"
-_LOOPBACK_NAMES = ("localhost",)
 
 
 def _webhook_path(webhook_id: str | None, phone_number_id: str | None, *rest: str) -> str:
@@ -85,15 +84,6 @@ def _webhook(body: Any, req: Request) -> dict[str, Any]:
     return redacted(data_object(body, req))
 
 
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_url(problems: list[str], url: object) -> None:
     if not isinstance(url, str):
         return
@@ -104,7 +94,7 @@ def _check_url(problems: list[str], url: object) -> None:
         parts, host = None, ""
     if parts is None or parts.scheme not in ("https", "http") or not host:
         problems.append(f"url: must be an absolute https:// URL, got {url[:80]!r}")
-    elif parts.scheme == "http" and not _is_loopback(host):
+    elif parts.scheme == "http" and not is_loopback(host):
         problems.append(
             f"url: {url[:80]!r} is plain http: deliveries carry message contents and their signature, so give an "
             "https:// URL (http is accepted for loopback test servers only)"
