@@ -137,11 +137,7 @@ class KapsoEndpoints:
 
     approve_agent_run = operation(agent_runs.approve_agent_run)
     cancel_agent_run = operation(agent_runs.cancel_agent_run)
-    get_agent_mode = operation(agent_runs.get_agent_mode)
     get_agent_run = operation(agent_runs.get_agent_run)
-    get_agent_session = operation(agent_runs.get_agent_session)
-    list_agent_modes = listing(agent_runs.list_agent_modes)
-    list_agent_sessions = listing(agent_runs.list_agent_sessions)
     pause_agent_run = operation(agent_runs.pause_agent_run)
     reject_agent_run = operation(agent_runs.reject_agent_run)
     resume_agent_run = operation(agent_runs.resume_agent_run)

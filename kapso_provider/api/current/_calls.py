@@ -32,11 +32,10 @@ def contextual(build: Callable[[FlowContext], Request], read: Callable[[Any, Req
     return Flow(run)
 
 
-def single_page(build: Request | Callable[[FlowContext], Request]) -> Pager[dict[str, Any]]:
+def single_page(req: Request) -> Pager[dict[str, Any]]:
     """A listing the files declare no page parameters for: one request, made when iteration starts."""
 
     def run(context: FlowContext) -> ListingSteps[dict[str, Any]]:
-        req = build(context) if callable(build) else build
         body = yield from request(context, req)
         for record in data_list(body, req):
             yield Item(record)

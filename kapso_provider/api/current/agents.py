@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kapso_provider.api.current._calls import single_page
-from kapso_provider.api.current._wire import cursor_pages, platform_path
-from kapso_provider.transport.flows import MAX_PAGE_SIZE, Call, Pager, check_page_size, data_object
+from kapso_provider.api.current._wire import platform_path
+from kapso_provider.transport.flows import Call, data_object
 from kapso_provider.transport.wire import Request
 from kapso_provider.validation import check_text, is_uuid, raise_problems, require_uuid
 
@@ -23,11 +22,7 @@ from kapso_provider.validation import check_text, is_uuid, raise_problems, requi
 ENDPOINTS = (
     "approve_agent_run",
     "cancel_agent_run",
-    "get_agent_mode",
     "get_agent_run",
-    "get_agent_session",
-    "list_agent_modes",
-    "list_agent_sessions",
     "pause_agent_run",
     "reject_agent_run",
     "resume_agent_run",
@@ -48,46 +43,6 @@ def _runs_path(run_id: str | None = None, *rest: tuple[str, str] | str) -> str:
     return platform_path("kapso-agent", "runs", ("run_id", require_uuid("run_id", run_id)), *rest)
 
 
-def _mode_path(mode: str, *rest: str) -> str:
-    return platform_path("kapso-agent", "modes", ("mode", mode), *rest)
-
-
-def list_agent_modes() -> Pager[dict[str, Any]]:
-    """Yield every agent mode (one request: the file declares no paging). Only modes whose
-    ``available_invocations`` include ``api`` accept runs."""
-    return single_page(Request("GET", platform_path("kapso-agent", "modes")))
-
-
-def get_agent_mode(mode: str) -> Call[dict[str, Any]]:
-    """Return one agent mode by its slug (``GET /kapso-agent/modes/{mode}``).
-
-    :param mode: the mode's slug, e.g. ``api``.
-    """
-    return Call(Request("GET", _mode_path(mode)), data_object)
-
-
-def list_agent_sessions(mode: str, *, per_page: int = MAX_PAGE_SIZE) -> Pager[dict[str, Any]]:
-    """Yield the API sessions of a mode created with this key, most recent activity first (cursor paging).
-
-    Each session has its ``conversation_id``, ``status``, ``run_count`` and ``latest_run``
-    (``run_id``, ``status``, ``created_at``).
-
-    :param mode: the mode's slug.
-    :param per_page: records per request (``limit``), 1 to 100.
-    """
-    check_page_size("per_page", per_page)
-    return cursor_pages(_mode_path(mode, "sessions"), limit=per_page)
-
-
-def get_agent_session(session_id: str) -> Call[dict[str, Any]]:
-    """Return a session and its newest runs: ``{"session": {...}, "runs": [...]}`` (the first page of runs).
-
-    :param session_id: the session's ``conversation_id`` (a UUID).
-    """
-    path = platform_path("kapso-agent", "sessions", ("session_id", require_uuid("session_id", session_id)))
-    return Call(Request("GET", path), data_object)
-
-
 def start_agent_run(
     *,
     mode: str,
@@ -100,7 +55,7 @@ def start_agent_run(
 
     A start is a write that no request can make idempotent: a failure after which Kapso may have acted is
     not retried. Give ``metadata`` a value of your own (e.g. the Airflow run id) to recognise the run in the
-    mode's sessions and in the ``kapso_agent.run.*`` webhooks.
+    ``kapso_agent.run.*`` webhooks.
 
     :param mode: the mode's slug (one whose ``available_invocations`` include ``api``).
     :param prompt: what to ask; the generic trigger requires it.
