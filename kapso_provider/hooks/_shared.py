@@ -13,8 +13,9 @@ sensors use) also share two things that keep waits from starving sends on the sa
   by one request, and a read already in flight is awaited rather than repeated. Waits on the same
   conversation, or on messages one listing answers, cost one request per ``coalesce_seconds``, not one each;
 - a **wait budget**: all waiting hooks of the connection together make at most ``wait_share`` of the key's
-  rate limit (learned from ``X-RateLimit-Limit``; 100 a minute, the smallest plan, until Kapso says). When
-  more waits want to read than that allows, each one's reads are spaced further apart.
+  rate limit (learned from ``X-RateLimit-Limit``, which every answer of Kapso carries; until the first
+  answer, and against a server that sends no such header, reads are not held). When more waits want to
+  read than that allows, each one's reads are spaced further apart.
 
 ``docs/at-scale.md`` gives the figures and how long a wait may then take to notice.
 """
@@ -41,9 +42,6 @@ if TYPE_CHECKING:
 
 #: Seconds an answer to a waiting hook's read serves identical reads, by default.
 DEFAULT_COALESCE_SECONDS = 10.0
-# Kapso's smallest plan (Free and Legacy): the budget until an answer tells the key's own limit.
-_ASSUMED_LIMIT = 100
-
 
 @dataclass
 class WaitBudget:
@@ -63,7 +61,9 @@ class WaitBudget:
 
         :param limit: the key's requests per window as Kapso reported it, or ``None`` before any answer.
         """
-        rate = self.share * (limit or _ASSUMED_LIMIT) / self.window
+        if not limit:
+            return 0.0
+        rate = self.share * limit / self.window
         now = self.clock()
         slot = max(now, self._next_slot)
         self._next_slot = slot + 1.0 / rate
