@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.testing._broadcasts import MAX_RECIPIENTS_PER_REQUEST
+from kapso_provider.testing._broadcasts import MAX_RECIPIENTS_PER_REQUEST, RECIPIENT_FIELDS
 from kapso_provider.testing._current.cursor import query_time
 from kapso_provider.testing._errors import RuleError, ValidationError
 from kapso_provider.testing._http import Response, int_param, json_response, paginate
@@ -26,20 +26,6 @@ __all__ = ["PlatformBroadcastsGroup"]
 
 _BROADCAST = "/whatsapp/broadcasts/{broadcast_id}"
 _STATUSES = ("draft", "scheduled", "copying", "sending", "stopped", "completed", "failed")
-_RECIPIENT_FIELDS = (
-    "id",
-    "phone_number",
-    "status",
-    "sent_at",
-    "failed_at",
-    "error_message",
-    "delivered_at",
-    "read_at",
-    "responded_at",
-    "created_at",
-    "updated_at",
-    "error_details",
-)
 
 
 class PlatformBroadcastsGroup(ResourceGroup):
@@ -143,7 +129,7 @@ class PlatformBroadcastsGroup(ResourceGroup):
     def _list_recipients(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         views = []
         for recipient in self._book.recipients(params["broadcast_id"]):
-            view = {key: recipient.get(key) for key in _RECIPIENT_FIELDS}
+            view = {key: recipient.get(key) for key in RECIPIENT_FIELDS}
             view["template_components"] = recipient.get("template_components") or []
             views.append(view)
         return paginate(views, query)

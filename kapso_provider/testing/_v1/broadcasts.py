@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.testing._broadcasts import MAX_RECIPIENTS_PER_REQUEST, v1_view
+from kapso_provider.testing._broadcasts import MAX_RECIPIENTS_PER_REQUEST, RECIPIENT_FIELDS, v1_view
 from kapso_provider.testing._errors import ValidationError
 from kapso_provider.testing._http import first, int_param, json_response, paginate, unprocessable
 from kapso_provider.testing._routing import ResourceGroup, Route, route
@@ -25,21 +25,6 @@ __all__ = ["BroadcastsGroup", "recipient_number"]
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _BROADCAST = "/whatsapp_broadcasts/{broadcast_id}"
-_RECIPIENT_FIELDS = (
-    "id",
-    "phone_number",
-    "status",
-    "sent_at",
-    "failed_at",
-    "delivered_at",
-    "read_at",
-    "responded_at",
-    "error_message",
-    "error_details",
-    "template_parameters",
-    "created_at",
-    "updated_at",
-)
 
 
 def recipient_number(book: BroadcastBook, label: str, item: Any) -> tuple[str | None, str | None]:
@@ -125,7 +110,7 @@ class BroadcastsGroup(ResourceGroup):
     def _list_recipients(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         views = []
         for recipient in self._book.recipients(params["broadcast_id"]):
-            view = {key: recipient.get(key) for key in _RECIPIENT_FIELDS}
+            view = {key: recipient.get(key) for key in RECIPIENT_FIELDS}
             view["template_parameters"] = recipient.get("template_parameters") or []
             views.append(view)
         return paginate(views, query)
