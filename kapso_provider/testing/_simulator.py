@@ -65,9 +65,9 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         so tests can assert on it.
     :param max_body_bytes: the largest request body read (chunked or not); a larger one is answered 413.
     :param clock_offset: seconds Kapso's clock is ahead of the machine's (negative: behind), for every
-        timestamp written and every ``Date`` header; settable later as :attr:`clock_offset`.
+        timestamp written and every ``Date`` header; settable later as ``clock_offset``.
     :param strict: answer with the fields Kapso's OpenAPI files document for the endpoint and status only
-        (settable later as :attr:`strict`); by default answers carry a few more, see ``docs/testing.md``.
+        (settable later as ``strict``); by default answers carry a few more, see ``docs/testing.md``.
     """
 
     def __init__(
