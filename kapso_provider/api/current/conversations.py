@@ -1,34 +1,27 @@
-"""Current API: conversations (list, read, end, reactivate) and their assignments, on the Platform API.
+"""Current API: a conversation's status (end, reactivate) and its assignments, on the Platform API.
 
-``/platform/v1/whatsapp/conversations`` lists conversations across every phone number of the project with
-cursor paging; one conversation's status changes with ``PATCH`` (``active`` or ``ended``), as on API v1.
-Assignments are page-numbered and wrap their bodies in ``assignment`` (API v1: ``conversation_assignment``).
+A conversation's status changes with ``PATCH /platform/v1/whatsapp/conversations/{id}`` (``active`` or
+``ended``), as on API v1. Assignments are page-numbered and wrap their bodies in ``assignment`` (API v1:
+``conversation_assignment``). Listing and reading conversations is :mod:`kapso_provider.api.current.messages`'.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from kapso_provider.api._unsupported import refuse_on_current
-from kapso_provider.api.current._calls import mapped
-from kapso_provider.api.current._wire import cursor_pages, platform_path
+from kapso_provider.api.current._wire import platform_path
 from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.transport.flows import (
     MAX_PAGE_SIZE,
     Call,
     Pager,
-    check_page_size,
     data_object,
     numbered_pages,
 )
 from kapso_provider.transport.wire import Request
 from kapso_provider.validation import (
-    check_choice,
-    iso_datetime,
     optional_bool,
     optional_string,
-    raise_problems,
     require_uuid,
 )
 
@@ -37,15 +30,10 @@ ENDPOINTS = (
     "create_assignment",
     "end_conversation",
     "get_assignment",
-    "get_conversation",
     "list_assignments",
-    "list_conversations",
     "reactivate_conversation",
     "update_assignment",
 )
-
-#: ``status`` of a conversation (the list's filter and the ``PATCH`` body take the same two values).
-CONVERSATION_STATUSES = ("active", "ended")
 
 
 def _conversation_path(conversation_id: str, *rest: tuple[str, str] | str) -> str:
@@ -58,71 +46,6 @@ def _conversation_path(conversation_id: str, *rest: tuple[str, str] | str) -> st
 def _assignment_path(conversation_id: str, assignment_id: str) -> str:
     assignment = ("assignment_id", require_uuid("assignment_id", assignment_id))
     return _conversation_path(conversation_id, "assignments", assignment)
-
-
-def _digits(value: object) -> str:
-    return re.sub(r"\D", "", value) if isinstance(value, str) else ""
-
-
-def list_conversations(
-    *,
-    phone_number: str | None = None,
-    status: str | None = None,
-    whatsapp_config_id: str | None = None,
-    customer_id: str | None = None,
-    last_active_after: str | None = None,
-    last_active_before: str | None = None,
-    phone_number_id: str | None = None,
-    per_page: int = MAX_PAGE_SIZE,
-) -> Pager[dict[str, Any]]:
-    """Yield the project's conversations matching every given filter (``GET /whatsapp/conversations``).
-
-    Cursor paging across every phone number of the project. Kapso matches ``phone_number`` partially ("partial
-    match" in the file); only conversations whose number has exactly the given digits are yielded, as on API
-    v1.
-
-    :param phone_number: the customer's number in international format.
-    :param status: ``active`` or ``ended``.
-    :param whatsapp_config_id: API v1 only (its WhatsApp config); refused here, use ``phone_number_id``.
-    :param customer_id: API v1 only; refused here.
-    :param last_active_after: ISO-8601 time with its zone; active after it.
-    :param last_active_before: ISO-8601 time with its zone; active before it.
-    :param phone_number_id: only conversations of this WhatsApp phone number id (current API only).
-    :param per_page: records per request (the ``limit`` of a page), 1 to 100.
-    :raises KapsoArgumentError: for a filter value Kapso cannot take, before any request.
-    """
-    refuse_on_current(
-        "phone_number_id (the WhatsApp number)", whatsapp_config_id=whatsapp_config_id, customer_id=customer_id
-    )
-    problems: list[str] = []
-    check_choice(problems, "status", status, CONVERSATION_STATUSES)
-    digits = None
-    if phone_number is not None:
-        digits = _digits(phone_number)
-        if not digits:
-            problems.append(f"phone_number: must hold digits, got {phone_number!r}")
-    raise_problems(problems)
-    check_page_size("per_page", per_page)
-    filters = {
-        "phone_number_id": optional_string("phone_number_id", phone_number_id),
-        "phone_number": digits,
-        "status": status,
-        "last_active_after": iso_datetime("last_active_after", last_active_after),
-        "last_active_before": iso_datetime("last_active_before", last_active_before),
-    }
-    listing = cursor_pages(platform_path("whatsapp", "conversations"), filters, limit=per_page)
-    if digits is None:
-        return listing
-
-    return mapped(listing, lambda record: record if _digits(record.get("phone_number")) == digits else None)
-
-
-def get_conversation(conversation_id: str) -> Call[dict[str, Any]]:
-    """Return one conversation record (``GET /whatsapp/conversations/{id}``).
-
-    :param conversation_id: the conversation's id (a UUID).
-    """
-    return Call(Request("GET", _conversation_path(conversation_id)), data_object)
 
 
 def _set_conversation_status(conversation_id: str, status: str) -> Call[dict[str, Any]]:

@@ -368,8 +368,7 @@ def list_conversations(
     :param customer_id: the customer owning that number (``q[whatsapp_config_customer_id_eq]``).
     :param last_active_after: ISO-8601 time; active at or after it (``q[last_active_at_gteq]``).
     :param last_active_before: ISO-8601 time; active at or before it (``q[last_active_at_lteq]``).
-    :param phone_number_id: current API only (a WhatsApp phone number id); refused here, use
-        ``whatsapp_config_id``.
+    :param phone_number_id: current API only (give ``whatsapp_config_id``).
     :param per_page: records per request, 1 to 100.
     """
     refuse_on_v1(phone_number_id=phone_number_id)
