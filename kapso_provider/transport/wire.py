@@ -84,16 +84,34 @@ class Answer:
         return json.loads(self.body)
 
 
+def _meta_error(error: Mapping[str, Any]) -> str:
+    """A Meta error object (the current API's proxy): its message with WhatsApp's code and subcode."""
+    codes = [f"{name} {error[key]}" for key, name in (("code", "code"), ("error_subcode", "subcode")) if error.get(key)]
+    message = str(error.get("message") or error.get("error_user_msg") or "no error text")
+    return f"{message} (WhatsApp error {', '.join(codes)})" if codes else message
+
+
 def error_text(answer: Answer) -> str:
-    """Kapso's own words for a failure, whatever shape the body has."""
+    """Kapso's own words for a failure, whatever shape the body has.
+
+    A Meta error object (``{"error": {"message", "code", ...}}``) reads as its message with WhatsApp's code;
+    a machine-readable ``code`` beside the text (``insufficient_credits``, ``marketing_preference_stopped``)
+    is added in parentheses.
+    """
     try:
         body = answer.json()
     except ValueError:
         body = None
     if isinstance(body, Mapping):
-        parts = [str(body[key]) for key in ("error", "message", "errors", "details") if body.get(key)]
+        parts = [
+            _meta_error(body[key]) if isinstance(body[key], Mapping) and key == "error" else str(body[key])
+            for key in ("error", "message", "errors", "details")
+            if body.get(key)
+        ]
         if parts:
-            return " - ".join(dict.fromkeys(parts))
+            text = " - ".join(dict.fromkeys(parts))
+            code = body.get("code")
+            return f"{text} (code {code})" if isinstance(code, str) and code else text
     text = " ".join(answer.text.split())
     if not text:
         return answer.reason or "no error text"
