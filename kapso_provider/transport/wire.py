@@ -27,6 +27,34 @@ MAX_ERROR_TEXT = 500
 
 
 @dataclass(frozen=True)
+class FilePart:
+    """One file of a ``multipart/form-data`` body.
+
+    :param name: the form field's name.
+    :param filename: the file name sent with it.
+    :param content: the file's bytes (left out of ``repr``: a report may be megabytes).
+    :param content_type: its MIME type.
+    """
+
+    name: str
+    filename: str
+    content: bytes = field(repr=False)
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Multipart:
+    """A ``multipart/form-data`` body: text fields and files. Each driver encodes it with its own boundary.
+
+    :param fields: text fields by name.
+    :param files: the files.
+    """
+
+    fields: Mapping[str, str]
+    files: tuple[FilePart, ...]
+
+
+@dataclass(frozen=True)
 class Request:
     """One HTTP request to Kapso, below the connection's base URL.
 
@@ -34,6 +62,7 @@ class Request:
     :param path: the path below the base URL, starting with ``/``; every id in it is already quoted.
     :param params: query parameters; ``None`` values are left out when sent.
     :param json: the JSON body, if any.
+    :param multipart: a ``multipart/form-data`` body instead of JSON (a media upload).
     :param retry_ambiguous: whether a failure after which Kapso may have acted (5xx, read timeout, dropped
         connection) may be repeated. ``None`` means: for ``GET`` only, since repeating a write could repeat
         its effect.
@@ -44,6 +73,7 @@ class Request:
     params: Mapping[str, Any] = field(default_factory=dict)
     json: Any = None
     retry_ambiguous: bool | None = None
+    multipart: Multipart | None = None
 
     @property
     def query(self) -> dict[str, Any]:
