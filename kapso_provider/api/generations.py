@@ -57,7 +57,7 @@ V1 = Generation(
 )
 CURRENT = Generation(
     "current API",
-    tuple(f"kapso_provider.api.current.{name}" for name in ("messages",)),
+    tuple(f"kapso_provider.api.current.{name}" for name in ("messages", "media")),
     elsewhere="; it exists only on Kapso's API v1 (the Legacy API)",
 )
 GENERATIONS = {"v1": V1, "current": CURRENT}

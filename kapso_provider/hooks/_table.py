@@ -1,12 +1,14 @@
 """Every endpoint both hooks expose, listed once: :class:`KapsoEndpoints`.
 
-A line here names an endpoint definition of :mod:`kapso_provider.api.v1`; the hooks turn it into a method
+A line here names an endpoint definition of :mod:`kapso_provider.api.v1` (or, for an operation only Kapso's
+current API has, of :mod:`kapso_provider.api.current`); the hooks turn it into a method
 (see :mod:`kapso_provider.hooks._endpoints`). Adding an endpoint means one definition there and one line
 here; ``tests/hooks/test_endpoints.py`` fails for a definition that no line lists.
 """
 
 from __future__ import annotations
 
+from kapso_provider.api.current import media
 from kapso_provider.api.v1 import agents, broadcasts, contacts, conversations, messages, platform, templates
 from kapso_provider.hooks._endpoints import listing, operation
 
@@ -24,6 +26,11 @@ class KapsoEndpoints:
     list_messages = listing(messages.list_messages)
     send_message = operation(messages.send_message)
     send_template = operation(messages.send_template)
+
+    # -- media (current API only) --
+
+    upload_media = operation(media.upload_media)
+    upload_media_from_url = operation(media.upload_media_from_url)
 
     # -- conversation status, mark as read, assignments --
 
