@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeGuard
 from urllib.parse import quote
 
@@ -77,6 +78,16 @@ def require_text(name: str, value: object) -> str:
     return value
 
 
+def require_aware_datetime(name: str, value: object) -> datetime:
+    """``value`` when it is a timezone-aware datetime: a moment that can be placed on Kapso's clock.
+
+    :raises KapsoArgumentError: otherwise, naming the argument.
+    """
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    raise KapsoArgumentError(f"{name}: must be a timezone-aware datetime, got {value!r}")
+
+
 def optional_string(name: str, value: object) -> str | None:
     """``value`` when it is ``None`` or a string (the files type many body fields ``string``, not nullable)."""
     if value is None or isinstance(value, str):
@@ -89,6 +100,24 @@ def optional_bool(name: str, value: object) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise KapsoArgumentError(f"{name}: must be true or false, got {value!r}")
+
+
+def seconds(name: str, value: object, *, zero_allowed: bool = False) -> float:
+    """``value``, a number of seconds or a ``timedelta``, as seconds, when it is positive (or zero if allowed).
+
+    :param name: the argument's name, quoted in the error.
+    :param zero_allowed: whether ``0`` is accepted (a look-back may be none; a poll interval may not).
+    :raises KapsoArgumentError: for anything else, ``bool`` included.
+    """
+    amount = value.total_seconds() if isinstance(value, timedelta) else value
+    if (
+        isinstance(amount, int | float)
+        and not isinstance(amount, bool)
+        and (amount > 0 or (zero_allowed and amount == 0))
+    ):
+        return float(amount)
+    kind = "zero or a positive" if zero_allowed else "a positive"
+    raise KapsoArgumentError(f"{name}: {value!r} must be {kind} number of seconds")
 
 
 def check_choice(problems: list[str], name: str, value: object, choices: Sequence[str]) -> None:
