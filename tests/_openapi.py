@@ -239,11 +239,105 @@ def agent_phone_filter_file(request: Any) -> tuple[str, ...]:
 def assert_requests_valid(
     requests: Iterable[Any], *, files_for: Callable[[Any], tuple[str, ...]] | None = None
 ) -> None:
-    """:func:`assert_valid_request` for every request the simulator recorded.
+    """:func:`assert_valid_request` for every request the simulator recorded (current-API requests: their files).
 
     :param files_for: the files one request follows, where the files contradict each other; by default every
         file that defines its operation.
     """
+    requests = list(requests)
+    current = [request for request in requests if getattr(request, "api", "") in CURRENT_FILES]
+    if current:
+        # Requests to Kapso's current API follow its own files.
+        assert_current_requests_valid(current)
     for request in requests:
+        if request in current:
+            continue
         files = files_for(request) if files_for is not None else SPEC_FILES
         assert_valid_request(request.method, request.path, request.query, request.json, files=files)
+
+
+# -- Kapso's current APIs (``../shared/kapso-api/current``) ----------------------------------------------------
+
+#: The files of each current API, by the ``api`` the simulator records (``meta``: the proxy).
+CURRENT_FILES = {
+    "meta": ("current/openapi-whatsapp.yaml",),
+    "platform": ("current/openapi-platform.yaml", "current/openapi-kapso-agent.yaml"),
+}
+
+
+def current_request_problems(request: Any) -> list[str]:
+    """What is wrong with one recorded current-API request: the operation must exist in its API's files, the
+    query names be declared and their values match the parameters' schemas, the JSON body match the request
+    schema (checked with the OpenAPI 3.1 rules of the files)."""
+    from openapi_schema_validator import OAS31Validator, oas31_format_checker
+
+    from tests.testing._support import document, prefix_of, request_errors, template_of
+
+    for name in CURRENT_FILES[request.api]:
+        try:
+            template = template_of(name, request.method, request.path.removeprefix(prefix_of(name)))
+        except LookupError:
+            continue
+        if str(request.headers.get("Content-Type") or "").startswith("multipart/form-data"):
+            return _multipart_problems(name, template, request)
+        body = _as_the_schema_words_it(request.json)
+        problems = request_errors(name, request.method, template, request.query, body)
+        item = document(name)["paths"][template]
+        for parameter in [*item.get("parameters", []), *item[request.method.lower()].get("parameters", [])]:
+            if "$ref" in parameter:
+                parameter = document(name)["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[1]]
+            value = request.query.get(parameter["name"]) if parameter.get("in") == "query" else None
+            if value is not None:
+                schema = parameter.get("schema", {})
+                checker = OAS31Validator(schema, format_checker=oas31_format_checker)
+                problems += [
+                    f"query {parameter['name']}: {e.message}" for e in checker.iter_errors(_coerce(value, schema))
+                ]
+        return problems
+    return [f"no operation {request.method} {request.path} in {', '.join(CURRENT_FILES[request.api])}"]
+
+
+def _as_the_schema_words_it(body: Any) -> Any:
+    """A product list body with its sections moved where the proxy's schema puts them, for validation only.
+
+    The proxy's ``InteractiveMessage`` requires ``rows`` in every ``action.sections`` item (the list's shape)
+    and declares a product list's sections under ``action.parameters``, while the file's own
+    ``interactive_product_list`` example, and Meta's API, put them under ``action``. The provider sends
+    Meta's form (``docs/kapso-api-notes.md``); the same content in the schema's form must be valid.
+    """
+    interactive = body.get("interactive") if isinstance(body, dict) else None
+    if not isinstance(interactive, dict) or interactive.get("type") != "product_list":
+        return body
+    action = dict(interactive.get("action") or {})
+    parameters = {**action.pop("parameters", {}), "sections": action.pop("sections", [])}
+    return {**body, "interactive": {**interactive, "action": {**action, "parameters": parameters}}}
+
+
+def _multipart_problems(name: str, template: str, request: Any) -> list[str]:
+    """The form fields a multipart request (a media upload) carries, against the file's form schema."""
+    from kapso_provider.testing._current.media import multipart_parts
+
+    operation = load_spec(name)["paths"][template][request.method.lower()]
+    schema = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+    parts = multipart_parts(str(request.headers.get("Content-Type")), request.body)
+    problems = [f"multipart: field {field!r} missing" for field in schema.get("required", []) if field not in parts]
+    for field_name, (_headers, content) in parts.items():
+        declared = schema.get("properties", {}).get(field_name)
+        if declared is None:
+            problems.append(f"multipart: field {field_name!r} is not declared")
+        elif "enum" in declared and content.decode(errors="replace") not in declared["enum"]:
+            problems.append(f"multipart: field {field_name!r} is not one of {declared['enum']}")
+    return problems
+
+
+def assert_current_requests_valid(requests: Iterable[Any], *, at_least: int = 1) -> int:
+    """Fail unless every recorded request to the current APIs is valid in their files; returns how many.
+
+    :param at_least: how many current-API requests there must have been (a check of none proves nothing).
+    """
+    checked = [request for request in requests if request.api in CURRENT_FILES]
+    failures = [f"{r.method} {r.path}: {problem}" for r in checked for problem in current_request_problems(r)]
+    if failures:
+        pytest.fail("not valid against Kapso's current files:\n" + "\n".join(failures))
+    assert len(checked) >= at_least, f"{len(checked)} current-API requests recorded, expected at least {at_least}"
+    return len(checked)

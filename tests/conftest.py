@@ -98,3 +98,28 @@ class SendValidators:
 @pytest.fixture(scope="session")
 def openapi_send_validators() -> SendValidators:
     return SendValidators()
+
+
+@pytest.fixture
+def kapso_current_server(kapso_server: KapsoServer, monkeypatch: pytest.MonkeyPatch) -> KapsoServer:
+    """``kapso_server`` with its connection speaking Kapso's current API.
+
+    The host is the simulator's root (the proxy and the Platform API live below it), the extra says
+    ``api: current`` and names the simulator's default number (``phone_number_id``) and its WhatsApp Business
+    Account (``business_account_id``).
+    """
+    import json
+
+    simulator = kapso_server.simulator
+    connection = {
+        "conn_type": "kapso",
+        "host": simulator.url,
+        "password": simulator.api_key,
+        "extra": {
+            "api": "current",
+            "phone_number_id": simulator.default_phone_number_id,
+            "business_account_id": simulator.default_business_account_id,
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_" + kapso_server.conn_id.upper(), json.dumps(connection))
+    return kapso_server

@@ -69,6 +69,7 @@ ENDPOINTS = (
     "get_message",
     "list_conversations",
     "list_messages",
+    "locate_message",
     "mark_message_as_read",
     "send_message",
 )
@@ -201,6 +202,37 @@ def get_message(conversation_id: str, message_id: str) -> Flow[dict[str, Any]]:
                 error_text=f"message {message_id!r} is in conversation {held_by!r}, not {conversation_id!r}",
             )
         return record
+
+    return Flow(run)
+
+
+def locate_message(
+    message_id: str, *, phone_number: str, whatsapp_config_id: str | None = None
+) -> Flow[dict[str, Any]]:
+    """Find a message, and the conversation holding it: the message by ``wamid``, then its conversation.
+
+    :param message_id: the message's ``wamid``.
+    :param phone_number: the customer's number; checked against the message's.
+    :param whatsapp_config_id: API v1 only.
+    :returns: ``{"conversation": <conversation record>, "message": <message record>}``.
+    :raises KapsoNotFoundError: no such message, or it is another number's.
+    """
+    refuse_on_current("nothing: a message is read by its wamid", whatsapp_config_id=whatsapp_config_id)
+    require_text("phone_number", phone_number)
+    reading = get_message("", message_id)
+
+    def run(context: FlowContext) -> Steps[dict[str, Any]]:
+        record = yield from reading.steps(context)
+        held_by = record.get("whatsapp_conversation_id")
+        if phone_digits(record.get("phone_number")) != phone_digits(phone_number) or not isinstance(held_by, str):
+            raise KapsoNotFoundError(
+                status=None,
+                method="GET",
+                path=platform_path("whatsapp", "messages", ("message_id", message_id)),
+                error_text=f"message {message_id!r} is not one of that phone number's conversations",
+            )
+        conversation = yield from get_conversation(held_by).steps(context)
+        return {"conversation": conversation, "message": record}
 
     return Flow(run)
 
