@@ -108,12 +108,15 @@ e2e-distributed: venv
 	$(BIN)/python scripts/e2e_distributed.py $(E2E_DISTRIBUTED_FLAGS)
 
 # Sends under every injected fault, counting duplicates and losses; writes docs/reliability.md.
+# API=current runs it against Kapso's current API (the proxy and the Platform API) instead of v1.
+API ?= v1
 reliability: venv
-	$(BIN)/python scripts/reliability.py --write-docs
+	$(BIN)/python scripts/reliability.py --write-docs --api $(API)
 
-# The same campaign, smaller, as CI runs it.
+# The same campaign, smaller, as CI runs it, on both API generations.
 reliability-ci: venv
-	$(BIN)/python scripts/reliability.py --sends 30 --rate 0.2
+	$(BIN)/python scripts/reliability.py --sends 30 --rate 0.2 --api v1
+	$(BIN)/python scripts/reliability.py --sends 30 --rate 0.2 --api current
 
 # Refresh a pin file after a deliberate upgrade: resolves the package with Airflow pinned, then freezes.
 constraints:

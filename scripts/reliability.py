@@ -12,8 +12,12 @@ and classifies every send:
 - delivered, reported failed: stored once, but the task failed (a retry of the task would find it);
 - task retries: how often the worker died after the send and Airflow ran the task again.
 
-Prints one table and, with ``--write-docs``, puts it into ``docs/reliability.md``. Exits 1 on any
-duplicate or loss.
+``--api current`` runs the same campaign against Kapso's current API (the WhatsApp Cloud API proxy for
+sends, the Platform API for reading back), adding the proxy's in-flight 409 as a fault kind; the same
+operator and DAG code send on both.
+
+Prints one table and, with ``--write-docs``, puts it into ``docs/reliability.md`` (one table per API
+generation). Exits 1 on any duplicate or loss.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ FAULT_KINDS = (
     "malformed_json",
     "html_error",
 )
+#: Fault kinds only the current API has: the proxy's 409 "another message is already in-flight".
+CURRENT_FAULT_KINDS = ("in_flight",)
 WORKER_DEATH = "worker_death"
 # Issue 14 §2: identical messages from another sender, and Kapso's clock off by minutes.
 SAME_TEXT_OTHER_TASK = "same_text_other_task"
@@ -54,8 +60,11 @@ WINDOW_SCENARIOS = (SAME_TEXT_OTHER_TASK, PREVIOUS_RUN_SAME_TEXT, CLOCK_OFFSET_L
 CLOCK_OFFSETS = (-600, -300, 300, 600)
 GAPS = (10, 25, 50, 75, 100)
 OUTCOMES = ("exactly once", "duplicates", "lost", "failed clearly", "delivered, reported failed", "task retries")
-DOCS_MARKER_START = "<!-- campaign:start -->"
-DOCS_MARKER_END = "<!-- campaign:end -->"
+#: The markers around each generation's table in docs/reliability.md.
+DOCS_MARKERS = {
+    "v1": ("<!-- campaign:start -->", "<!-- campaign:end -->"),
+    "current": ("<!-- campaign-current:start -->", "<!-- campaign-current:end -->"),
+}
 
 
 @dataclass
@@ -115,12 +124,20 @@ def _window_send(simulator: Any, kind: str, index: int, text: str, phone: str) -
         return error, other_id, 1
 
 
-def run_kind(simulator: Any, kind: str, sends: int, rate: float, rng: random.Random) -> Counter[str]:
-    """Send ``sends`` messages with ``kind`` injected and classify each one."""
+def run_kind(
+    simulator: Any, kind: str, sends: int, rate: float, rng: random.Random, *, api: str = "v1"
+) -> Counter[str]:
+    """Send ``sends`` messages with ``kind`` injected and classify each one.
+
+    :param api: the connection's API generation; on the current API a send's record names the message by its
+        ``wamid``, which the simulator keeps as ``whatsapp_message_id``.
+    """
     simulator.reset()
     simulator.clock_offset = 0
     if kind not in (WORKER_DEATH, *WINDOW_SCENARIOS):
-        simulator.add_fault(kind, count=None, probability=rate, delay=0.3, retry_after=1)
+        # The in-flight 409 answers sends only: a read is never "in flight".
+        method = "POST" if kind in CURRENT_FAULT_KINDS else None
+        simulator.add_fault(kind, method=method, count=None, probability=rate, delay=0.3, retry_after=1)
     reported: dict[str, dict[str, Any] | BaseException] = {}
     others: dict[str, str] = {}
     retried = 0
@@ -147,7 +164,8 @@ def run_kind(simulator: Any, kind: str, sends: int, rate: float, rng: random.Ran
     # Another sender's message is not this send's: leave it out of the count.
     mine = [m for m in simulator.messages() if m["direction"] == "outbound" and m["id"] not in others.values()]
     stored = Counter(m["content"] for m in mine)
-    stored_ids = {m["content"]: m["id"] for m in mine}
+    id_field = "whatsapp_message_id" if api == "current" else "id"
+    stored_ids = {m["content"]: m[id_field] for m in mine}
     outcome: Counter[str] = Counter({"task retries": retried})
     for text, result in reported.items():
         copies = stored[text]
@@ -263,6 +281,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--write-docs", action="store_true", help="put the table into docs/reliability.md")
     parser.add_argument("--bulk-campaigns", type=int, default=10, help="bulk sends killed at random (default 10)")
+    parser.add_argument(
+        "--api", choices=tuple(DOCS_MARKERS), default="v1", help="the connection's Kapso API generation (default v1)"
+    )
     parser.add_argument("--bulk-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bulk_child:
@@ -282,12 +303,17 @@ def main() -> int:
     results: dict[str, Counter[str]] = {}
     started = time.monotonic()
     with KapsoSimulator(api_key="campaign-key", seed=args.seed) as simulator:
-        os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
-            {"conn_type": "kapso", "host": simulator.base_url, "password": "campaign-key", "extra": {"timeout": 0.2}}
-        )
-        for kind in (*FAULT_KINDS, WORKER_DEATH, *WINDOW_SCENARIOS):
+        connection: dict[str, Any] = {"conn_type": "kapso", "password": "campaign-key", "extra": {"timeout": 0.2}}
+        if args.api == "current":
+            connection["host"] = simulator.url
+            connection["extra"].update({"api": "current", "phone_number_id": simulator.default_phone_number_id})
+        else:
+            connection["host"] = simulator.base_url
+        os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(connection)
+        kinds = (*FAULT_KINDS, *(CURRENT_FAULT_KINDS if args.api == "current" else ()), WORKER_DEATH, *WINDOW_SCENARIOS)
+        for kind in kinds:
             kind_started = time.monotonic()
-            results[kind] = run_kind(simulator, kind, args.sends, args.rate, rng)
+            results[kind] = run_kind(simulator, kind, args.sends, args.rate, rng, api=args.api)
             print(f"{kind}: {dict(results[kind])} in {time.monotonic() - kind_started:.1f} s", flush=True)
         if args.bulk_campaigns:
             kind_started = time.monotonic()
@@ -302,17 +328,21 @@ def main() -> int:
                 f" reads per retry: max {max(reads)}, median {sorted(reads)[len(reads) // 2]}",
                 flush=True,
             )
-    rendered = table(results, args.sends, args.rate)
+    rendered = f"Kapso's {'current API' if args.api == 'current' else 'API v1'}:\n\n" + table(
+        results, args.sends, args.rate
+    )
     print(rendered)
     print(f"campaign took {time.monotonic() - started:.0f} s")
 
     if args.write_docs:
         page = REPO_ROOT / "docs" / "reliability.md"
         text = page.read_text()
-        head, _, rest = text.partition(DOCS_MARKER_START)
-        _, _, tail = rest.partition(DOCS_MARKER_END)
-        stamp = f"Measured on {dt.date.today().isoformat()} with `make reliability` (seed {args.seed})."
-        page.write_text(f"{head}{DOCS_MARKER_START}\n{stamp}\n\n{rendered}\n{DOCS_MARKER_END}{tail}")
+        start, end = DOCS_MARKERS[args.api]
+        head, _, rest = text.partition(start)
+        _, _, tail = rest.partition(end)
+        command = "make reliability" + (" API=current" if args.api == "current" else "")
+        stamp = f"Measured on {dt.date.today().isoformat()} with `{command}` (seed {args.seed})."
+        page.write_text(f"{head}{start}\n{stamp}\n\n{rendered}\n{end}{tail}")
 
     bad = sum(outcome["duplicates"] + outcome["lost"] for outcome in results.values())
     return 1 if bad else 0

@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from kapso_provider import models
 from kapso_provider.exceptions import KapsoInvalidMessageError
 from kapso_provider.models import (
+    ALL_INTERACTIVE_TYPES,
+    ALL_MESSAGE_TYPES,
     MESSAGE_TYPES,
     ButtonMessage,
     ContactsMessage,
@@ -513,23 +515,23 @@ OUTSIDE: list[Any] = [
     # message level
     pytest.param(
         message("text", colour="red"),
-        "colour: unknown field (allowed: message_type, content)",
+        "colour: unknown field (allowed: message_type, content, preview_url)",
         id="unknown-field",
     ),
     pytest.param(message("text", latitude=1.0), "latitude: not allowed on text messages", id="field-of-another-type"),
     pytest.param(
-        {"message_type": "sticker"},
-        "message_type: 'sticker' is not one of " + ", ".join(MESSAGE_TYPES),
+        {"message_type": "poll"},
+        "message_type: 'poll' is not one of " + ", ".join(ALL_MESSAGE_TYPES),
         id="unknown-message-type",
     ),
     pytest.param(
         {"message_type": "interactive", "body_text": "b"},
-        "interactive_type: required for interactive messages (button or list)",
+        "interactive_type: required for interactive messages (" + ", ".join(ALL_INTERACTIVE_TYPES) + ")",
         id="interactive-type-missing",
     ),
     pytest.param(
         message("button", interactive_type="carousel"),
-        "interactive_type: 'carousel' is not one of button, list",
+        "interactive_type: 'carousel' is not one of " + ", ".join(ALL_INTERACTIVE_TYPES),
         id="interactive-type-unknown",
     ),
     pytest.param(message("text", content=5), "content: expected a string, got int", id="content-not-a-string"),

@@ -163,7 +163,7 @@ ALL_MESSAGE_FIELDS = sorted(
         for name in model.model_fields
     }
 )
-MESSAGE_TYPE_VALUES = st.sampled_from([*models.MESSAGE_TYPES, "Text", "sticker", "", " text"]) | WRONG_TYPES
+MESSAGE_TYPE_VALUES = st.sampled_from([*models.MESSAGE_TYPES, "Text", "poll", "", " text"]) | WRONG_TYPES
 
 
 def _nested_dicts(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

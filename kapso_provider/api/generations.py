@@ -61,6 +61,7 @@ CURRENT = Generation(
         f"kapso_provider.api.current.{name}"
         for name in (
             "messages",
+            "media",
             # conversations, contacts, templates, broadcasts, webhooks, phone numbers, agent runs (issue 18)
             "conversations",
             "contacts",

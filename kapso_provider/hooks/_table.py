@@ -1,7 +1,7 @@
 """Every endpoint both hooks expose, listed once: :class:`KapsoEndpoints`.
 
-A line here names an endpoint definition of :mod:`kapso_provider.api.v1` (of :mod:`kapso_provider.api.current`
-for an endpoint only the current API has); the hooks turn it into a method
+A line here names an endpoint definition of :mod:`kapso_provider.api.v1` (or, for an operation only Kapso's
+current API has, of :mod:`kapso_provider.api.current`); the hooks turn it into a method
 (see :mod:`kapso_provider.hooks._endpoints`). Adding an endpoint means one definition there and one line
 here; ``tests/hooks/test_endpoints.py`` fails for a definition that no line lists.
 """
@@ -12,7 +12,7 @@ from kapso_provider.api.current import agents as agent_runs
 from kapso_provider.api.current import broadcasts as current_broadcasts
 from kapso_provider.api.current import contacts as current_contacts
 from kapso_provider.api.current import conversations as current_conversations
-from kapso_provider.api.current import phone_numbers, webhooks
+from kapso_provider.api.current import media, phone_numbers, webhooks
 from kapso_provider.api.current import templates as current_templates
 from kapso_provider.api.v1 import agents, broadcasts, contacts, conversations, messages, platform, templates
 from kapso_provider.hooks._endpoints import listing, operation
@@ -32,6 +32,11 @@ class KapsoEndpoints:
     locate_message = operation(messages.locate_message)
     send_message = operation(messages.send_message)
     send_template = operation(messages.send_template)
+
+    # -- media (current API only) --
+
+    upload_media = operation(media.upload_media)
+    upload_media_from_url = operation(media.upload_media_from_url)
 
     # -- conversation status, mark as read, assignments --
 

@@ -75,6 +75,14 @@ def _not_found_hint(settings: KapsoConnectionSettings) -> str:
     return f"The connection's base URL {settings.base_url} does not end in /api/v1, where Kapso's API v1 answers"
 
 
+def _multipart(request: Request) -> dict[str, Any]:
+    """``data`` and ``files`` of a multipart body, as both ``requests`` and ``httpx`` take them."""
+    if request.multipart is None:
+        return {}
+    files = {part.name: (part.filename, part.content, part.content_type) for part in request.multipart.files}
+    return {"data": dict(request.multipart.fields), "files": files}
+
+
 def _settings_of(conn_id: str, conn: Any, extra: Mapping[str, Any]) -> KapsoConnectionSettings:
     return parse_connection(conn_id, host=conn.host, password=conn.password, extra=extra, port=conn.port)
 
@@ -329,6 +337,7 @@ class KapsoHook(SyncDriver, _KapsoHookBase):
                 json=request.json,
                 timeout=settings.timeout,
                 allow_redirects=False,
+                **_multipart(request),
             )
         except requests.RequestException as exc:
             # The exception's own text may quote a proxy URL with its credentials: name the kind only.
@@ -615,7 +624,11 @@ class KapsoAsyncHook(AsyncDriver, _KapsoHookBase):
         sent_at = time.time()
         try:
             response = await client.request(
-                request.method, settings.base_url + request.path, params=request.query or None, json=request.json
+                request.method,
+                settings.base_url + request.path,
+                params=request.query or None,
+                json=request.json,
+                **_multipart(request),
             )
         except httpx.TransportError as exc:
             # The exception's own text may quote a proxy URL with its credentials: name the kind only.

@@ -1,9 +1,14 @@
-"""Payload models of the messages sent through Kapso's API v1.
+"""Payload models of the messages sent through Kapso, neutral between its API generations.
 
-One frozen pydantic model per message type. Each checks the rules of Kapso's API and of WhatsApp before
-anything is sent, and renders the ``message`` object of a send request: ``to_body()`` for
-``POST /whatsapp_conversations/{id}/whatsapp_messages``, ``to_body(phone_number=...)`` for
-``POST /whatsapp_messages``.
+One frozen pydantic model per message kind, with the flat fields a DAG author writes (the v1 ``message``
+object's names, plus the current API's additions). Each checks the rules of Kapso's API and of WhatsApp
+before anything is sent. On API v1 a model renders the ``message`` object of a send request: ``to_body()``
+for ``POST /whatsapp_conversations/{id}/whatsapp_messages``, ``to_body(phone_number=...)`` for
+``POST /whatsapp_messages``; on the current API, ``kapso_provider.api.current.bodies`` renders Meta's body
+for the WhatsApp Cloud API proxy. A kind or field only the current API sends (stickers, call-to-action URL,
+Flow, location request, product, product list and catalog messages, ``preview_url``, ``voice``, template
+button parameters, marketing templates, whole Cloud API bodies) is refused by v1 with
+:class:`~kapso_provider.exceptions.KapsoUnsupportedError` before any request (``KapsoMessage.v1_problems``).
 
 :func:`parse_message` turns a mapping into the right model and reports every broken rule at once as a
 :class:`~kapso_provider.exceptions.KapsoInvalidMessageError`, one readable line per problem, e.g.
@@ -28,16 +33,25 @@ Characters are counted as Unicode code points (Python's ``len``). Every limit is
 from __future__ import annotations
 
 from kapso_provider.models._limits import (
+    ALL_INTERACTIVE_TYPES,
+    ALL_MESSAGE_TYPES,
     BUTTON_BODY_MAX_CHARS,
     BUTTON_ID_MAX_CHARS,
     BUTTON_TITLE_MAX_CHARS,
     BUTTONS_MAX,
     BUTTONS_MIN,
+    CALLBACK_DATA_MAX_CHARS,
     CAPTION_MAX_CHARS,
+    CONTACT_FORMATTED_NAME_MAX_CHARS,
     CONTACTS_MAX,
     CONTACTS_MIN,
+    CTA_DISPLAY_TEXT_MAX_CHARS,
+    CURRENT_ONLY_INTERACTIVE_TYPES,
+    CURRENT_ONLY_MESSAGE_TYPES,
+    FLOW_CTA_MAX_CHARS,
     FOOTER_TEXT_MAX_CHARS,
     HEADER_TEXT_MAX_CHARS,
+    INTERACTIVE_BODY_MAX_CHARS,
     INTERACTIVE_TYPES,
     LATITUDE_MAX,
     LATITUDE_MIN,
@@ -52,7 +66,12 @@ from kapso_provider.models._limits import (
     LIST_SECTIONS_MIN,
     LONGITUDE_MAX,
     LONGITUDE_MIN,
+    MEDIA_LIMITS,
     MESSAGE_TYPES,
+    PRODUCT_ITEMS_MAX,
+    PRODUCT_SECTION_TITLE_MAX_CHARS,
+    PRODUCT_SECTIONS_MAX,
+    PRODUCT_SECTIONS_MIN,
     TEMPLATE_HEADER_TYPES,
     TEMPLATE_LANGUAGE_PATTERN,
     TEMPLATE_NAME_MAX_CHARS,
@@ -62,6 +81,7 @@ from kapso_provider.models._limits import (
 from kapso_provider.models._parse import (
     parse_message,
 )
+from kapso_provider.models.cloud_api import CloudApiMessage, cloud_api_problems
 from kapso_provider.models.contacts import (
     Contact,
     ContactAddress,
@@ -71,6 +91,15 @@ from kapso_provider.models.contacts import (
     ContactPhone,
     ContactsMessage,
     ContactUrl,
+)
+from kapso_provider.models.interactive import (
+    CatalogMessage,
+    CtaUrlMessage,
+    FlowMessage,
+    LocationRequestMessage,
+    ProductListMessage,
+    ProductMessage,
+    ProductSection,
 )
 from kapso_provider.models.messages import (
     AudioMessage,
@@ -84,22 +113,32 @@ from kapso_provider.models.messages import (
     ListSection,
     LocationMessage,
     ReactionMessage,
+    StickerMessage,
     TemplateMessage,
     TextMessage,
     VideoMessage,
 )
 
 __all__ = [
+    "ALL_INTERACTIVE_TYPES",
+    "ALL_MESSAGE_TYPES",
     "BUTTONS_MAX",
     "BUTTONS_MIN",
     "BUTTON_BODY_MAX_CHARS",
     "BUTTON_ID_MAX_CHARS",
     "BUTTON_TITLE_MAX_CHARS",
+    "CALLBACK_DATA_MAX_CHARS",
     "CAPTION_MAX_CHARS",
     "CONTACTS_MAX",
     "CONTACTS_MIN",
+    "CONTACT_FORMATTED_NAME_MAX_CHARS",
+    "CTA_DISPLAY_TEXT_MAX_CHARS",
+    "CURRENT_ONLY_INTERACTIVE_TYPES",
+    "CURRENT_ONLY_MESSAGE_TYPES",
+    "FLOW_CTA_MAX_CHARS",
     "FOOTER_TEXT_MAX_CHARS",
     "HEADER_TEXT_MAX_CHARS",
+    "INTERACTIVE_BODY_MAX_CHARS",
     "INTERACTIVE_TYPES",
     "LATITUDE_MAX",
     "LATITUDE_MIN",
@@ -114,7 +153,12 @@ __all__ = [
     "LIST_SECTION_TITLE_MAX_CHARS",
     "LONGITUDE_MAX",
     "LONGITUDE_MIN",
+    "MEDIA_LIMITS",
     "MESSAGE_TYPES",
+    "PRODUCT_ITEMS_MAX",
+    "PRODUCT_SECTIONS_MAX",
+    "PRODUCT_SECTIONS_MIN",
+    "PRODUCT_SECTION_TITLE_MAX_CHARS",
     "TEMPLATE_HEADER_TYPES",
     "TEMPLATE_LANGUAGE_PATTERN",
     "TEMPLATE_NAME_MAX_CHARS",
@@ -123,6 +167,8 @@ __all__ = [
     "AudioMessage",
     "Button",
     "ButtonMessage",
+    "CatalogMessage",
+    "CloudApiMessage",
     "Contact",
     "ContactAddress",
     "ContactEmail",
@@ -131,16 +177,24 @@ __all__ = [
     "ContactPhone",
     "ContactUrl",
     "ContactsMessage",
+    "CtaUrlMessage",
     "DocumentMessage",
+    "FlowMessage",
     "ImageMessage",
     "KapsoMessage",
     "ListMessage",
     "ListRow",
     "ListSection",
     "LocationMessage",
+    "LocationRequestMessage",
+    "ProductListMessage",
+    "ProductMessage",
+    "ProductSection",
     "ReactionMessage",
+    "StickerMessage",
     "TemplateMessage",
     "TextMessage",
     "VideoMessage",
+    "cloud_api_problems",
     "parse_message",
 ]

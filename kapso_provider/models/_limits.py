@@ -21,8 +21,23 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "reaction",
     "contacts",
 )
-#: The ``interactive_type`` values; each selects its own model.
+#: The ``interactive_type`` values of Kapso's API v1; each selects its own model.
 INTERACTIVE_TYPES: tuple[str, ...] = ("button", "list")
+#: Message kinds only Kapso's current API sends (the WhatsApp Cloud API proxy's ``MessageType``).
+CURRENT_ONLY_MESSAGE_TYPES: tuple[str, ...] = ("sticker",)
+#: Interactive kinds only Kapso's current API sends, by the proxy's ``interactive.type`` names.
+CURRENT_ONLY_INTERACTIVE_TYPES: tuple[str, ...] = (
+    "cta_url",
+    "flow",
+    "location_request_message",
+    "product",
+    "product_list",
+    "catalog_message",
+)
+#: Every ``message_type`` a neutral message may have, whichever generation sends it.
+ALL_MESSAGE_TYPES: tuple[str, ...] = (*MESSAGE_TYPES, *CURRENT_ONLY_MESSAGE_TYPES)
+#: Every ``interactive_type`` a neutral message may have.
+ALL_INTERACTIVE_TYPES: tuple[str, ...] = (*INTERACTIVE_TYPES, *CURRENT_ONLY_INTERACTIVE_TYPES)
 #: The ``header_type`` values of a template send.
 TEMPLATE_HEADER_TYPES: tuple[str, ...] = ("text", "image", "video", "document")
 
@@ -66,6 +81,76 @@ TEMPLATE_LANGUAGE_PATTERN = r"[a-z]{2,3}(?:_[A-Z]{2})?"
 #: Contact cards in one contacts message (``openapi-whatsapp.yaml``: ``minItems: 1``, ``maxItems: 257``).
 CONTACTS_MIN = 1
 CONTACTS_MAX = 257
+
+# --- Limits of Kapso's current API (``openapi-whatsapp.yaml``, the WhatsApp Cloud API proxy) ------------
+#: ``interactive.body.text`` of every interactive kind on the proxy (``maxLength: 1024``), lists included.
+INTERACTIVE_BODY_MAX_CHARS = 1024
+#: ``name.formatted_name`` of a contact card on the proxy.
+CONTACT_FORMATTED_NAME_MAX_CHARS = 200
+#: The label of a call-to-action URL button (``parameters.display_text``).
+CTA_DISPLAY_TEXT_MAX_CHARS = 20
+#: The button that opens a WhatsApp Flow (``parameters.flow_cta``).
+FLOW_CTA_MAX_CHARS = 30
+#: Sections of a product list message, and products over all of them.
+PRODUCT_SECTIONS_MIN = 1
+PRODUCT_SECTIONS_MAX = 10
+PRODUCT_ITEMS_MAX = 30
+#: ``title`` of a product list section.
+PRODUCT_SECTION_TITLE_MAX_CHARS = 24
+#: ``biz_opaque_callback_data`` of a send, echoed in status webhooks.
+CALLBACK_DATA_MAX_CHARS = 512
+#: Cards of a carousel (a Cloud API body only).
+CAROUSEL_CARDS_MIN = 2
+CAROUSEL_CARDS_MAX = 10
+CAROUSEL_CARD_BODY_MAX_CHARS = 160
+#: Buttons of a template that take a parameter are numbered from 0; WhatsApp allows at most 10 buttons.
+TEMPLATE_BUTTON_INDEX_MAX = 9
+
+#: WhatsApp's media types, their MIME types and largest sizes in bytes (the proxy's ``Supported*Formats``);
+#: a sticker's 500 KB is the animated limit (a static sticker must stay under 100 KB, which only WhatsApp
+#: can tell apart).
+MEDIA_LIMITS: dict[str, tuple[tuple[str, ...], int]] = {
+    "image": (("image/jpeg", "image/png"), 5 * 1024 * 1024),
+    "video": (("video/mp4", "video/3gpp"), 16 * 1024 * 1024),
+    "audio": (("audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"), 16 * 1024 * 1024),
+    "document": (
+        (
+            "text/plain",
+            "application/pdf",
+            "application/msword",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.ms-excel",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        ),
+        100 * 1024 * 1024,
+    ),
+    "sticker": (("image/webp",), 500 * 1024),
+}
+#: File name endings WhatsApp's MIME types are recognised by, where Python's ``mimetypes`` may not know them.
+MEDIA_EXTENSIONS: dict[str, str] = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".mp4": "video/mp4",
+    ".3gp": "video/3gpp",
+    ".aac": "audio/aac",
+    ".amr": "audio/amr",
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".txt": "text/plain",
+    ".pdf": "application/pdf",
+    ".doc": "application/msword",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xls": "application/vnd.ms-excel",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".ppt": "application/vnd.ms-powerpoint",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".webp": "image/webp",
+}
 
 # Summaries are capped like a text body, so a generated ``content`` never breaks the explicit limit.
 SUMMARY_ELLIPSIS = "…"

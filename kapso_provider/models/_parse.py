@@ -8,9 +8,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from kapso_provider.exceptions import KapsoInvalidMessageError
-from kapso_provider.models._limits import INTERACTIVE_TYPES, MESSAGE_TYPES
+from kapso_provider.models._limits import ALL_INTERACTIVE_TYPES, ALL_MESSAGE_TYPES
 from kapso_provider.models._rules import RULES_ERROR, shown
+from kapso_provider.models.cloud_api import CloudApiMessage
 from kapso_provider.models.contacts import ContactsMessage
+from kapso_provider.models.interactive import (
+    CatalogMessage,
+    CtaUrlMessage,
+    FlowMessage,
+    LocationRequestMessage,
+    ProductListMessage,
+    ProductMessage,
+)
 from kapso_provider.models.messages import (
     AudioMessage,
     ButtonMessage,
@@ -20,6 +29,7 @@ from kapso_provider.models.messages import (
     ListMessage,
     LocationMessage,
     ReactionMessage,
+    StickerMessage,
     TemplateMessage,
     TextMessage,
     VideoMessage,
@@ -37,17 +47,29 @@ _MODEL_BY_TYPE: dict[str, type[KapsoMessage]] = {
     "template": TemplateMessage,
     "reaction": ReactionMessage,
     "contacts": ContactsMessage,
+    "sticker": StickerMessage,
 }
-_MODEL_BY_INTERACTIVE_TYPE: dict[str, type[KapsoMessage]] = {"button": ButtonMessage, "list": ListMessage}
+_MODEL_BY_INTERACTIVE_TYPE: dict[str, type[KapsoMessage]] = {
+    "button": ButtonMessage,
+    "list": ListMessage,
+    "cta_url": CtaUrlMessage,
+    "flow": FlowMessage,
+    "location_request_message": LocationRequestMessage,
+    "product": ProductMessage,
+    "product_list": ProductListMessage,
+    "catalog_message": CatalogMessage,
+}
 
 
 def parse_message(message: Mapping[str, Any] | KapsoMessage) -> KapsoMessage:
     """Build the message model a mapping describes, checking every rule.
 
-    :param message: the fields of the v1 ``message`` object. ``message_type`` defaults to ``text``; for
-        ``interactive``, ``interactive_type`` (``button`` or ``list``) selects the model and, when absent,
-        is taken from the presence of ``buttons`` or ``sections``. Top-level keys whose value is ``None``
-        count as not given. A model that is already built is returned as is.
+    :param message: the fields of the neutral message (the v1 ``message`` object's names, and the current
+        API's additions). ``message_type`` defaults to ``text``; for ``interactive``, ``interactive_type``
+        selects the model and, when absent, is taken from the presence of ``buttons`` or ``sections``.
+        Top-level keys whose value is ``None`` count as not given. A mapping with ``type`` and without
+        ``message_type`` is a WhatsApp Cloud API body (:class:`CloudApiMessage`, current API only). A model
+        that is already built is returned as is.
     :returns: a :class:`KapsoMessage` subclass instance.
     :raises KapsoInvalidMessageError: listing every broken rule, one line each.
     """
@@ -55,6 +77,8 @@ def parse_message(message: Mapping[str, Any] | KapsoMessage) -> KapsoMessage:
         return message
     if not isinstance(message, Mapping):
         raise KapsoInvalidMessageError([f"message: expected a mapping, got {type(message).__name__}"])
+    if "type" in message and "message_type" not in message:
+        return _parse_cloud_api(message)
     data = {key: value for key, value in message.items() if value is not None}
     message_type = data.get("message_type", "text")
     if message_type == "interactive":
@@ -63,17 +87,19 @@ def parse_message(message: Mapping[str, Any] | KapsoMessage) -> KapsoMessage:
             if ("buttons" in data) != ("sections" in data):
                 interactive_type = "button" if "buttons" in data else "list"
             else:
-                raise KapsoInvalidMessageError(["interactive_type: required for interactive messages (button or list)"])
+                raise KapsoInvalidMessageError(
+                    [f"interactive_type: required for interactive messages ({', '.join(ALL_INTERACTIVE_TYPES)})"]
+                )
         model = _MODEL_BY_INTERACTIVE_TYPE.get(interactive_type) if isinstance(interactive_type, str) else None
         if model is None:
             raise KapsoInvalidMessageError(
-                [f"interactive_type: {shown(interactive_type)} is not one of {', '.join(INTERACTIVE_TYPES)}"]
+                [f"interactive_type: {shown(interactive_type)} is not one of {', '.join(ALL_INTERACTIVE_TYPES)}"]
             )
     else:
         model = _MODEL_BY_TYPE.get(message_type) if isinstance(message_type, str) else None
         if model is None:
             raise KapsoInvalidMessageError(
-                [f"message_type: {shown(message_type)} is not one of {', '.join(MESSAGE_TYPES)}"]
+                [f"message_type: {shown(message_type)} is not one of {', '.join(ALL_MESSAGE_TYPES)}"]
             )
     # Unknown keys are reported here rather than by pydantic (extra="forbid"), whose error would stop the
     # rule checks and hide the other problems of the message.
@@ -86,6 +112,13 @@ def parse_message(message: Mapping[str, Any] | KapsoMessage) -> KapsoMessage:
     if problems:
         raise KapsoInvalidMessageError(problems)
     return built
+
+
+def _parse_cloud_api(body: Mapping[str, Any]) -> CloudApiMessage:
+    try:
+        return CloudApiMessage.model_validate({"body": dict(body)})
+    except ValidationError as error:
+        raise KapsoInvalidMessageError(_problem_lines(error, CloudApiMessage)) from error
 
 
 def _unknown_field_line(key: object, model: type[KapsoMessage]) -> str:
@@ -143,6 +176,8 @@ def _problem_lines(error: ValidationError, model: type[KapsoMessage]) -> list[st
             lines.append(f"{path}: expected a list, got {received}")
         elif kind in ("model_type", "model_attributes_type", "dict_type"):
             lines.append(f"{path}: expected an object (a mapping), got {received}")
+        elif kind in ("bool_type", "bool_parsing"):
+            lines.append(f"{path}: expected true or false, got {received} {shown(item['input'])}")
         elif kind == "literal_error":
             lines.append(f"{path}: {shown(item['input'])} is not one of {context.get('expected', '')}")
         else:

@@ -13,11 +13,14 @@ from kapso_provider.models._limits import (
     BUTTON_ID_MAX_CHARS,
     BUTTON_TITLE_MAX_CHARS,
     CAPTION_MAX_CHARS,
+    CTA_DISPLAY_TEXT_MAX_CHARS,
     EMAIL,
     EMOJI_PATTERN,
+    FLOW_CTA_MAX_CHARS,
     FOOTER_TEXT_MAX_CHARS,
     HEADER_TEXT_MAX_CHARS,
     HTTP_URL,
+    INTERACTIVE_BODY_MAX_CHARS,
     LATITUDE_MAX,
     LATITUDE_MIN,
     LIST_BODY_MAX_CHARS,
@@ -28,6 +31,7 @@ from kapso_provider.models._limits import (
     LIST_SECTION_TITLE_MAX_CHARS,
     LONGITUDE_MAX,
     LONGITUDE_MIN,
+    PRODUCT_SECTION_TITLE_MAX_CHARS,
     SUMMARY_ELLIPSIS,
     TEMPLATE_LANGUAGE_PATTERN,
     TEMPLATE_NAME_MAX_CHARS,
@@ -60,8 +64,8 @@ def shown(value: object, width: int = 40) -> str:
     return shown if len(shown) <= width else shown[: width - 3] + "..."
 
 
-def _check_chars(problems: Problems, path: str, value: str, minimum: int, maximum: int | None) -> None:
-    """Check a string's length in code points."""
+def check_chars(problems: Problems, path: str, value: str, minimum: int, maximum: int | None) -> None:
+    """Check a string's length in code points, appending a problem for ``path`` when it is off."""
     count = len(value)
     if maximum is not None and count > maximum:
         problems.append((path, f"{count} characters, limit {maximum}"))
@@ -96,7 +100,7 @@ def _chars(minimum: int, maximum: int | None = None) -> AfterValidator:
 
     def check(value: str) -> Problems:
         problems: Problems = []
-        _check_chars(problems, "", value, minimum, maximum)
+        check_chars(problems, "", value, minimum, maximum)
         return problems
 
     return rule(check)
@@ -152,6 +156,10 @@ SectionTitle = Annotated[str, _chars(0, LIST_SECTION_TITLE_MAX_CHARS)]
 RowId = Annotated[str, _chars(1, LIST_ROW_ID_MAX_CHARS)]
 RowTitle = Annotated[str, _chars(1, LIST_ROW_TITLE_MAX_CHARS)]
 RowDescription = Annotated[str, _chars(0, LIST_ROW_DESCRIPTION_MAX_CHARS)]
+InteractiveBody = Annotated[str, _chars(1, INTERACTIVE_BODY_MAX_CHARS)]
+CtaDisplayText = Annotated[str, _chars(1, CTA_DISPLAY_TEXT_MAX_CHARS)]
+FlowCta = Annotated[str, _chars(1, FLOW_CTA_MAX_CHARS)]
+ProductSectionTitle = Annotated[str, _chars(1, PRODUCT_SECTION_TITLE_MAX_CHARS)]
 TemplateName = Annotated[
     str,
     _chars(1, TEMPLATE_NAME_MAX_CHARS),

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator
 
-from kapso_provider.exceptions import KapsoInvalidMessageError
+from kapso_provider.exceptions import KapsoInvalidMessageError, KapsoUnsupportedError
 from kapso_provider.models._limits import (
     BUTTONS_MAX,
     BUTTONS_MIN,
@@ -15,6 +15,7 @@ from kapso_provider.models._limits import (
     LIST_ROWS_MAX,
     LIST_SECTIONS_MAX,
     LIST_SECTIONS_MIN,
+    TEMPLATE_BUTTON_INDEX_MAX,
     compiled_pattern,
 )
 from kapso_provider.models._rules import (
@@ -48,6 +49,9 @@ from kapso_provider.models._rules import (
     summary_text,
 )
 
+# How every "only the current API" line ends: what the connection speaks and how to change it.
+_ON_V1 = "this connection speaks API v1 (set the connection's extra 'api' to 'current')"
+
 
 class KapsoMessage(Model):
     """Base class of every message model; :func:`parse_message` returns one of its subclasses.
@@ -62,6 +66,10 @@ class KapsoMessage(Model):
     label: ClassVar[str] = "Kapso"
     #: What ``content`` says when a non-text message gets none and has nothing better to offer.
     placeholder: ClassVar[str] = ""
+    #: Whether only Kapso's current API sends this kind of message (API v1 refuses it).
+    current_only: ClassVar[bool] = False
+    #: Fields only Kapso's current API sends; API v1 refuses a message that sets one.
+    current_only_fields: ClassVar[tuple[str, ...]] = ()
 
     message_type: str
     content: Content | None = None
@@ -70,8 +78,33 @@ class KapsoMessage(Model):
         """The readable ``content`` sent when none was given."""
         return self.placeholder
 
+    def kind(self) -> str:
+        """The argument and value that name this kind: ``message_type`` or, for interactive, ``interactive_type``."""
+        interactive_type = getattr(self, "interactive_type", None)
+        if interactive_type is not None:
+            return f"interactive_type: {interactive_type}"
+        return f"message_type: {self.message_type}"
+
+    def v1_problems(self) -> list[str]:
+        """What of this message Kapso's API v1 cannot send, one line per field; empty when it can send it all."""
+        if self.current_only:
+            name, value = self.kind().split(": ", 1)
+            return [f"{name}: {value} messages exist only on Kapso's current API, and {_ON_V1}"]
+        return [
+            f"{field}: only Kapso's current API sends it, and {_ON_V1}, or leave {field} out"
+            for field in self.current_only_fields
+            if getattr(self, field) is not None
+        ]
+
     def to_message_object(self) -> dict[str, Any]:
-        """The v1 ``message`` object: ``message_type`` and ``content`` always, other fields when set."""
+        """The v1 ``message`` object: ``message_type`` and ``content`` always, other fields when set.
+
+        :raises KapsoUnsupportedError: the message is a kind, or sets a field, that only Kapso's current API
+            sends.
+        """
+        problems = self.v1_problems()
+        if problems:
+            raise KapsoUnsupportedError(problems)
         # An empty content on a non-text message counts as not given: templated DAG arguments often
         # render to "" and Kapso would store an empty preview.
         message: dict[str, Any] = {
@@ -116,12 +149,15 @@ class TextMessage(KapsoMessage):
     """A plain text message.
 
     :param content: the text, 1 to :data:`TEXT_MAX_CHARS` characters.
+    :param preview_url: whether WhatsApp shows a preview of the first URL in the text (current API only).
     """
 
     label: ClassVar[str] = "text"
+    current_only_fields: ClassVar[tuple[str, ...]] = ("preview_url",)
 
     message_type: Literal["text"] = "text"
     content: TextBody
+    preview_url: bool | None = None
 
 
 # --- Media -------------------------------------------------------------------------------------------
@@ -173,12 +209,28 @@ class VideoMessage(_CaptionedMediaMessage):
 
 
 class AudioMessage(_MediaMessage):
-    """An audio file, by URL or WhatsApp media id. WhatsApp allows no caption on audio."""
+    """An audio file, by URL or WhatsApp media id. WhatsApp allows no caption on audio.
+
+    :param voice: ``True`` sends a voice note (an ``.ogg`` file with the OPUS codec), shown with the
+        sender's picture and transcribed; current API only.
+    """
 
     label: ClassVar[str] = "audio"
     placeholder: ClassVar[str] = "[Audio]"
+    current_only_fields: ClassVar[tuple[str, ...]] = ("voice",)
 
     message_type: Literal["audio"] = "audio"
+    voice: bool | None = None
+
+
+class StickerMessage(_MediaMessage):
+    """A sticker (a ``.webp`` image), by URL or WhatsApp media id; current API only."""
+
+    label: ClassVar[str] = "sticker"
+    placeholder: ClassVar[str] = "[Sticker]"
+    current_only: ClassVar[bool] = True
+
+    message_type: Literal["sticker"] = "sticker"
 
 
 class DocumentMessage(_CaptionedMediaMessage):
@@ -386,6 +438,30 @@ def _template_params_shape(value: object) -> object:
     raise rules_error([("", f"expected a list or a map of strings, got {type(value).__name__}")])
 
 
+def _button_parameters_shape(value: object) -> object:
+    # Button indexes arrive as strings from JSON and templates, or as ints from Python: one form, "0".."9".
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise rules_error([("", f"expected a map of button indexes to strings, got {type(value).__name__}")])
+    problems: Problems = []
+    shaped: dict[str, str] = {}
+    for key, item in value.items():
+        index = str(key) if isinstance(key, int) and not isinstance(key, bool) else key
+        if not isinstance(index, str) or not index.isdigit() or int(index) > TEMPLATE_BUTTON_INDEX_MAX:
+            problems.append(("", f"button index {shown(key)} is not a number from 0 to {TEMPLATE_BUTTON_INDEX_MAX}"))
+        elif not isinstance(item, str) or not item.strip():
+            problems.append((f".{index}", f"expected a non-empty string, got {shown(item)}"))
+        else:
+            shaped[str(int(index))] = item
+    if problems:
+        raise rules_error(problems)
+    return shaped
+
+
+ButtonParameters = Annotated[dict[str, str], BeforeValidator(_button_parameters_shape)]
+
+
 class TemplateMessage(KapsoMessage):
     """A message from an approved WhatsApp template: the only kind allowed outside the 24-hour window.
 
@@ -397,9 +473,16 @@ class TemplateMessage(KapsoMessage):
     :param header_type: ``text``, ``image``, ``video`` or ``document``, when the header has a parameter.
     :param header_params: the header's text, or the media's http(s) URL; needs ``header_type``.
     :param header_filename: the file name of a document header.
+    :param button_url_params: the variable end of each dynamic URL button, by the button's index (``{"0":
+        "ORD-1"}``); current API only.
+    :param button_payloads: the payload each quick reply button returns, by the button's index; current API
+        only.
+    :param marketing: ``True`` sends a marketing template through Kapso's marketing messages endpoint
+        (``/marketing_messages``, Meta's Marketing Messages Lite API); current API only.
     """
 
     label: ClassVar[str] = "template"
+    current_only_fields: ClassVar[tuple[str, ...]] = ("button_url_params", "button_payloads", "marketing")
 
     message_type: Literal["template"] = "template"
     template_name: TemplateName
@@ -408,6 +491,9 @@ class TemplateMessage(KapsoMessage):
     header_type: Literal["text", "image", "video", "document"] | None = None
     header_params: NonEmpty | None = None
     header_filename: NonEmpty | None = None
+    button_url_params: ButtonParameters | None = None
+    button_payloads: ButtonParameters | None = None
+    marketing: bool | None = None
 
     def _check(self, problems: Problems) -> None:
         if self.header_type is None:
@@ -419,6 +505,8 @@ class TemplateMessage(KapsoMessage):
             problems.append(("header_params", f"{shown(self.header_params)} is not an http(s) URL"))
         if self.header_filename is not None and self.header_type != "document":
             problems.append(("header_filename", "allowed only when header_type is document"))
+        for index in sorted(set(self.button_url_params or ()) & set(self.button_payloads or ()), key=int):
+            problems.append((f"button_payloads.{index}", f"button {index} has a URL parameter already"))
 
     def summary(self) -> str:
         return f"Template: {self.template_name}"

@@ -46,6 +46,8 @@ class SendPlan:
     :param created_at: Kapso's time of a listed record.
     :param record_id: the id a listed or returned record is accounted for under.
     :param describe: what is sent to whom, for log lines (never the text itself).
+    :param busy: whether a refusal says another send to this recipient is still under way and this one may
+        go shortly (the current API's in-flight 409): waited out and tried again, never a definite failure.
     """
 
     request: Request
@@ -55,6 +57,7 @@ class SendPlan:
     created_at: Callable[[Mapping[str, Any]], datetime | None]
     record_id: Callable[[Mapping[str, Any]], str | None]
     describe: str
+    busy: Callable[[KapsoAPIError], bool] | None = None
 
 
 def window_start(context: FlowContext, since: datetime) -> datetime:
@@ -98,15 +101,29 @@ def send(context: FlowContext, plan: SendPlan) -> Steps[dict[str, Any]]:
     """Send ``plan``'s message once: repeat it only after reading Kapso back and not finding it there."""
     policy = context.policy
     started_at = datetime.now(UTC)
+    ambiguous = False
     for attempt in range(1, policy.max_attempts + 1):
         try:
             # request() itself retries rate limits and failures that never reached Kapso; a failure after
             # which Kapso may have stored the message comes back here instead.
             body = yield from request(context, plan.request)
         except KapsoAPIError as exc:
-            if not policy.must_reconcile(exc, attempt=attempt):
+            busy = plan.busy is not None and plan.busy(exc) and attempt < policy.max_attempts
+            if busy:
+                wait = policy.backoff(attempt)
+                context.log.warning(
+                    "%s; sending again in %.1f s (attempt %d of %d)", exc, wait, attempt + 1, policy.max_attempts
+                )
+                yield Sleep(wait)
+                if not ambiguous:
+                    continue  # every earlier attempt was refused, so nothing of this send can be stored
+                # The send still in flight may be an earlier attempt of this one whose answer was lost.
+                context.log.warning("Reading %s back before sending again", plan.describe)
+            elif not policy.must_reconcile(exc, attempt=attempt):
                 raise
-            context.log.warning("%s; reading %s back before deciding to send again", exc, plan.describe)
+            else:
+                ambiguous = True
+                context.log.warning("%s; reading %s back before deciding to send again", exc, plan.describe)
         else:
             record = plan.read(body, plan.request)
             context.ledger.claim(plan.record_id(record))
@@ -115,6 +132,8 @@ def send(context: FlowContext, plan: SendPlan) -> Steps[dict[str, Any]]:
         if found is not None:
             context.log.info("Kapso had stored the message as %s; not sending it again", plan.record_id(found))
             return found
+        if busy:
+            continue  # waited already
         wait = policy.backoff(attempt)
         context.log.warning(
             "The message is not in Kapso: sending again in %.1f s (attempt %d of %d)",

@@ -24,6 +24,34 @@ from kapso_provider.exceptions import (
 
 
 @dataclass(frozen=True)
+class FilePart:
+    """One file of a ``multipart/form-data`` body.
+
+    :param name: the form field's name.
+    :param filename: the file name sent with it.
+    :param content: the file's bytes (left out of ``repr``: a report may be megabytes).
+    :param content_type: its MIME type.
+    """
+
+    name: str
+    filename: str
+    content: bytes = field(repr=False)
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Multipart:
+    """A ``multipart/form-data`` body: text fields and files. Each driver encodes it with its own boundary.
+
+    :param fields: text fields by name.
+    :param files: the files.
+    """
+
+    fields: Mapping[str, str]
+    files: tuple[FilePart, ...]
+
+
+@dataclass(frozen=True)
 class Request:
     """One HTTP request to Kapso, below the connection's base URL.
 
@@ -31,6 +59,7 @@ class Request:
     :param path: the path below the base URL, starting with ``/``; every id in it is already quoted.
     :param params: query parameters; ``None`` values are left out when sent.
     :param json: the JSON body, if any.
+    :param multipart: a ``multipart/form-data`` body instead of JSON (a media upload).
     :param retry_ambiguous: whether a failure after which Kapso may have acted (5xx, read timeout, dropped
         connection) may be repeated. ``None`` means: for ``GET`` only, since repeating a write could repeat
         its effect.
@@ -41,6 +70,7 @@ class Request:
     params: Mapping[str, Any] = field(default_factory=dict)
     json: Any = None
     retry_ambiguous: bool | None = None
+    multipart: Multipart | None = None
 
     @property
     def query(self) -> dict[str, Any]:
@@ -81,20 +111,36 @@ class Answer:
         return json.loads(self.body)
 
 
+def _meta_error(error: Mapping[str, Any]) -> str:
+    """A Meta error object (the current API's proxy): its message with WhatsApp's code and subcode."""
+    codes = [f"{name} {error[key]}" for key, name in (("code", "code"), ("error_subcode", "subcode")) if error.get(key)]
+    message = str(error.get("message") or error.get("error_user_msg") or "no error text")
+    return f"{message} (WhatsApp error {', '.join(codes)})" if codes else message
+
+
 def error_text(answer: Answer) -> str:
     """Kapso's own words for a failure; for a body without them, its size and shape, never its content.
 
     A body Kapso did not shape as an error (a proxy's page, a truncated record) may hold phone numbers and
-    message texts, and the error text reaches logs and task failures.
+    message texts, and the error text reaches logs and task failures. A Meta error object (``{"error":
+    {"message", "code", ...}}``, the current API's proxy) reads as its message with WhatsApp's code; a
+    machine-readable ``code`` beside the text (``insufficient_credits``, ``marketing_preference_stopped``) is
+    added in parentheses.
     """
     try:
         body = answer.json()
     except ValueError:
         body = _NOT_JSON
     if isinstance(body, Mapping):
-        parts = [str(body[key]) for key in ("error", "message", "errors", "details") if body.get(key)]
+        parts = [
+            _meta_error(body[key]) if isinstance(body[key], Mapping) and key == "error" else str(body[key])
+            for key in ("error", "message", "errors", "details")
+            if body.get(key)
+        ]
         if parts:
-            return " - ".join(dict.fromkeys(parts))
+            text = " - ".join(dict.fromkeys(parts))
+            code = body.get("code")
+            return f"{text} (code {code})" if isinstance(code, str) and code else text
     if not answer.body.strip():
         return answer.reason or "no error text"
     status_line = f"{answer.status} {answer.reason}".strip()

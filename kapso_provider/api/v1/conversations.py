@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kapso_provider.api._unsupported import refuse_on_v1
 from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.transport.flows import MAX_PAGE_SIZE, Call, Pager, data_object, numbered_pages
 from kapso_provider.transport.wire import Request
@@ -60,7 +61,9 @@ def reactivate_conversation(conversation_id: str) -> Call[dict[str, Any]]:
 # -- messages --
 
 
-def mark_message_as_read(message_id: str, *, typing_indicator: bool | None = None) -> Call[dict[str, Any]]:
+def mark_message_as_read(
+    message_id: str, *, typing_indicator: bool | None = None, phone_number_id: str | None = None
+) -> Call[dict[str, Any]]:
     """Mark an inbound message as read (``PATCH /whatsapp_messages/{id}/mark_as_read``).
 
     Only ``openapi-whatsapp.yaml`` defines this endpoint, with ``PATCH``. Kapso refuses outbound
@@ -69,9 +72,11 @@ def mark_message_as_read(message_id: str, *, typing_indicator: bool | None = Non
     :param message_id: Kapso's id of the message (a UUID, not WhatsApp's ``wamid``).
     :param typing_indicator: whether WhatsApp shows the customer a typing indicator (Kapso's default:
         yes); ``None`` leaves Kapso's default.
+    :param phone_number_id: current API only.
     :returns: the message record.
     :raises KapsoArgumentError: ``message_id`` is not a UUID or ``typing_indicator`` not a bool.
     """
+    refuse_on_v1(phone_number_id=phone_number_id)
     require_uuid("message_id", message_id)
     optional_bool("typing_indicator", typing_indicator)
     # A Python bool would reach the query string as "True"; the file declares a JSON boolean.

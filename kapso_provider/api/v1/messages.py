@@ -164,6 +164,9 @@ def send_message(
     phone_number: str | None = None,
     whatsapp_config_id: str | None = None,
     customer_id: str | None = None,
+    phone_number_id: str | None = None,
+    reply_to_message_id: str | None = None,
+    biz_opaque_callback_data: str | None = None,
 ) -> Flow[dict[str, Any]]:
     """Send one WhatsApp message and return Kapso's message record.
 
@@ -179,8 +182,17 @@ def send_message(
         which finds or opens the conversation.
     :param whatsapp_config_id: with ``phone_number``, the WhatsApp number to send from.
     :param customer_id: with ``phone_number``, the customer whose WhatsApp number to send from.
+    :param phone_number_id: current API only (v1 sends from ``whatsapp_config_id``).
+    :param reply_to_message_id: current API only.
+    :param biz_opaque_callback_data: current API only.
     :raises KapsoInvalidMessageError: the message or the recipient arguments break a rule.
+    :raises KapsoUnsupportedError: the message, or an argument, only Kapso's current API sends.
     """
+    refuse_on_v1(
+        phone_number_id=phone_number_id,
+        reply_to_message_id=reply_to_message_id,
+        biz_opaque_callback_data=biz_opaque_callback_data,
+    )
     plan = plan_send(
         message,
         conversation_id=conversation_id,
@@ -199,6 +211,7 @@ def find_sent_message(
     phone_number: str | None = None,
     whatsapp_config_id: str | None = None,
     customer_id: str | None = None,
+    phone_number_id: str | None = None,
 ) -> Flow[dict[str, Any] | None]:
     """Look for the stored record of ``message`` sent to the recipient at or after ``since``.
 
@@ -215,8 +228,10 @@ def find_sent_message(
         by ``whatsapp_config_id`` or ``customer_id``).
     :param whatsapp_config_id: with ``phone_number``, narrows the conversations searched.
     :param customer_id: with ``phone_number``, narrows the conversations searched.
+    :param phone_number_id: current API only.
     :returns: the stored record, or ``None`` when no such message exists (or no conversation does).
     """
+    refuse_on_v1(phone_number_id=phone_number_id)
     if not isinstance(since, datetime) or since.tzinfo is None:
         raise KapsoArgumentError(f"since: must be a timezone-aware datetime, got {since!r}")
     plan = plan_send(

@@ -110,6 +110,8 @@ def _product(value: object, field: str) -> None:
 
 
 def _check_media(kind: str, media: dict[str, Any]) -> None:
+    # ``kind`` may be a path ("template.components[0].parameters[0].document"): its last part is the kind.
+    base = kind.rsplit(".", 1)[-1]
     media_id, link = media.get("id"), media.get("link")
     _text(media_id, f"{kind}.id", required=False)
     _text(link, f"{kind}.link", required=False)
@@ -118,11 +120,11 @@ def _check_media(kind: str, media: dict[str, Any]) -> None:
     if link is not None and not _URL.fullmatch(str(link)):
         raise _refuse(f"{kind}.link", "must be an http(s) URL")
     if "caption" in media:
-        if kind in ("audio", "sticker"):
-            raise _refuse(f"{kind}.caption", f"is not supported for {kind} messages")
+        if base in ("audio", "sticker"):
+            raise _refuse(f"{kind}.caption", f"is not supported for {base} messages")
         _text(media["caption"], f"{kind}.caption", required=False, limit=1024)
     if "filename" in media:
-        if kind != "document":
+        if base != "document":
             raise _refuse(f"{kind}.filename", "is only for documents")
         _text(media["filename"], "document.filename")
     if "voice" in media and (kind != "audio" or not isinstance(media["voice"], bool)):
