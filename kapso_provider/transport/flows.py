@@ -108,6 +108,8 @@ class FlowContext:
     :param not_found_hint: a sentence added to every 404 (e.g. the base URL lacks ``/api/v1``).
     :param phone_number_id: the connection's default WhatsApp phone number id (current API).
     :param business_account_id: the connection's WhatsApp Business Account id (current API).
+    :param definition: looks an endpoint definition up by name in the connection's API generation, so that a
+        flow written once (a wait that lists, decides and sends) runs the definitions of either generation.
     """
 
     policy: RetryPolicy
@@ -117,6 +119,16 @@ class FlowContext:
     not_found_hint: str = ""
     phone_number_id: str | None = None
     business_account_id: str | None = None
+    definition: Callable[[str], Callable[..., Any]] | None = None
+
+    def endpoint(self, name: str) -> Callable[..., Any]:
+        """The definition of endpoint ``name`` in the connection's generation (see ``definition``).
+
+        :raises RuntimeError: the context was built without a lookup (outside a hook).
+        """
+        if self.definition is None:
+            raise RuntimeError(f"{name}: this flow needs a hook's context, which knows the connection's API")
+        return self.definition(name)
 
 
 class Operation(Generic[T]):
