@@ -51,7 +51,16 @@ V1 = Generation(
     "API v1",
     tuple(
         f"kapso_provider.api.v1.{name}"
-        for name in ("messages", "conversations", "templates", "contacts", "platform", "broadcasts", "agents")
+        for name in (
+            "messages",
+            "conversations",
+            "templates",
+            "contacts",
+            "platform",
+            "broadcasts",
+            "agents",
+            "inbound",
+        )
     ),
     elsewhere="; it exists on Kapso's current API (set the connection's extra 'api' to 'current')",
 )
@@ -70,6 +79,7 @@ CURRENT = Generation(
             "webhooks",
             "phone_numbers",
             "agents",
+            "inbound",
         )
     ),
     elsewhere="; it exists only on Kapso's API v1 (the Legacy API)",

@@ -14,7 +14,7 @@ from kapso_provider.api.current import contacts as current_contacts
 from kapso_provider.api.current import conversations as current_conversations
 from kapso_provider.api.current import media, phone_numbers, webhooks
 from kapso_provider.api.current import templates as current_templates
-from kapso_provider.api.v1 import agents, broadcasts, contacts, conversations, messages, platform, templates
+from kapso_provider.api.v1 import agents, broadcasts, contacts, conversations, inbound, messages, platform, templates
 from kapso_provider.hooks._endpoints import listing, operation
 
 
@@ -28,6 +28,7 @@ class KapsoEndpoints:
     get_conversation = operation(messages.get_conversation)
     get_message = operation(messages.get_message)
     list_conversations = listing(messages.list_conversations)
+    list_inbound_messages = listing(inbound.list_inbound_messages)
     list_messages = listing(messages.list_messages)
     locate_message = operation(messages.locate_message)
     send_message = operation(messages.send_message)

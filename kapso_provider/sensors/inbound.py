@@ -43,17 +43,20 @@ class KapsoInboundMessageSensor(KapsoHookMixin, BaseSensorOperator):
 
     The DAG-side twin of :class:`~kapso_provider.triggers.kapso.KapsoInboundMessageTrigger`, for Airflow
     2.11 and for DAGs that wait mid-run ("send a question, wait until the customer replies"). Each read lists
-    the conversations active since ``since`` (narrowed by ``whatsapp_config_id`` and ``phone_number``) and
-    their messages; it succeeds once at least one inbound message created at or after ``since`` matches
-    ``text_pattern``, and returns every such message, oldest first, as a list of plain-JSON dicts
-    ``{"message": <Kapso's record>, "message_id", "conversation_id", "phone_number", "whatsapp_config_id"}``.
+    the customers' messages since ``since`` (on API v1 through the conversations active since then, on the
+    current API in one listing across conversations); it succeeds once at least one inbound message created
+    at or after ``since`` matches ``text_pattern``, and returns every such message, oldest first, as a list
+    of plain-JSON dicts with the same keys on both API generations: ``message`` (the message record),
+    ``message_id``, ``wamid``, ``conversation_id``, ``phone_number``, ``whatsapp_config_id``,
+    ``phone_number_id``, ``text`` and ``reply_id`` (see ``docs/inbound-messages.md``).
 
     It only reads; it never marks messages read. Each read starts again from ``since``, so pokes,
     reschedules and retries need no state and return the same messages.
 
     :param kapso_conn_id: the ``kapso`` connection id. (templated)
-    :param whatsapp_config_id: only messages to this WhatsApp number (config id). (templated)
+    :param whatsapp_config_id: API v1: only messages to this WhatsApp number (config id). (templated)
     :param phone_number: only messages from this customer number. (templated)
+    :param phone_number_id: current API: only messages to this WhatsApp number (phone number id). (templated)
     :param text_pattern: only messages whose ``content`` matches this regular expression. (templated)
     :param since: ISO-8601 time from which messages count, e.g. the ``created_at`` of the question sent
         before; default: when the DAG run started. (templated)
@@ -63,7 +66,14 @@ class KapsoInboundMessageSensor(KapsoHookMixin, BaseSensorOperator):
     :param kwargs: the usual sensor arguments: ``mode``, ``poke_interval``, ``timeout``, ``soft_fail`` ...
     """
 
-    template_fields: Sequence[str] = ("kapso_conn_id", "whatsapp_config_id", "phone_number", "text_pattern", "since")
+    template_fields: Sequence[str] = (
+        "kapso_conn_id",
+        "whatsapp_config_id",
+        "phone_number",
+        "phone_number_id",
+        "text_pattern",
+        "since",
+    )
     ui_color = "#25d366"
 
     def __init__(
@@ -77,11 +87,13 @@ class KapsoInboundMessageSensor(KapsoHookMixin, BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | None = None,
         lookback: float = 5.0,
+        phone_number_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.kapso_conn_id = kapso_conn_id
         self.whatsapp_config_id = whatsapp_config_id
+        self.phone_number_id = phone_number_id
         self.phone_number = phone_number
         self.text_pattern = text_pattern
         self.since = since
@@ -111,13 +123,13 @@ class KapsoInboundMessageSensor(KapsoHookMixin, BaseSensorOperator):
         pattern = self._pattern()
         cursor = InboundCursor.start(since)
         listed = [
-            (message, conversation)
-            for conversation in self.hook.list_conversations(
+            (item["message"], item["conversation"])
+            for item in self.hook.list_inbound_messages(
+                since=since,
                 whatsapp_config_id=self.whatsapp_config_id or None,
                 phone_number=self.phone_number or None,
-                last_active_after=since,
+                phone_number_id=self.phone_number_id or None,
             )
-            for message in self.hook.list_messages(conversation["id"])
         ]
         return [
             inbound_payload(message, conversation)
@@ -152,6 +164,7 @@ class KapsoInboundMessageSensor(KapsoHookMixin, BaseSensorOperator):
                 kapso_conn_id=self.kapso_conn_id,
                 whatsapp_config_id=self.whatsapp_config_id or None,
                 phone_number=self.phone_number or None,
+                phone_number_id=self.phone_number_id or None,
                 text_pattern=self.text_pattern or None,
                 since=since,
                 poll_interval=float(self.poll_interval or self.poke_interval),

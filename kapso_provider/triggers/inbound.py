@@ -77,16 +77,19 @@ class VariableCursorStore:
 class KapsoInboundMessageTrigger(KapsoBaseTrigger, BaseEventTrigger):
     """Yields one event per new WhatsApp message a customer sends, for ``AssetWatcher`` and deferral.
 
-    Every ``poll_interval`` seconds it lists the conversations active since its cursor
-    (``q[last_active_at_gteq]``, narrowed by ``whatsapp_config_id`` and ``phone_number``), reads their
-    messages, and yields, oldest first, each inbound message it has not yielded before and whose text
-    matches ``text_pattern``. It only reads (``GET``); it never marks anything read or sends. Requests go
-    through :class:`~kapso_provider.hooks.kapso.KapsoAsyncHook`, which paces them to Kapso's rate limit and
-    waits out 429s.
+    Every ``poll_interval`` seconds it reads the customers' messages since its cursor
+    (:meth:`~kapso_provider.hooks.kapso.KapsoHook.list_inbound_messages`: on API v1 the conversations
+    active since then and their messages; on the current API one listing of inbound messages across every
+    conversation, usually one request) and yields, oldest first, each inbound message it has not yielded
+    before and whose text matches ``text_pattern``. It only reads (``GET``); it never marks anything read
+    or sends. Requests go through :class:`~kapso_provider.hooks.kapso.KapsoAsyncHook`, which paces them to
+    Kapso's rate limit and waits out 429s.
 
-    Each event's payload is plain JSON: ``message`` (Kapso's message record), ``message_id``,
-    ``conversation_id``, ``phone_number`` and ``whatsapp_config_id``. In an ``AssetWatcher`` Airflow puts
-    it in the asset event's ``extra["payload"]``.
+    Each event's payload is plain JSON with the same keys on both API generations: ``message`` (the
+    message record), ``message_id``, ``wamid``, ``conversation_id``, ``phone_number`` (the sender),
+    ``whatsapp_config_id`` (API v1), ``phone_number_id`` (current API), ``text`` and ``reply_id`` (the
+    button or list row an interactive reply chose). In an ``AssetWatcher`` Airflow puts it in the asset
+    event's ``extra["payload"]``.
 
     **The cursor** (:class:`InboundCursor`): the latest ``created_at`` read plus the ids read within
     ``lookback`` seconds of it, so messages sharing a timestamp, or showing up in Kapso's lists slightly
@@ -112,8 +115,9 @@ class KapsoInboundMessageTrigger(KapsoBaseTrigger, BaseEventTrigger):
     between handing an event over and Airflow storing it loses that event (the cursor is already saved).
 
     :param kapso_conn_id: the ``kapso`` connection id.
-    :param whatsapp_config_id: only messages to this WhatsApp number (config id).
+    :param whatsapp_config_id: API v1: only messages to this WhatsApp number (config id).
     :param phone_number: only messages from this customer number.
+    :param phone_number_id: current API: only messages to this WhatsApp number (phone number id).
     :param text_pattern: only messages whose ``content`` matches this regular expression (``re.search``).
     :param since: ISO-8601 time to start from; ``None`` starts when the trigger first runs.
     :param poll_interval: seconds between two reads.
@@ -129,6 +133,7 @@ class KapsoInboundMessageTrigger(KapsoBaseTrigger, BaseEventTrigger):
         "kapso_conn_id",
         "whatsapp_config_id",
         "phone_number",
+        "phone_number_id",
         "text_pattern",
         "since",
         "poll_interval",
@@ -147,8 +152,10 @@ class KapsoInboundMessageTrigger(KapsoBaseTrigger, BaseEventTrigger):
         poll_interval: float = 60.0,
         lookback: float = 5.0,
         single_event: bool = False,
+        phone_number_id: str | None = None,
     ) -> None:
         super().__init__(kapso_conn_id=kapso_conn_id)
+        self.phone_number_id = phone_number_id
         self.poll_interval = seconds("poll_interval", poll_interval)
         self.lookback = seconds("lookback", lookback, zero_allowed=True)
         self.whatsapp_config_id = whatsapp_config_id
@@ -158,12 +165,22 @@ class KapsoInboundMessageTrigger(KapsoBaseTrigger, BaseEventTrigger):
         self.since = check_since(since)
         self.single_event = bool(single_event)
 
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The classpath and kwargs; ``phone_number_id`` only when given, so that a watcher made before it
+        existed keeps its kwargs, and with them its identity in Airflow, after an upgrade."""
+        classpath, kwargs = super().serialize()
+        if kwargs.get("phone_number_id") is None:
+            del kwargs["phone_number_id"]
+        return classpath, kwargs
+
     @property
     def cursor_key(self) -> str:
         """The state-store key of this trigger's cursor: one per filter set, so watchers of one asset differ."""
-        identity = json.dumps(
-            [self.kapso_conn_id, self.whatsapp_config_id, self.phone_number, self.text_pattern], sort_keys=True
-        )
+        filters: list[str | None] = [self.kapso_conn_id, self.whatsapp_config_id, self.phone_number, self.text_pattern]
+        if self.phone_number_id is not None:
+            # Only when given: the keys of watchers from before this filter existed stay what they were.
+            filters.append(self.phone_number_id)
+        identity = json.dumps(filters, sort_keys=True)
         return "kapso_inbound_cursor_" + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
     def _state_store(self) -> _StateStore | None:
@@ -178,7 +195,8 @@ class KapsoInboundMessageTrigger(KapsoBaseTrigger, BaseEventTrigger):
         return VariableCursorStore(
             description=(
                 f"Cursor of a KapsoInboundMessageTrigger (connection {self.kapso_conn_id!r}, whatsapp_config_id "
-                f"{self.whatsapp_config_id!r}, phone_number {self.phone_number!r}, text_pattern "
+                f"{self.whatsapp_config_id!r}, phone_number_id {self.phone_number_id!r}, phone_number "
+                f"{self.phone_number!r}, text_pattern "
                 f"{self.text_pattern!r}). Deleting it makes the trigger start again from since or from now."
             )
         )
@@ -229,15 +247,16 @@ class KapsoInboundMessageTrigger(KapsoBaseTrigger, BaseEventTrigger):
         return cursor, store
 
     async def _read(self, hook: KapsoAsyncHook, cursor: InboundCursor) -> Listed:
-        """Every message of the conversations active since the cursor's window, not yet taken into account."""
-        listed: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        async for conversation in hook.list_conversations(
-            whatsapp_config_id=self.whatsapp_config_id,
-            phone_number=self.phone_number,
-            last_active_after=format_time(cursor.window_start(self.lookback)),
-        ):
-            async for message in hook.list_messages(conversation["id"]):
-                listed.append((message, conversation))
+        """Every inbound message since the cursor's window, not yet taken into account."""
+        listed = [
+            (item["message"], item["conversation"])
+            async for item in hook.list_inbound_messages(
+                since=format_time(cursor.window_start(self.lookback)),
+                whatsapp_config_id=self.whatsapp_config_id,
+                phone_number=self.phone_number,
+                phone_number_id=self.phone_number_id,
+            )
+        ]
         return order_new(listed, cursor, self.lookback)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kapso_provider.arguments import parse_time
 from kapso_provider.exceptions import KapsoArgumentError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "InboundCursor",
@@ -23,6 +26,7 @@ __all__ = [
     "inbound_matches",
     "inbound_payload",
     "order_new",
+    "reply_option_id",
 ]
 
 Listed = list[tuple[dict[str, Any], dict[str, Any]]]
@@ -112,13 +116,19 @@ class InboundCursor:
         return max(self.origin, self.since - timedelta(seconds=lookback))
 
     def is_new(self, record: dict[str, Any], lookback: float) -> bool:
-        """Whether a listed message has not been taken into account yet."""
+        """Whether a listed message has not been taken into account yet.
+
+        A ``created_at`` without a fraction of a second (Meta's timestamps, on the current API, are whole
+        seconds) stands for its whole second: it counts when that second reaches the window, so a message
+        in the very second a wait began is not lost.
+        """
         created_at = parse_time(record.get("created_at"))
-        return (
-            created_at is not None
-            and created_at >= self.window_start(lookback)
-            and str(record.get("id")) not in self.seen
-        )
+        if created_at is None:
+            return False
+        start = self.window_start(lookback)
+        if created_at.microsecond == 0:
+            start = start.replace(microsecond=0)
+        return created_at >= start and str(record.get("id")) not in self.seen
 
     def advance(self, record: dict[str, Any], lookback: float) -> None:
         """Take ``record`` into account; called in ``(created_at, id)`` order."""
@@ -142,23 +152,53 @@ def inbound_matches(record: dict[str, Any], pattern: re.Pattern[str] | None) -> 
 
 
 def order_new(listed: Listed, cursor: InboundCursor, lookback: float) -> Listed:
-    """The ``(message, conversation)`` pairs not yet taken into account, oldest first (ties by id)."""
+    """The ``(message, conversation)`` pairs not yet taken into account, oldest first.
+
+    Messages with the same ``created_at`` keep the order they were listed in: the current API lists them as
+    they arrived (its timestamps are whole seconds), API v1 documents no order of a conversation's messages.
+    """
     fresh = {str(message.get("id")): (message, conversation) for message, conversation in listed}
     new = [pair for pair in fresh.values() if cursor.is_new(pair[0], lookback)]
     # Sorting makes the order of a conversation's message list irrelevant: Kapso does not document it.
-    return sorted(new, key=lambda pair: (parse_time(pair[0].get("created_at")), str(pair[0].get("id"))))
+    return sorted(new, key=lambda pair: parse_time(pair[0].get("created_at")) or cursor.origin)
+
+
+def reply_option_id(message: Mapping[str, Any]) -> str | None:
+    """The id of the button or list row an inbound interactive reply chose, or ``None``.
+
+    API v1's files describe it as ``message_type_data.reply_option_id`` ("For replies, the ID of the
+    selected option", ``InteractiveMessageData``). WhatsApp's own shape nests it as
+    ``button_reply.id``/``list_reply.id``, which is where the current API's records carry it
+    (:func:`kapso_provider.api.current.records.message_record`); both are read.
+    """
+    data = message.get("message_type_data")
+    if not isinstance(data, dict):
+        return None
+    chosen = data.get("reply_option_id")
+    if isinstance(chosen, str) and chosen:
+        return chosen
+    for nested in ("button_reply", "list_reply"):
+        reply = data.get(nested)
+        if isinstance(reply, dict) and isinstance(reply.get("id"), str):
+            return str(reply["id"])
+    return None
 
 
 def inbound_payload(message: dict[str, Any], conversation: dict[str, Any]) -> dict[str, Any]:
-    """One inbound message as a trigger event's or an XCom's plain JSON.
+    """One inbound message as a trigger event's or an XCom's plain JSON, the same keys on both API generations.
 
-    The conversation it was listed in says its id, number and WhatsApp config; the message's own
-    ``phone_number`` (documented) and ``whatsapp_config_id`` (not in ``WhatsappMessage``) fill gaps only.
+    The conversation it was listed in says its id, number and WhatsApp number; the message's own fields fill
+    gaps only. ``docs/inbound-messages.md`` says which keys each generation fills.
     """
+    content = message.get("content")
     return {
         "message": message,
         "message_id": message.get("id"),
+        "wamid": message.get("whatsapp_message_id"),
         "conversation_id": conversation.get("id"),
         "phone_number": conversation.get("phone_number") or message.get("phone_number"),
         "whatsapp_config_id": conversation.get("whatsapp_config_id") or message.get("whatsapp_config_id"),
+        "phone_number_id": conversation.get("phone_number_id") or message.get("phone_number_id"),
+        "text": content if isinstance(content, str) else None,
+        "reply_id": reply_option_id(message),
     }

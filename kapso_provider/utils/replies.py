@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kapso_provider.arguments import parse_time
 from kapso_provider.exceptions import KapsoArgumentError
-from kapso_provider.utils.inbound import InboundCursor, format_time, inbound_matches, order_new
+from kapso_provider.utils.inbound import InboundCursor, format_time, inbound_matches, order_new, reply_option_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -56,26 +56,6 @@ def option_ids(question_key: str, count: int) -> list[str]:
     """
     digest = hashlib.sha256(question_key.encode()).hexdigest()[:16]
     return [f"{OPTION_ID_PREFIX}:{digest}:{index}" for index in range(count)]
-
-
-def reply_option_id(message: Mapping[str, Any]) -> str | None:
-    """The id of the button or list row an inbound interactive reply chose, or ``None``.
-
-    Both OpenAPI files describe it as ``message_type_data.reply_option_id`` ("For replies, the ID of the
-    selected option", ``InteractiveMessageData``). WhatsApp's own webhook nests it as
-    ``button_reply.id``/``list_reply.id``; that shape is accepted too, in case Kapso passes it through.
-    """
-    data = message.get("message_type_data")
-    if not isinstance(data, dict):
-        return None
-    chosen = data.get("reply_option_id")
-    if isinstance(chosen, str) and chosen:
-        return chosen
-    for nested in ("button_reply", "list_reply"):
-        reply = data.get(nested)
-        if isinstance(reply, dict) and isinstance(reply.get("id"), str):
-            return str(reply["id"])
-    return None
 
 
 @dataclass(frozen=True)

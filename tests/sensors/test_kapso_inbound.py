@@ -182,6 +182,7 @@ class TestArguments:
             "kapso_conn_id",
             "whatsapp_config_id",
             "phone_number",
+            "phone_number_id",
             "text_pattern",
             "since",
         }

@@ -10,7 +10,6 @@ the same JSON in the metadata database.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import json
 import re
@@ -21,87 +20,18 @@ import pytest
 
 from kapso_provider.triggers.kapso import InboundCursor, KapsoInboundMessageTrigger, VariableCursorStore
 from tests._openapi import assert_valid_request
-from tests._triggers import PHONE_A, PHONE_B, conversation_lists, rebuilt, set_created_at
+from tests._triggers import GUARD_SECONDS as _GUARD_SECONDS
+from tests._triggers import PHONE_A, PHONE_B, DictStateStore, Runner, conversation_lists, rebuilt, set_created_at
+from tests._triggers import collect as _collect
+from tests._triggers import iso as _iso
+from tests._triggers import until as _until
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from kapso_provider.testing.pytest_plugin import KapsoServer
-
-# A guard against a hung test only: every wait below ends on an observed condition, not on time.
-_GUARD_SECONDS = 60.0
-
-
-class DictStateStore:
-    """The ``aget``/``aset`` part of Airflow 3.3's asset state store, over a dict that outlives triggers."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-        self.writes = 0
-
-    async def aget(self, key: str, default: Any = None) -> Any:
-        return json.loads(json.dumps(self.values.get(key, default)))
-
-    async def aset(self, key: str, value: Any) -> None:
-        self.values[key] = json.loads(json.dumps(value))  # only JSON survives, as in the database
-        self.writes += 1
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class Runner:
-    """Runs a trigger like the triggerer does, in a task, collecting each event payload as it comes."""
-
-    def __init__(self, trigger: KapsoInboundMessageTrigger, store: DictStateStore | None) -> None:
-        if store is not None:
-            # What Airflow 3.3's triggerer injects into an AssetWatcher's trigger.
-            trigger.asset_state_store = store  # type: ignore[assignment]
-        self.trigger = trigger
-        self.events: list[dict[str, Any]] = []
-        self.task: asyncio.Task[None] | None = None
-
-    async def _consume(self) -> None:
-        async for event in self.trigger.run():
-            self.events.append(event.payload)
-
-    def start(self) -> None:
-        self.task = asyncio.create_task(self._consume())
-
-    async def stop(self) -> None:
-        """Cancel the trigger, as a triggerer shutting down does."""
-        assert self.task is not None
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-
-async def _until(condition: Callable[[], bool], runner: Runner | None = None) -> None:
-    deadline = asyncio.get_running_loop().time() + _GUARD_SECONDS
-    while not condition():
-        if runner is not None and runner.task is not None and runner.task.done():
-            runner.task.result()  # surface the trigger's exception
-            raise AssertionError("the trigger stopped early")
-        assert asyncio.get_running_loop().time() < deadline, "condition never met"
-        await asyncio.sleep(0.01)
 
 
 def _trigger(**kwargs: Any) -> KapsoInboundMessageTrigger:
     return KapsoInboundMessageTrigger(**{"poll_interval": 0.05, **kwargs})
-
-
-def _collect(trigger: KapsoInboundMessageTrigger, count: int, store: DictStateStore | None = None) -> list[Any]:
-    """The first ``count`` events, then the trigger is cancelled."""
-
-    async def go() -> list[Any]:
-        runner = Runner(trigger, store)
-        runner.start()
-        await _until(lambda: len(runner.events) >= count, runner)
-        await runner.stop()
-        return runner.events
-
-    return asyncio.run(go())
 
 
 def _one_poll(trigger: KapsoInboundMessageTrigger, kapso_server: KapsoServer) -> list[Any]:
