@@ -14,6 +14,7 @@ import pytest
 
 from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.operators.kapso import KapsoApprovalOperator, KapsoAskOperator, KapsoBranchOnReplyOperator
+from kapso_provider.utils.inbound import reply_option_id
 from kapso_provider.utils.replies import option_ids
 from tests._airflow import task_states, xcom_return_value
 from tests._openapi import assert_requests_valid, conversation_filters_file
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 PHONE = "+15551234567"
 MODES = ["worker", "deferrable"]
+# The same DAGs on API v1 and on the current API.
+pytestmark = pytest.mark.usefixtures("kapso_api")
 
 
 def _reads(mode: str) -> int:
@@ -61,7 +64,7 @@ def test_ask_returns_the_tapped_option(mode: str, run_dag: Any, kapso_server: Ka
     assert answer["option_title"] == "Evening"
     assert answer["answered_by"] == PHONE
     assert answer["timed_out"] is False
-    assert answer["message"]["message_type_data"]["reply_option_id"].startswith("kapso-ask:")
+    assert str(reply_option_id(answer["message"])).startswith("kapso-ask:")
     assert answer["answered_at"] == answer["message"]["created_at"]
     assert json.loads(json.dumps(answer)) == answer
     (question, *_) = _questions(kapso_server)
