@@ -27,32 +27,41 @@ _SETTINGS = ("send", "wait_for_completion", "poll_interval", "timeout", "batch_s
 class KapsoBroadcastOperator(KapsoBaseOperator):
     """Run a Kapso WhatsApp broadcast: create it, add its recipients in batches, send it, optionally wait.
 
-    A broadcast sends one approved template from one WhatsApp config to many recipients; Kapso does the
-    sending itself, at WhatsApp's pace. The operator creates a draft broadcast named ``name``, adds the
-    recipients in batches of ``batch_size`` (Kapso takes at most 1,000 per request), starts the send and,
-    with ``wait_for_completion``, polls until the broadcast is ``completed`` (every recipient ``sent`` or
-    ``failed``). It returns (and pushes to XCom) the broadcast record with its counts: ``status``,
+    A broadcast sends one approved template from one WhatsApp number to many recipients; Kapso does the
+    sending itself, at WhatsApp's pace. The number is ``whatsapp_config_id`` on API v1 and
+    ``phone_number_id`` on the current API (where the connection's extra ``phone_number_id`` is the default);
+    the template is Kapso's template id on API v1 and Meta's template id on the current API. The operator
+    creates a draft broadcast named ``name``, adds the recipients in batches of ``batch_size`` (Kapso takes
+    at most 1,000 per request), starts the send and, with ``wait_for_completion``, polls until the broadcast
+    is final (``completed``: every recipient ``sent``, ``failed`` or, on the current API, ``suppressed``).
+    It returns (and pushes to XCom) the broadcast record with its counts: ``status``,
     ``total_recipients``, ``sent_count``, ``delivered_count``, ``read_count``, ``failed_count``,
     ``pending_count`` and the rest of Kapso's ``WhatsappBroadcast``.
 
     Recipients come from ``recipients`` (a list, e.g. an upstream task's XCom, or a JSON array string) or
     from ``recipients_file`` (JSON lines, read lazily). Each is a phone number in international format or a
     dict with ``phone_number`` (or ``whatsapp_contact_id``) and optionally ``template_parameters``: a list
-    of strings for a template with positional parameters, or an object of named values (``header_url`` /
-    ``header_filename`` for a media header). Every recipient is checked before the first request.
+    of strings for a template with positional parameters, or an object of named values (on API v1
+    ``header_url`` / ``header_filename`` for a media header; on the current API, give Meta's template
+    ``components`` instead for media headers and buttons). Every recipient is checked before the first
+    request.
 
     Kapso checks each recipient when it is added and may refuse some (an invalid number, parameters that
     do not fit the template) while adding the rest. Up to ``tolerate_recipient_errors`` refusals are logged
     and the broadcast is sent to the others; more fail the task before the send, leaving the draft in Kapso.
 
-    A task retry does not create a second broadcast: it looks for a broadcast with the same name, config
+    A task retry does not create a second broadcast: it looks for a broadcast with the same name, number
     and template created since the DAG run started (on Kapso's clock), adds only the recipients that
     broadcast lacks, sends it if it is still a draft and waits for it if asked to. Give each run's
     broadcast its own name (e.g. with ``{{ ds }}``) when two runs of a DAG can overlap.
 
     :param name: the broadcast's name in Kapso. (templated)
-    :param whatsapp_config_id: the WhatsApp config (a production business number) to send from. (templated)
-    :param whatsapp_template_id: the Kapso id of an approved template linked to that config. (templated)
+    :param whatsapp_template_id: an approved template: Kapso's template id (API v1, linked to the config) or
+        Meta's template id (current API). (templated)
+    :param whatsapp_config_id: API v1: the WhatsApp config (a production business number) to send from.
+        (templated)
+    :param phone_number_id: current API: the WhatsApp number to send from; the connection's extra
+        ``phone_number_id`` by default. (templated)
     :param recipients: the recipients as a list or a JSON array string; excludes ``recipients_file``.
         (templated)
     :param recipients_file: path of a JSON-lines file with one recipient per line. (templated)
@@ -72,6 +81,7 @@ class KapsoBroadcastOperator(KapsoBaseOperator):
         "kapso_conn_id",
         "name",
         "whatsapp_config_id",
+        "phone_number_id",
         "whatsapp_template_id",
         "recipients",
         "recipients_file",
@@ -82,8 +92,9 @@ class KapsoBroadcastOperator(KapsoBaseOperator):
         self,
         *,
         name: str,
-        whatsapp_config_id: str,
         whatsapp_template_id: str,
+        whatsapp_config_id: str | None = None,
+        phone_number_id: str | None = None,
         recipients: Sequence[str | Mapping[str, Any]] | str | XComArg | None = None,
         recipients_file: str | XComArg | None = None,
         send: bool | str = True,
@@ -97,6 +108,7 @@ class KapsoBroadcastOperator(KapsoBaseOperator):
         super().__init__(**kwargs)
         self.name = name
         self.whatsapp_config_id = whatsapp_config_id
+        self.phone_number_id = phone_number_id
         self.whatsapp_template_id = whatsapp_template_id
         self.recipients = recipients
         self.recipients_file = recipients_file
@@ -127,7 +139,8 @@ class KapsoBroadcastOperator(KapsoBaseOperator):
             run = BroadcastRun(
                 self.hook,
                 name=self.name,
-                whatsapp_config_id=self.whatsapp_config_id,
+                whatsapp_config_id=self.whatsapp_config_id or None,
+                phone_number_id=self.phone_number_id or None,
                 whatsapp_template_id=self.whatsapp_template_id,
                 settings=self._settings(),
                 log=self.log,

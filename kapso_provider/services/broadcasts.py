@@ -12,15 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.api.v1.broadcasts import (
-    FINAL_BROADCAST_STATUSES,
-    MAX_RECIPIENTS_PER_REQUEST,
-    check_broadcast,
-    check_broadcast_recipient,
-)
+from kapso_provider.api.current.broadcasts import FINAL_BROADCAST_STATUSES, check_recipient
+from kapso_provider.api.v1.broadcasts import MAX_RECIPIENTS_PER_REQUEST
 from kapso_provider.arguments import as_bool, as_number, as_tolerance, check_every, tolerated_count
 from kapso_provider.exceptions import KapsoRunError, KapsoServerError, KapsoValidationError
-from kapso_provider.validation import raise_problems
+from kapso_provider.validation import check_text, raise_problems
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -93,7 +89,7 @@ def check_recipients(items: Iterable[tuple[str, Any]]) -> int:
     :param items: ``(where, value)`` pairs, e.g. from :func:`kapso_provider.bulk.recipient_items`.
     :raises KapsoArgumentError: naming the recipients at fault, or when there is none.
     """
-    count = check_every(items, lambda where, value: check_broadcast_recipient(value, where))
+    count = check_every(items, lambda where, value: check_recipient(value, where))
     raise_problems([] if count else ["recipients: none given; a broadcast needs at least one recipient"])
     return count
 
@@ -114,16 +110,36 @@ class _Added:
         return self.added + self.duplicates + self.already_added + self.refused
 
 
+def check_broadcast_names(
+    name: object, whatsapp_template_id: object, whatsapp_config_id: object, phone_number_id: object
+) -> None:
+    """Check what names a broadcast, whatever the connection's API: its name and template, and the sending
+    number as the API names it (``whatsapp_config_id`` on API v1, ``phone_number_id`` on the current API, where
+    the connection's is the default). Which of the two the connection needs is checked when the task runs.
+
+    :raises KapsoArgumentError: naming every field at fault.
+    """
+    problems: list[str] = []
+    check_text(problems, "name", name, required=True)
+    check_text(problems, "whatsapp_template_id", whatsapp_template_id, required=True)
+    check_text(problems, "whatsapp_config_id", whatsapp_config_id)
+    check_text(problems, "phone_number_id", phone_number_id)
+    if whatsapp_config_id is not None and phone_number_id is not None:
+        problems.append("whatsapp_config_id, phone_number_id: give the one your connection's API takes, not both")
+    raise_problems(problems)
+
+
 class BroadcastRun:
-    """One broadcast: its name, config and template, how it runs, and the hook it runs through.
+    """One broadcast: its name, sending number and template, how it runs, and the hook it runs through.
 
     :param hook: the hook to talk through.
     :param name: the broadcast's name in Kapso.
-    :param whatsapp_config_id: the WhatsApp config to send from.
     :param whatsapp_template_id: the approved template to send.
+    :param whatsapp_config_id: API v1: the WhatsApp config to send from.
+    :param phone_number_id: current API: the WhatsApp number to send from (the connection's by default).
     :param settings: how it runs.
     :param log: where progress and decisions are told.
-    :raises KapsoArgumentError: for an empty name, config or template.
+    :raises KapsoArgumentError: for an empty name, number or template.
     """
 
     def __init__(
@@ -131,18 +147,22 @@ class BroadcastRun:
         hook: KapsoHook,
         *,
         name: str,
-        whatsapp_config_id: str,
         whatsapp_template_id: str,
         settings: BroadcastSettings,
         log: WarningLog,
+        whatsapp_config_id: str | None = None,
+        phone_number_id: str | None = None,
     ) -> None:
-        check_broadcast(name, whatsapp_config_id, whatsapp_template_id)
+        check_broadcast_names(name, whatsapp_template_id, whatsapp_config_id, phone_number_id)
         self.hook = hook
-        self.names = {
+        names = {
             "name": name,
-            "whatsapp_config_id": whatsapp_config_id,
             "whatsapp_template_id": whatsapp_template_id,
+            "whatsapp_config_id": whatsapp_config_id,
+            "phone_number_id": phone_number_id,
         }
+        # Only the given ones: each generation's definitions refuse the other's id.
+        self.names = {key: value for key, value in names.items() if value is not None}
         self.settings = settings
         self.log = log
 
@@ -274,7 +294,7 @@ class BroadcastRun:
         batch: list[dict[str, Any]] = []
         wheres: list[str] = []
         for where, value in recipients:
-            recipient = check_broadcast_recipient(value, where)
+            recipient = check_recipient(value, where)
             if recipient.get("phone_number") is not None and _digits(recipient["phone_number"]) in skip:
                 added.already_added += 1
                 continue

@@ -22,26 +22,57 @@ if TYPE_CHECKING:
     from kapso_provider.testing.pytest_plugin import KapsoServer
 
 RECIPIENT_ADDS = "/recipients"
+# The same DAGs on API v1 and on the current API.
+pytestmark = pytest.mark.usefixtures("kapso_api")
+#: The broadcasts' path below each API's prefix.
+BROADCASTS = {"v1": "/whatsapp_broadcasts", "current": "/whatsapp/broadcasts"}
 
 
 @pytest.fixture
-def ids(kapso_server: KapsoServer) -> Iterator[dict[str, str]]:
-    """The run conf naming the simulator's config and a one-parameter template; checks every request after."""
-    template = kapso_server.simulator.create_template("promo", category="MARKETING", content="Hi {{1}}")
-    yield {"config": kapso_server.simulator.default_whatsapp_config_id, "template": template["id"]}
-    assert_requests_valid(kapso_server.simulator.requests)
+def ids(kapso_server: KapsoServer, kapso_api: str, template_conf: Any) -> Iterator[dict[str, str]]:
+    """The run conf naming the sending number and a one-parameter template; checks every request after.
+
+    API v1 sends from the simulator's config and names the template by Kapso's id; the current API sends
+    from the connection's phone number id (``config`` stays empty) and names the template by Meta's id.
+    """
+    simulator = kapso_server.simulator
+    template = simulator.create_template("promo", category="MARKETING", content="Hi {{1}}")
+    yield {"config": simulator.default_whatsapp_config_id if kapso_api == "v1" else "", **template_conf(template)}
+    assert_requests_valid(simulator.requests)
+
+
+@pytest.fixture
+def template_conf(kapso_server: KapsoServer, kapso_api: str) -> Any:
+    """How a run names a template the simulator holds: Kapso's id on API v1, Meta's on the current API."""
+
+    def conf(template: dict[str, Any]) -> dict[str, str]:
+        if kapso_api == "v1":
+            return {"template": template["id"]}
+        return {"template": kapso_server.simulator._store.templates.meta_id(template["id"])}
+
+    return conf
+
+
+def _base(kapso_server: KapsoServer) -> str:
+    return BROADCASTS["v1" if kapso_server.simulator.requests[0].api == "v1" else "current"]
 
 
 def _calls(kapso_server: KapsoServer, method: str, suffix: str = "") -> list[Any]:
     return [
         r
         for r in kapso_server.simulator.requests
-        if r.method == method and r.path.startswith("/whatsapp_broadcasts") and r.path.endswith(suffix)
+        if r.method == method and r.path.startswith(tuple(BROADCASTS.values())) and r.path.endswith(suffix)
     ]
 
 
 def _creates(kapso_server: KapsoServer) -> list[Any]:
-    return [r for r in _calls(kapso_server, "POST") if r.path == "/whatsapp_broadcasts"]
+    return [r for r in _calls(kapso_server, "POST") if r.path in BROADCASTS.values()]
+
+
+def _batch(request: Any) -> list[dict[str, Any]]:
+    """The recipients one add-recipients request carried (the current API wraps them in ``whatsapp_broadcast``)."""
+    body = request.json
+    return list((body.get("whatsapp_broadcast") or body)["recipients"])
 
 
 def _only_broadcast(kapso_server: KapsoServer) -> tuple[dict[str, Any], Counter[str]]:
@@ -51,11 +82,13 @@ def _only_broadcast(kapso_server: KapsoServer) -> tuple[dict[str, Any], Counter[
 
 
 class TestExampleDag:
-    def test_sends_waits_and_leaves_a_draft(self, run_dag: Any, kapso_server: KapsoServer, ids: dict[str, str]) -> None:
+    def test_sends_waits_and_leaves_a_draft(
+        self, run_dag: Any, kapso_server: KapsoServer, ids: dict[str, str], template_conf: Any
+    ) -> None:
         simulator = kapso_server.simulator
         template = simulator.create_template("july", category="MARKETING", content="Hi {{1}}, code {{2}}")
         simulator.broadcasts.set_outcome("+15551230002", "failed", error_message="Undeliverable", error_code="131026")
-        conf = {"whatsapp_config_id": ids["config"], "whatsapp_template_id": template["id"]}
+        conf = {"whatsapp_config_id": ids["config"], "whatsapp_template_id": template_conf(template)["template"]}
         dag_run = run_dag("kapso_broadcast", run_conf=conf)
         assert str(dag_run.state) == "success", task_states(dag_run)
 
@@ -71,8 +104,8 @@ class TestExampleDag:
         assert (draft["status"], draft["total_recipients"]) == ("draft", 2500)
         # 2,500 recipients in batches of Kapso's limit of 1,000; the draft is never sent.
         batches = [r for r in _calls(kapso_server, "POST", RECIPIENT_ADDS) if draft["id"] in r.path]
-        assert [len(r.json["recipients"]) for r in batches] == [1000, 1000, 500]
-        assert [r.path for r in _calls(kapso_server, "POST", "/send")] == [f"/whatsapp_broadcasts/{promo['id']}/send"]
+        assert [len(_batch(r)) for r in batches] == [1000, 1000, 500]
+        assert [r.path for r in _calls(kapso_server, "POST", "/send")] == [f"{_base(kapso_server)}/{promo['id']}/send"]
 
 
 class TestBatchesAndWaiting:
@@ -85,9 +118,9 @@ class TestBatchesAndWaiting:
         assert str(dag_run.state) == "success", task_states(dag_run)
         result = xcom_return_value(dag_run, "broadcast")
         assert (result["status"], result["delivered_count"], result["pending_count"]) == ("completed", 5, 0)
-        assert [len(r.json["recipients"]) for r in _calls(kapso_server, "POST", RECIPIENT_ADDS)] == [2, 2, 1]
+        assert [len(_batch(r)) for r in _calls(kapso_server, "POST", RECIPIENT_ADDS)] == [2, 2, 1]
         # One poll per settling step: all at once, one recipient or two per read.
-        polls = [r for r in _calls(kapso_server, "GET") if r.path == f"/whatsapp_broadcasts/{result['id']}"]
+        polls = [r for r in _calls(kapso_server, "GET") if r.path == f"{_base(kapso_server)}/{result['id']}"]
         assert len(polls) == {None: 1, 1: 5, 2: 3}[per_read]
 
     def test_rendered_settings_and_tolerated_refusals(
@@ -160,7 +193,7 @@ class TestRetrySafety:
     def test_a_lost_create_answer_does_not_create_a_second_broadcast(
         self, run_dag: Any, kapso_server: KapsoServer, ids: dict[str, str], kind: str
     ) -> None:
-        kapso_server.simulator.add_fault(kind, method="POST", path=r"^/whatsapp_broadcasts$")
+        kapso_server.simulator.add_fault(kind, method="POST", path=r"^/whatsapp(_|/)broadcasts$")
         dag_run = run_dag("kapso_test_broadcast_batches", run_conf=ids)
         assert str(dag_run.state) == "success", task_states(dag_run)
         assert dag_run.get_task_instance("broadcast").try_number == 1
@@ -178,7 +211,7 @@ class TestRetrySafety:
         _, numbers = _only_broadcast(kapso_server)
         assert len(numbers) == 5
         assert set(numbers.values()) == {1}
-        adds = [len(r.json["recipients"]) for r in _calls(kapso_server, "POST", RECIPIENT_ADDS)]
+        adds = [len(_batch(r)) for r in _calls(kapso_server, "POST", RECIPIENT_ADDS)]
         # After a batch that was stored, nothing is added again; after one that was not, it is added once more.
         assert adds == ([2, 2, 2, 1] if kind == "server_error_before_store" else [2, 2, 1])
 
@@ -189,7 +222,7 @@ class TestRetrySafety:
         run_started = datetime.now(UTC) - timedelta(seconds=1)
         hook = KapsoHook()
         earlier = hook.create_broadcast(
-            name="Weekly", whatsapp_config_id=ids["config"], whatsapp_template_id=ids["template"]
+            name="Weekly", whatsapp_config_id=ids["config"] or None, whatsapp_template_id=ids["template"]
         )
         first_two = [{"phone_number": f"+1555444000{n}", "template_parameters": ["x"]} for n in range(2)]
         hook.add_broadcast_recipients(earlier["id"], first_two)
@@ -212,7 +245,7 @@ class TestRetrySafety:
         broadcast, numbers = _only_broadcast(kapso_server)
         assert len(numbers) == 5
         assert set(numbers.values()) == {1}
-        adds = [len(r.json["recipients"]) for r in _calls(kapso_server, "POST", RECIPIENT_ADDS)]
+        adds = [len(_batch(r)) for r in _calls(kapso_server, "POST", RECIPIENT_ADDS)]
         assert adds == [2, 2, 1]  # the earlier try's batch, then the three missing ones
         assert len(_creates(kapso_server)) == 1
         assert broadcast["status"] in ("sending", "completed")
@@ -221,7 +254,9 @@ class TestRetrySafety:
         self, kapso_server: KapsoServer, ids: dict[str, str]
     ) -> None:
         hook = KapsoHook()
-        hook.create_broadcast(name="Weekly", whatsapp_config_id=ids["config"], whatsapp_template_id=ids["template"])
+        hook.create_broadcast(
+            name="Weekly", whatsapp_config_id=ids["config"] or None, whatsapp_template_id=ids["template"]
+        )
         hook.close()
         # This run started long after that broadcast was made (more than the allowed clock skew).
         run_started = datetime.now(UTC) + timedelta(hours=1)

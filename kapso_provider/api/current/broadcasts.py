@@ -16,8 +16,20 @@ from kapso_provider.api._unsupported import refuse_on_current
 from kapso_provider.api.current._calls import contextual
 from kapso_provider.api.current._wire import platform_path, sender
 from kapso_provider.api.v1.broadcasts import MAX_RECIPIENTS_PER_REQUEST, check_broadcast_recipient
+from kapso_provider.arguments import parse_time
 from kapso_provider.exceptions import KapsoArgumentError
-from kapso_provider.transport.flows import MAX_PAGE_SIZE, Call, Flow, FlowContext, Pager, data_object, numbered_pages
+from kapso_provider.transport.flows import (
+    MAX_PAGE_SIZE,
+    Call,
+    Flow,
+    FlowContext,
+    Pager,
+    Steps,
+    collect,
+    data_object,
+    numbered_pages,
+)
+from kapso_provider.transport.sending import window_start
 from kapso_provider.transport.wire import Request
 from kapso_provider.validation import (
     check_choice,
@@ -25,6 +37,7 @@ from kapso_provider.validation import (
     iso_datetime,
     normalized_phone,
     raise_problems,
+    require_aware_datetime,
     require_uuid,
 )
 
@@ -37,6 +50,7 @@ ENDPOINTS = (
     "cancel_broadcast",
     "clear_broadcast_recipients",
     "create_broadcast",
+    "find_broadcast",
     "get_broadcast",
     "list_broadcast_recipients",
     "list_broadcasts",
@@ -100,13 +114,14 @@ def _check_components(components: object, where: str) -> list[dict[str, Any]]:
     return checked
 
 
-def broadcast_recipient(value: object, where: str) -> dict[str, Any]:
-    """One recipient as the current API's add-recipients body takes it, checked; errors name ``where``.
+def check_recipient(value: object, where: str) -> dict[str, Any]:
+    """One recipient as a DAG gives it, checked for either generation; errors name ``where`` and the field.
 
     :param value: a phone number, or a mapping with ``phone_number`` and/or ``whatsapp_contact_id`` and
-        either ``template_parameters`` (API v1's form: a list of positional values or a mapping of named
-        ones, sent as Meta's body component) or ``components`` (Meta's template components, sent as given).
-    :param where: how errors name the recipient (``recipients[3]``).
+        either ``template_parameters`` (a list of positional values or a mapping of named ones) or
+        ``components`` (Meta's template components; the current API only).
+    :param where: how errors name the recipient (``recipients[3]``, ``people.jsonl line 4``).
+    :returns: the recipient's fields, as given.
     :raises KapsoArgumentError: listing every problem.
     """
     components = None
@@ -116,6 +131,20 @@ def broadcast_recipient(value: object, where: str) -> dict[str, Any]:
         components = _check_components(value["components"], where)
         value = {key: item for key, item in value.items() if key != "components"}
     recipient = check_broadcast_recipient(value, where)
+    if components is not None:
+        recipient["components"] = components
+    return recipient
+
+
+def broadcast_recipient(value: object, where: str) -> dict[str, Any]:
+    """One recipient as the current API's add-recipients body takes it (see :func:`check_recipient`).
+
+    ``template_parameters`` become Meta's body component (a list positional, a mapping named); the phone
+    number is sent in E.164 with its ``+``.
+
+    :raises KapsoArgumentError: listing every problem.
+    """
+    recipient = check_recipient(value, where)
     if recipient.get("whatsapp_contact_id") is not None:
         require_uuid(f"{where}.whatsapp_contact_id", recipient["whatsapp_contact_id"])
     if "phone_number" in recipient:
@@ -123,9 +152,7 @@ def broadcast_recipient(value: object, where: str) -> dict[str, Any]:
         recipient["phone_number"] = normalized_phone(recipient["phone_number"])
     parameters = recipient.pop("template_parameters", None)
     if parameters is not None:
-        components = _parameters_as_components(parameters, where)
-    if components is not None:
-        recipient["components"] = components
+        recipient["components"] = _parameters_as_components(parameters, where)
     return recipient
 
 
@@ -204,12 +231,62 @@ def create_broadcast(
     return contextual(build, data_object)
 
 
+def find_broadcast(
+    *,
+    name: str,
+    whatsapp_template_id: str,
+    since: datetime,
+    whatsapp_config_id: str | None = None,
+    phone_number_id: str | None = None,
+) -> Flow[dict[str, Any] | None]:
+    """The newest broadcast of this name and template from this number created at or after ``since``, or ``None``.
+
+    How a task retry, or a create whose answer was lost, finds the broadcast an earlier attempt made (Kapso
+    takes no idempotency key): the number's broadcasts are listed (every page) and told apart by name,
+    template (``whatsapp_template.id`` or ``.meta_template_id``) and creation time, ``since`` placed on Kapso's
+    clock less the retry policy's ``clock_skew``.
+
+    :param name: the broadcast's name.
+    :param whatsapp_template_id: the template it sends (Meta's id, or Kapso's UUID).
+    :param since: when the earlier attempt began, on this machine's clock (timezone-aware).
+    :param whatsapp_config_id: API v1 only; give ``phone_number_id``.
+    :param phone_number_id: the WhatsApp number it sends from; the connection's by default.
+    :raises KapsoArgumentError: for an empty argument or a naive ``since``, before any request.
+    """
+    refuse_on_current("phone_number_id, the number the broadcast sends from", whatsapp_config_id=whatsapp_config_id)
+    problems: list[str] = []
+    check_text(problems, "name", name, required=True)
+    check_text(problems, "whatsapp_template_id", whatsapp_template_id, required=True)
+    raise_problems(problems)
+    began = require_aware_datetime("since", since)
+
+    def run(context: FlowContext) -> Steps[dict[str, Any] | None]:
+        listing = list_broadcasts(phone_number_id=sender(context, phone_number_id))
+        records = yield from collect(context, listing)
+        # Placed after the first answer, whose Date header tells Kapso's clock.
+        newest: dict[str, Any] | None = None
+        newest_at = window_start(context, began)
+        for record in records:
+            template = record.get("whatsapp_template") or {}
+            created_at = parse_time(record.get("created_at"))
+            if (
+                record.get("name") == name
+                and whatsapp_template_id in (template.get("id"), template.get("meta_template_id"))
+                and created_at is not None
+                and created_at >= newest_at
+            ):
+                newest, newest_at = record, created_at
+        return newest
+
+    return Flow(run)
+
+
 def add_broadcast_recipients(broadcast_id: str, recipients: Sequence[str | Mapping[str, Any]]) -> Call[dict[str, Any]]:
     """Add one batch of recipients to a draft broadcast with one request; return Kapso's summary.
 
     The summary is ``{"added": n, "duplicates": n, "errors": ["Recipient 3: ...", ...]}``: Kapso adds the valid
     recipients of a batch, skips those already in the broadcast and lists the others, so a 201 can still
-    carry refused recipients. Since duplicates are skipped, repeating a batch adds nobody twice.
+    carry refused recipients.
 
     :param broadcast_id: the draft broadcast's id (a UUID).
     :param recipients: 1 to ``MAX_RECIPIENTS_PER_REQUEST`` recipients: phone numbers, or dicts with
@@ -235,14 +312,10 @@ def add_broadcast_recipients(broadcast_id: str, recipients: Sequence[str | Mappi
         except KapsoArgumentError as exc:
             problems.extend(exc.problems)
     raise_problems(problems)
-    # Kapso skips recipients already added, so a batch repeated after an ambiguous failure adds nobody twice.
-    req = Request(
-        "POST",
-        _broadcast_path(broadcast_id, "recipients"),
-        json={"whatsapp_broadcast": {"recipients": checked}},
-        retry_ambiguous=True,
-    )
-    return Call(req, data_object)
+    # Not repeated after an ambiguous failure, as on API v1: the file says duplicates are skipped but not what
+    # makes two recipients duplicates; the broadcast service reads the recipients back instead.
+    body = {"whatsapp_broadcast": {"recipients": checked}}
+    return Call(Request("POST", _broadcast_path(broadcast_id, "recipients"), json=body), data_object)
 
 
 def list_broadcast_recipients(broadcast_id: str, *, per_page: int = MAX_PAGE_SIZE) -> Pager[dict[str, Any]]:

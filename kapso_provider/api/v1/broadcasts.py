@@ -218,7 +218,12 @@ def create_broadcast(
 
 
 def find_broadcast(
-    *, name: str, whatsapp_config_id: str, whatsapp_template_id: str, since: datetime
+    *,
+    name: str,
+    whatsapp_template_id: str,
+    since: datetime,
+    whatsapp_config_id: str | None = None,
+    phone_number_id: str | None = None,
 ) -> Flow[dict[str, Any] | None]:
     """The newest broadcast of this name, config and template created at or after ``since``, or ``None``.
 
@@ -233,8 +238,10 @@ def find_broadcast(
     :param whatsapp_config_id: the WhatsApp config it sends from.
     :param whatsapp_template_id: the template it sends.
     :param since: when the earlier attempt began, on this machine's clock (timezone-aware).
+    :param phone_number_id: current API only (give ``whatsapp_config_id``).
     :raises KapsoArgumentError: for an empty argument or a naive ``since``, before any request.
     """
+    refuse_on_v1(phone_number_id=phone_number_id)
     check_broadcast(name, whatsapp_config_id, whatsapp_template_id)
     began = require_aware_datetime("since", since)
     listing = list_broadcasts(whatsapp_config_id=whatsapp_config_id, whatsapp_template_id=whatsapp_template_id)
