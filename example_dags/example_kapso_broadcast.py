@@ -1,9 +1,11 @@
 """Run a Kapso WhatsApp broadcast: one approved template to an audience, sent by Kapso, followed to the end.
 
 Run it against the local simulator with the test suite, or against real Kapso with a ``kapso_default``
-connection holding your API key: trigger it with your production WhatsApp config id and the id of an
-approved template linked to it as ``whatsapp_config_id`` and ``whatsapp_template_id`` (the defaults below
-are placeholders), and change the phone numbers first.
+connection holding your API key, and change the phone numbers first. On API v1 trigger it with your
+production WhatsApp config id and the id of an approved template linked to it as ``whatsapp_config_id`` and
+``whatsapp_template_id`` (the defaults below are placeholders). On Kapso's current API give Meta's template
+id as ``whatsapp_template_id`` and an empty ``whatsapp_config_id``: the broadcast goes out from
+``phone_number_id``, or from the connection's phone number when that is empty too.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ with DAG(
     catchup=False,
     params={
         "whatsapp_config_id": "4a5b6c7d-8e9f-0a1b-2c3d-4e5f6a7b8c9d",
+        "phone_number_id": "",
         "whatsapp_template_id": "7a8b9c0d-1e2f-3a4b-5c6d-7e8f9a0b1c2d",
     },
     tags=["kapso", "example"],
@@ -49,7 +52,9 @@ with DAG(
         task_id="july_promo",
         # One name per run: a retry finds this run's broadcast by its name instead of creating another.
         name="July promo {{ ds }}",
+        # The sending number: a config on API v1, a phone number id on the current API (empty: not used).
         whatsapp_config_id="{{ params.whatsapp_config_id }}",
+        phone_number_id="{{ params.phone_number_id }}",
         whatsapp_template_id="{{ params.whatsapp_template_id }}",
         recipients=july_audience(),
         wait_for_completion=True,
@@ -74,6 +79,7 @@ with DAG(
         task_id="august_draft",
         name="August promo {{ ds }} (draft)",
         whatsapp_config_id="{{ params.whatsapp_config_id }}",
+        phone_number_id="{{ params.phone_number_id }}",
         whatsapp_template_id="{{ params.whatsapp_template_id }}",
         recipients_file=export_audience(),
         # Leave a draft for someone to review and send from Kapso's dashboard.
