@@ -149,6 +149,7 @@ class _KapsoHookBase(KapsoEndpoints, BaseHook):
             not_found_hint=_not_found_hint(settings),
             phone_number_id=settings.phone_number_id,
             business_account_id=settings.business_account_id,
+            definition=self._generation(settings).definition,
         )
 
     @staticmethod

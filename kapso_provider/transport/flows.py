@@ -108,6 +108,9 @@ class FlowContext:
     :param not_found_hint: a sentence added to every 404 (e.g. the base URL lacks ``/api/v1``).
     :param phone_number_id: the connection's default WhatsApp phone number id (current API).
     :param business_account_id: the connection's WhatsApp Business Account id (current API).
+    :param definition: the endpoint definitions of the connection's API generation, by name: what a flow
+        that composes endpoints (a service's read, written once for both hooks) calls, so that it never
+        names a generation itself.
     """
 
     policy: RetryPolicy
@@ -117,6 +120,16 @@ class FlowContext:
     not_found_hint: str = ""
     phone_number_id: str | None = None
     business_account_id: str | None = None
+    definition: Callable[[str], Callable[..., Any]] | None = None
+
+    def endpoint(self, name: str) -> Callable[..., Any]:
+        """The connection's generation's definition of endpoint ``name`` (see ``definition``).
+
+        :raises KapsoUnsupportedError: the generation has no such endpoint.
+        """
+        if self.definition is None:
+            raise RuntimeError(f"{name}: this context was built without the connection's endpoint definitions")
+        return self.definition(name)
 
 
 class Operation(Generic[T]):
