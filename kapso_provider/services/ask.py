@@ -214,10 +214,13 @@ def poll_answer(
     :param watch: the wait's state; it takes in what is read and notes the reminder.
     :returns: the answer (:meth:`ReplySpec.answer`), or ``None`` while there is none.
     """
-    from kapso_provider.api.v1.messages import list_conversations, list_messages, send_message
     from kapso_provider.transport.flows import Flow, collect
 
     def run(context: FlowContext) -> Steps[dict[str, Any] | None]:
+        # The connection's own generation's endpoints: the same read on API v1 and on the current API.
+        list_conversations, list_messages, send_message = (
+            context.endpoint(name) for name in ("list_conversations", "list_messages", "send_message")
+        )
         own = {"id": conversation_id, "phone_number": phone_number}
         listed: Listed = [(message, own) for message in (yield from collect(context, list_messages(conversation_id)))]
         since = format_time(watch.cursor.window_start(watch.lookback))
@@ -312,26 +315,16 @@ class AskService:
         """The question an earlier try of this task sent, if any: found as any lost send is (Kapso's clock, the
         ledger), but recognised by its option ids, which only this task instance of this run uses, so another
         task asking the same words is never taken for it."""
-        from kapso_provider.api.v1.messages import plan_send
-        from kapso_provider.transport.flows import Flow
-        from kapso_provider.transport.sending import find_sent
-
-        plan = plan_send(message, **recipient)
         ours = set(spec.option_ids)
-        body_text = message.to_message_object()["content"]
-
-        def is_the_question(record: Mapping[str, Any]) -> bool:
-            if record.get("direction") != "outbound" or record.get("message_type") != "interactive":
-                return False
-            sent = sent_option_ids(record)
-            # Without the ids in the listed record, the words are all there is to go by.
-            return bool(sent & ours) if sent else record.get("content") == body_text
-
-        plan = replace(plan, matches=is_the_question)
-        found: dict[str, Any] | None = self.hook.run(Flow(lambda context: find_sent(context, plan, since=since)))
-        if found is not None:
-            self.log.info("An earlier try sent the question as %s; not asking again", found.get("id"))
-        return found
+        # Each message the search returns is claimed, so the next search goes past it: the same words another
+        # task asked (with other option ids) are skipped rather than taken for this question.
+        while found := self.hook.find_sent_message(message, since=since, **recipient):
+            sent = sent_option_ids(found)
+            # Without the ids in the listed record, the same type and words are all there is to go by.
+            if not sent or sent & ours:
+                self.log.info("An earlier try sent the question as %s; not asking again", found.get("id"))
+                return found
+        return None
 
     def wait(
         self,
