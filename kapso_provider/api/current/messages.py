@@ -17,7 +17,7 @@ definition has the name and parameters of :mod:`kapso_provider.api.v1.messages`;
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kapso_provider.api._unsupported import refuse_on_current
@@ -404,8 +404,15 @@ def send_message(
         path_segment("phone_number_id", phone_number_id)
 
     def run(context: FlowContext) -> Steps[dict[str, Any]]:
+        started = datetime.now(UTC)
         number_id, to = yield from _recipient(context, conversation_id, phone_number, phone_number_id)
-        return (yield from send(context, _plan(body, marketing, number_id, to)))
+        record = yield from send(context, _plan(body, marketing, number_id, to))
+        if record.get("created_at") is None:
+            # The proxy's answer states no time. The earliest time Kapso's clock can have shown when the send
+            # began is at or before the message's own: "replies since this message" miss none.
+            moment = context.clock.earliest_kapso_time(started)
+            record["created_at"] = moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+        return record
 
     return Flow(run)
 
