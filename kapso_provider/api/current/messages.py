@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kapso_provider.api._unsupported import refuse_on_current
 from kapso_provider.api.current._wire import cursor_pages, platform_path, proxy_path, sender
-from kapso_provider.api.current.records import message_record, phone_digits, sent_record
+from kapso_provider.api.current.records import conversation_record, message_record, phone_digits, sent_record
 from kapso_provider.exceptions import (
     KapsoAPIError,
     KapsoArgumentError,
@@ -92,7 +92,10 @@ def get_conversation(conversation_id: str) -> Call[dict[str, Any]]:
 
     :param conversation_id: the conversation's id.
     """
-    return Call(Request("GET", _conversation_path(conversation_id)), data_object)
+    return Call(
+        Request("GET", _conversation_path(conversation_id)),
+        lambda body, req: conversation_record(data_object(body, req)),
+    )
 
 
 def _mapped(pager: Pager[Any], change: Callable[[Any], Any | None]) -> Pager[Any]:
@@ -160,9 +163,13 @@ def list_conversations(
         "last_active_before": last_active_before,
     }
     listing = cursor_pages(platform_path("whatsapp", "conversations"), filters, limit=per_page)
-    if digits is None:
-        return listing
-    return _mapped(listing, lambda record: record if phone_digits(record.get("phone_number")) == digits else None)
+
+    def kept(record: dict[str, Any]) -> dict[str, Any] | None:
+        if digits is not None and phone_digits(record.get("phone_number")) != digits:
+            return None  # a number that merely contains the digits asked for
+        return conversation_record(record)
+
+    return _mapped(listing, kept)
 
 
 def _messages_listing(filters: Mapping[str, Any], *, limit: int = MAX_PAGE_SIZE) -> Pager[dict[str, Any]]:
