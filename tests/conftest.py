@@ -123,3 +123,14 @@ def kapso_current_server(kapso_server: KapsoServer, monkeypatch: pytest.MonkeyPa
     }
     monkeypatch.setenv("AIRFLOW_CONN_" + kapso_server.conn_id.upper(), json.dumps(connection))
     return kapso_server
+
+
+@pytest.fixture(params=["v1", "current"])
+def kapso_api(request: pytest.FixtureRequest, kapso_server: KapsoServer) -> str:
+    """Runs a test twice: with ``kapso_server``'s connection on Kapso's API v1, then on its current API.
+
+    The same DAG code must work on both (issue 17); the value says which generation this run speaks.
+    """
+    if request.param == "current":
+        request.getfixturevalue("kapso_current_server")
+    return str(request.param)
