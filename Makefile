@@ -17,7 +17,7 @@ DEFAULT_EXTRAS := test,docs,bench,e2e
 	reliability-ci clean constraints
 
 help:
-	@echo "make demo       run an example DAG against the local Kapso simulator and show its XCom record"
+	@echo "make demo       run an example DAG against the local Kapso simulator and show its XCom record (API=current: Kapso's current API)"
 	@echo "make test       ruff, mypy and the whole test suite on Airflow $(AIRFLOW_VERSION)"
 	@echo "make matrix     the test suite on Airflow $(MATRIX_VERSIONS)"
 	@echo "make test-airflow-X.Y.Z   the test suite on one Airflow version with a pin file in constraints/"
@@ -74,8 +74,10 @@ test-airflow-%-rest: .venv-airflow-%/.installed
 # Both shards of every matrix version; one after the other by default, side by side under `make -j2`.
 matrix: $(foreach v,$(MATRIX_VERSIONS),test-airflow-$(v)-operators test-airflow-$(v)-rest)
 
+# The Kapso API generation `make demo` and `make reliability` speak: v1 (default) or current.
+API ?= v1
 demo: venv
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/demo.py --api $(API)
 
 bench: venv
 	$(BIN)/python -m benchmarks.run
@@ -109,7 +111,6 @@ e2e-distributed: venv
 
 # Sends under every injected fault, counting duplicates and losses; writes docs/reliability.md.
 # API=current runs it against Kapso's current API (the proxy and the Platform API) instead of v1.
-API ?= v1
 reliability: venv
 	$(BIN)/python scripts/reliability.py --write-docs --api $(API)
 

@@ -28,12 +28,14 @@ if TYPE_CHECKING:
 __all__ = [
     "MESSAGE_FIELDS",
     "RECIPIENT_FIELDS",
+    "SEND_OPTION_FIELDS",
     "KapsoMessageArguments",
     "KapsoSendArguments",
     "MessageArguments",
     "MessageFields",
     "RecipientArguments",
     "SendArguments",
+    "SendOptions",
     "is_static",
     "is_uuid",
     "keyword_parameters",
@@ -43,10 +45,11 @@ __all__ = [
 
 
 class MessageFields(TypedDict, total=False):
-    """Every field of the v1 ``message`` object that a DAG author can set, in the reference page's order.
+    """Every field of a message that a DAG author can set: the v1 ``message`` object's, in the reference page's
+    order, then the ones only Kapso's current API sends.
 
-    ``media_file`` (a multipart upload) is left out: the provider sends JSON bodies only. See
-    :class:`KapsoMessageArguments` for what each field means.
+    ``media_file`` (a multipart upload) is left out: upload a file first (``KapsoUploadMediaOperator``) and
+    send its ``media_id``. See :class:`KapsoMessageArguments` for what each field means.
     """
 
     content: str | None
@@ -75,6 +78,25 @@ class MessageFields(TypedDict, total=False):
     reaction_emoji: str | None
     reacted_to_message_id: str | None
     contacts: Sequence[Mapping[str, Any]] | None
+    # Kapso's current API only (API v1 refuses a message that sets one; see kapso_provider.models).
+    preview_url: bool | None
+    voice: bool | None
+    button_url_params: Mapping[str, str] | None
+    button_payloads: Mapping[str, str] | None
+    marketing: bool | None
+    button_text: str | None
+    button_url: str | None
+    flow_id: str | None
+    flow_name: str | None
+    flow_cta: str | None
+    flow_token: str | None
+    flow_action: str | None
+    flow_screen: str | None
+    flow_data: Mapping[str, Any] | None
+    flow_mode: str | None
+    catalog_id: str | None
+    product_retailer_id: str | None
+    thumbnail_product_retailer_id: str | None
 
 
 class MessageArguments(MessageFields, total=False):
@@ -90,18 +112,27 @@ class RecipientArguments(TypedDict, total=False):
     phone_number: str | None
     whatsapp_config_id: str | None
     customer_id: str | None
+    phone_number_id: str | None
 
 
-class SendArguments(MessageArguments, RecipientArguments, total=False):
-    """One message and its recipient: what the send operator and the notifier take."""
+class SendOptions(TypedDict, total=False):
+    """How one message is sent beyond what and to whom (Kapso's current API only)."""
+
+    reply_to_message_id: str | None
+    biz_opaque_callback_data: str | None
+
+
+class SendArguments(MessageArguments, RecipientArguments, SendOptions, total=False):
+    """One message, its recipient and how it is sent: what the send operator and the notifier take."""
 
 
 MESSAGE_FIELDS: tuple[str, ...] = tuple(MessageFields.__annotations__)
 RECIPIENT_FIELDS: tuple[str, ...] = tuple(RecipientArguments.__annotations__)
+SEND_OPTION_FIELDS: tuple[str, ...] = tuple(SendOptions.__annotations__)
 # The whole message first, as the constructors have always listed it.
 _MESSAGE_ARGUMENTS = ("message", *MESSAGE_FIELDS)
 #: Every argument of :class:`SendArguments`.
-SEND_ARGUMENTS: tuple[str, ...] = (*RECIPIENT_FIELDS, *_MESSAGE_ARGUMENTS)
+SEND_ARGUMENTS: tuple[str, ...] = (*RECIPIENT_FIELDS, *SEND_OPTION_FIELDS, *_MESSAGE_ARGUMENTS)
 
 _JINJA_MARKERS = ("{{", "{%", "{#")
 #: Problems one error lists when every item of a long input is checked; the rest are counted.
@@ -197,12 +228,15 @@ class KapsoMessageArguments:
 
     Give the message either field by field (the v1 ``message`` object's field names, ``message_type``
     defaulting to ``text``) or whole as ``message``. Each argument becomes an attribute of the same name.
-    Every argument is templated where the class using it renders templates.
+    Every argument is templated where the class using it renders templates. The fields mean the same on both
+    of Kapso's API generations; the ones marked *current API* are refused, before any request, by a
+    connection that speaks API v1.
 
-    :param message: the whole v1 message object, as a dict or a JSON string; excludes the per-field
+    :param message: the whole message: the v1 message object (or these fields), or on the current API a
+        WhatsApp Cloud API body (a dict with ``type``); a dict or a JSON string; excludes the per-field
         arguments. (templated)
     :param message_type: ``text`` (default), ``image``, ``video``, ``audio``, ``document``, ``location``,
-        ``interactive``, ``template``, ``reaction`` or ``contacts``. (templated)
+        ``interactive``, ``template``, ``reaction``, ``contacts`` or (current API) ``sticker``. (templated)
     :param content: the text of a text message, or a summary that Kapso stores for other types;
         filled from the message when left out. (templated)
     :param media_url: public URL of an image, video, audio or document. (templated)
@@ -213,13 +247,14 @@ class KapsoMessageArguments:
     :param longitude: location longitude, -180 to 180. (templated)
     :param location_name: location name. (templated)
     :param location_address: location address. (templated)
-    :param interactive_type: ``button`` or ``list``. (templated)
+    :param interactive_type: ``button`` or ``list``; on the current API also ``cta_url``, ``flow``,
+        ``location_request_message``, ``product``, ``product_list`` or ``catalog_message``. (templated)
     :param body_text: body of an interactive message. (templated)
     :param header_text: header of an interactive message. (templated)
     :param footer_text: footer of an interactive message. (templated)
     :param buttons: 1 to 3 reply buttons, each ``{"id": ..., "title": ...}``. (templated)
-    :param sections: list sections, each ``{"title": ..., "rows": [{"id", "title", "description"}]}``.
-        (templated)
+    :param sections: list sections, each ``{"title": ..., "rows": [{"id", "title", "description"}]}``; for a
+        product list, ``{"title": ..., "product_retailer_ids": [...]}``. (templated)
     :param list_button_text: label of the button that opens a list. (templated)
     :param template_name: name of an approved template. (templated)
     :param template_language: the template's language code, e.g. ``en_US``. (templated)
@@ -232,6 +267,26 @@ class KapsoMessageArguments:
     :param reacted_to_message_id: the message a reaction answers, e.g. ``{{ ti.xcom_pull('send')['id'] }}``.
         (templated)
     :param contacts: 1 to 257 contact cards, each with a name. (templated)
+    :param preview_url: current API: show a preview of the text's first link. (templated)
+    :param voice: current API: send an audio file as a voice note (``.ogg``, OPUS). (templated)
+    :param button_url_params: current API: a template's dynamic URL buttons, by index, e.g. ``{"0": "ORD-1"}``.
+        (templated)
+    :param button_payloads: current API: a template's quick reply payloads, by button index. (templated)
+    :param marketing: current API: send a marketing template through ``/marketing_messages``. (templated)
+    :param button_text: current API: the label of a ``cta_url`` button, up to 20 characters. (templated)
+    :param button_url: current API: the http(s) URL a ``cta_url`` button opens. (templated)
+    :param flow_id: current API: the WhatsApp Flow to open (or ``flow_name``). (templated)
+    :param flow_name: current API: the Flow's name, instead of ``flow_id``. (templated)
+    :param flow_cta: current API: the label of the button that opens the Flow, up to 30 characters.
+        (templated)
+    :param flow_token: current API: your token, sent back with the Flow's answers. (templated)
+    :param flow_action: current API: ``navigate`` or ``data_exchange``. (templated)
+    :param flow_screen: current API: the Flow's first screen. (templated)
+    :param flow_data: current API: data for the first screen. (templated)
+    :param flow_mode: current API: ``published`` or ``draft``. (templated)
+    :param catalog_id: current API: the catalog of a ``product`` or ``product_list`` message. (templated)
+    :param product_retailer_id: current API: the product of a ``product`` message. (templated)
+    :param thumbnail_product_retailer_id: current API: the product a ``catalog_message`` shows. (templated)
     """
 
     message: Mapping[str, Any] | str | None
@@ -264,10 +319,16 @@ class KapsoSendArguments(KapsoMessageArguments):
         conversation. (templated)
     :param whatsapp_config_id: with ``phone_number``, the WhatsApp number to send from. (templated)
     :param customer_id: with ``phone_number``, the customer whose WhatsApp number to send from. (templated)
+    :param phone_number_id: current API: the WhatsApp number to send from (the connection's
+        ``phone_number_id`` when left out; a conversation is answered from its own). (templated)
+    :param reply_to_message_id: current API: the ``wamid`` of the message this one answers, shown quoted.
+        (templated)
+    :param biz_opaque_callback_data: current API: up to 512 characters of yours, echoed in Kapso's status
+        webhooks for this message. (templated)
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        values = {name: kwargs.pop(name, None) for name in RECIPIENT_FIELDS}
+        values = {name: kwargs.pop(name, None) for name in (*RECIPIENT_FIELDS, *SEND_OPTION_FIELDS)}
         super().__init__(**kwargs)
         for name, value in values.items():
             setattr(self, name, value)
@@ -275,6 +336,10 @@ class KapsoSendArguments(KapsoMessageArguments):
     def recipient(self) -> RecipientArguments:
         """The recipient arguments by name, as they stand (``None`` where not given)."""
         return cast("RecipientArguments", {name: getattr(self, name) for name in RECIPIENT_FIELDS})
+
+    def send_options(self) -> SendOptions:
+        """How the message is sent (:class:`SendOptions`), as the arguments stand (``None`` where not given)."""
+        return cast("SendOptions", {name: getattr(self, name) for name in SEND_OPTION_FIELDS})
 
     def check_static_send(self) -> None:
         """Check what no template can change any more: at construction, so when the DAG file is parsed.

@@ -22,12 +22,27 @@ def check_recipient(
     phone_number: str | None,
     whatsapp_config_id: str | None = None,
     customer_id: str | None = None,
+    phone_number_id: str | None = None,
 ) -> None:
     """Check that exactly one recipient is named and that the sender options fit it.
+
+    ``phone_number_id`` (the current API's sender) and ``whatsapp_config_id`` (API v1's) are each refused by
+    the other generation when the task runs: which one the connection speaks is not known before.
 
     :raises KapsoInvalidMessageError: naming the arguments at fault.
     """
     problems = []
+    if phone_number_id is not None:
+        if not isinstance(phone_number_id, str) or not phone_number_id.strip().isdigit():
+            problems.append(
+                f"phone_number_id: must be Meta's numeric id of a WhatsApp number, e.g. 106540352242922, got "
+                f"{phone_number_id!r}"
+            )
+        if whatsapp_config_id is not None:
+            problems.append(
+                "phone_number_id, whatsapp_config_id: give the sender of the connection's API generation, not both "
+                "(phone_number_id for the current API, whatsapp_config_id for API v1)"
+            )
     if (conversation_id is None) == (phone_number is None):
         problems.append("recipient: give exactly one of conversation_id or phone_number")
     if conversation_id is not None:

@@ -100,8 +100,9 @@ def openapi_send_validators() -> SendValidators:
     return SendValidators()
 
 
-def speak_current_api(kapso_server: KapsoServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point ``kapso_server``'s connection at the simulator's current API.
+@pytest.fixture
+def kapso_current_server(kapso_server: KapsoServer, monkeypatch: pytest.MonkeyPatch) -> KapsoServer:
+    """``kapso_server`` with its connection speaking Kapso's current API.
 
     The host is the simulator's root (the proxy and the Platform API live below it), the extra says
     ``api: current`` and names the simulator's default number (``phone_number_id``) and its WhatsApp Business
@@ -121,21 +122,15 @@ def speak_current_api(kapso_server: KapsoServer, monkeypatch: pytest.MonkeyPatch
         },
     }
     monkeypatch.setenv("AIRFLOW_CONN_" + kapso_server.conn_id.upper(), json.dumps(connection))
-
-
-@pytest.fixture
-def kapso_current_server(kapso_server: KapsoServer, monkeypatch: pytest.MonkeyPatch) -> KapsoServer:
-    """``kapso_server`` with its connection speaking Kapso's current API (see :func:`speak_current_api`)."""
-    speak_current_api(kapso_server, monkeypatch)
     return kapso_server
 
 
 @pytest.fixture(params=["v1", "current"])
-def kapso_api(request: pytest.FixtureRequest, kapso_server: KapsoServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Runs a test once per API generation: ``kapso_server``'s connection speaks API v1, then the current API.
+def kapso_api(request: pytest.FixtureRequest, kapso_server: KapsoServer) -> str:
+    """Runs a test twice: with ``kapso_server``'s connection on Kapso's API v1, then on its current API.
 
-    The same DAG code must work on both; a module opts in with ``pytestmark = pytest.mark.usefixtures("kapso_api")``.
+    The same DAG code must work on both (issue 17); the value says which generation this run speaks.
     """
     if request.param == "current":
-        speak_current_api(kapso_server, monkeypatch)
+        request.getfixturevalue("kapso_current_server")
     return str(request.param)

@@ -17,6 +17,7 @@ from kapso_provider.arguments import (
     MESSAGE_FIELDS,
     RECIPIENT_FIELDS,
     SEND_ARGUMENTS,
+    SEND_OPTION_FIELDS,
     KapsoSendArguments,
     RecipientArguments,
     SendArguments,
@@ -112,13 +113,20 @@ class KapsoNotifier(KapsoSendArguments, BaseNotifier):
     :param context: the context of an awaited notification; Airflow 3's triggerer passes it. Callbacks
         get theirs as the call's argument instead.
 
-    The recipient (``conversation_id``, ``phone_number``, ``whatsapp_config_id``, ``customer_id``) and the
-    message arguments (``message``, ``message_type``, ``content``, ``template_name``, ``template_language``,
-    ``template_params`` and the rest of the v1 message object's fields), all templated, are those of
+    The recipient (``conversation_id``, ``phone_number``, ``whatsapp_config_id``, ``customer_id``, and on
+    the current API ``phone_number_id``), ``reply_to_message_id`` and ``biz_opaque_callback_data`` (current
+    API) and the message arguments (``message``, ``message_type``, ``content``, ``template_name``,
+    ``template_language``, ``template_params`` and the rest of the message's fields), all templated, are those of
     :class:`~kapso_provider.arguments.KapsoSendArguments`.
     """
 
-    template_fields: Sequence[str] = ("kapso_conn_id", *RECIPIENT_FIELDS, "message", *MESSAGE_FIELDS)
+    template_fields: Sequence[str] = (
+        "kapso_conn_id",
+        *RECIPIENT_FIELDS,
+        *SEND_OPTION_FIELDS,
+        "message",
+        *MESSAGE_FIELDS,
+    )
     # Values are data, never file names: a caption ending in ".json" must stay a caption.
     template_ext: Sequence[str] = ()
 
@@ -216,7 +224,7 @@ class KapsoNotifier(KapsoSendArguments, BaseNotifier):
             message, recipient = self._prepared()
             hook = KapsoHook(kapso_conn_id=self.kapso_conn_id)
             try:
-                record = hook.send_message(message, **recipient)
+                record = hook.send_message(message, **recipient, **self.send_options())
             finally:
                 hook.close()
         except Exception as exc:
@@ -238,7 +246,7 @@ class KapsoNotifier(KapsoSendArguments, BaseNotifier):
             message, recipient = self._prepared()
             hook = KapsoAsyncHook(kapso_conn_id=self.kapso_conn_id)
             try:
-                record = await hook.send_message(message, **recipient)
+                record = await hook.send_message(message, **recipient, **self.send_options())
             finally:
                 await hook.aclose()
         except Exception as exc:

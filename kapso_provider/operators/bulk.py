@@ -33,7 +33,8 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
     Recipients come from ``recipients`` (a list, e.g. an upstream task's XCom, or a JSON array string) or
     from ``recipients_file`` (JSON lines, read lazily). Each item is a phone number (or, with
     ``recipient_field="conversation_id"``, a conversation id) or a dict with ``phone_number`` or
-    ``conversation_id``, optionally ``whatsapp_config_id``/``customer_id``, and values for the message's
+    ``conversation_id``, optionally ``whatsapp_config_id``/``customer_id`` (API v1) or ``phone_number_id``
+    (the current API), and values for the message's
     ``${name}`` placeholders: ``content="Hi ${name}, see you at ${time}"`` or
     ``template_params={"name": "${name}"}``. Airflow's Jinja templates render first, once for the task;
     placeholders fill per recipient. Every recipient and its message is checked before the first request.
@@ -61,6 +62,8 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         (templated)
     :param customer_id: the customer whose WhatsApp number to send from, for phone recipients that name
         none. (templated)
+    :param phone_number_id: current API: the WhatsApp number to send from, for phone recipients that name
+        none (default: the connection's). (templated)
     :param kapso_conn_id: the ``kapso`` connection to use. (templated)
     :param max_concurrency: sends in flight at once, 1 to 64.
     :param max_requests_per_minute: a ceiling on the request rate below Kapso's own limit (which is
@@ -79,6 +82,7 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         "recipients_file",
         "whatsapp_config_id",
         "customer_id",
+        "phone_number_id",
         "results_file",
         "message",
         *MESSAGE_FIELDS,
@@ -93,6 +97,7 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         recipient_field: str = "phone_number",
         whatsapp_config_id: str | None = None,
         customer_id: str | None = None,
+        phone_number_id: str | None = None,
         max_concurrency: int = 16,
         max_requests_per_minute: float | None = None,
         tolerate_failures: int | float = 0,
@@ -107,6 +112,7 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         self.recipient_field = recipient_field
         self.whatsapp_config_id = whatsapp_config_id
         self.customer_id = customer_id
+        self.phone_number_id = phone_number_id
         self.max_concurrency = max_concurrency
         self.max_requests_per_minute = max_requests_per_minute
         self.tolerate_failures = tolerate_failures
@@ -177,7 +183,11 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
                 entries=self._entries,
                 design=design,
                 recipient_field=self.recipient_field,
-                defaults={"whatsapp_config_id": self.whatsapp_config_id, "customer_id": self.customer_id},
+                defaults={
+                    "whatsapp_config_id": self.whatsapp_config_id,
+                    "customer_id": self.customer_id,
+                    "phone_number_id": self.phone_number_id,
+                },
                 max_concurrency=self.max_concurrency,
                 earlier_try_since=earlier_try_since(context),
                 progress_interval=self.progress_interval,

@@ -15,7 +15,12 @@ from kapso_provider.operators.bulk import KapsoBulkSendMessageOperator
 from kapso_provider.operators.contacts import KapsoCreateContactNoteOperator
 from kapso_provider.operators.conversations import KapsoAssignConversationOperator
 from kapso_provider.operators.executions import KapsoRunAgentOperator, KapsoRunFlowOperator
-from kapso_provider.operators.messages import BaseKapsoMessageOperator, KapsoSendMessageOperator
+from kapso_provider.operators.media import KapsoUploadMediaOperator
+from kapso_provider.operators.messages import (
+    BaseKapsoMessageOperator,
+    KapsoMarkAsReadOperator,
+    KapsoSendMessageOperator,
+)
 from kapso_provider.operators.templates import KapsoSyncTemplatesOperator
 
 __all__ = [
@@ -30,8 +35,10 @@ __all__ = [
     "KapsoBulkSendMessageOperator",
     "KapsoCreateContactNoteOperator",
     "KapsoHookMixin",
+    "KapsoMarkAsReadOperator",
     "KapsoRunAgentOperator",
     "KapsoRunFlowOperator",
     "KapsoSendMessageOperator",
     "KapsoSyncTemplatesOperator",
+    "KapsoUploadMediaOperator",
 ]

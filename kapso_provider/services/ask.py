@@ -217,9 +217,10 @@ def poll_answer(
     from kapso_provider.transport.flows import Flow, collect
 
     def run(context: FlowContext) -> Steps[dict[str, Any] | None]:
-        # The connection's generation's definitions: this flow runs on either API.
-        list_conversations = context.endpoint("list_conversations")
-        list_messages = context.endpoint("list_messages")
+        # The connection's own generation's endpoints: the same read on API v1 and on the current API.
+        list_conversations, list_messages, send_message = (
+            context.endpoint(name) for name in ("list_conversations", "list_messages", "send_message")
+        )
         own = {"id": conversation_id, "phone_number": phone_number}
         listed: Listed = [(message, own) for message in (yield from collect(context, list_messages(conversation_id)))]
         since = format_time(watch.cursor.window_start(watch.lookback))
@@ -234,7 +235,7 @@ def poll_answer(
         answer = watch.take(listed, context.log)
         if answer is None and watch.reminder_due(reminder_at, time.time()):
             reminder = {"message_type": "text", "content": watch.reminder_text}
-            yield from context.endpoint("send_message")(reminder, conversation_id=conversation_id).steps(context)
+            yield from send_message(reminder, conversation_id=conversation_id).steps(context)
             watch.reminder_sent = True
             context.log.info("No answer yet: sent the reminder into conversation %s", conversation_id)
         return answer
@@ -315,14 +316,14 @@ class AskService:
         ledger), but recognised by its option ids, which only this task instance of this run uses, so another
         task asking the same words is never taken for it."""
         ours = set(spec.option_ids)
-        # The hook finds a stored copy of the very question (same kind and words, on the current API the same
-        # option ids too) and claims it, so the next search goes past it. Where the listed record shows its
-        # option ids, they decide: another task's question in the same words has other ids.
+        # Each message the search returns is claimed, so the next search goes past it: the same words another
+        # task asked (with other option ids) are skipped rather than taken for this question.
         while found := self.hook.find_sent_message(message, since=since, **recipient):
             sent = sent_option_ids(found)
+            # Without the ids in the listed record, the same type and words are all there is to go by.
             if not sent or sent & ours:
                 self.log.info("An earlier try sent the question as %s; not asking again", found.get("id"))
-                return dict(found)
+                return found
         return None
 
     def wait(

@@ -108,8 +108,9 @@ class FlowContext:
     :param not_found_hint: a sentence added to every 404 (e.g. the base URL lacks ``/api/v1``).
     :param phone_number_id: the connection's default WhatsApp phone number id (current API).
     :param business_account_id: the connection's WhatsApp Business Account id (current API).
-    :param definition: looks an endpoint definition up by name in the connection's API generation, so that a
-        flow written once (a wait that lists, decides and sends) runs the definitions of either generation.
+    :param definition: the endpoint definitions of the connection's API generation, by name: what a flow
+        that composes endpoints (a service's read, written once for both hooks) calls, so that it never
+        names a generation itself.
     """
 
     policy: RetryPolicy
@@ -122,12 +123,12 @@ class FlowContext:
     definition: Callable[[str], Callable[..., Any]] | None = None
 
     def endpoint(self, name: str) -> Callable[..., Any]:
-        """The definition of endpoint ``name`` in the connection's generation (see ``definition``).
+        """The connection's generation's definition of endpoint ``name`` (see ``definition``).
 
-        :raises RuntimeError: the context was built without a lookup (outside a hook).
+        :raises KapsoUnsupportedError: the generation has no such endpoint.
         """
         if self.definition is None:
-            raise RuntimeError(f"{name}: this flow needs a hook's context, which knows the connection's API")
+            raise RuntimeError(f"{name}: this context was built without the connection's endpoint definitions")
         return self.definition(name)
 
 

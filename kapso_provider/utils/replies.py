@@ -235,14 +235,27 @@ def seconds_from(moment: str, offset: float) -> float:
 
 
 def sent_option_ids(record: Mapping[str, Any]) -> set[str]:
-    """The button and row ids a listed outbound interactive message carries (``InteractiveMessageData``)."""
+    """The button and row ids a listed outbound interactive message carries: API v1's
+    ``InteractiveMessageData``, or on the current API Meta's ``interactive.action`` the record keeps under
+    ``whatsapp``."""
     data = record.get("message_type_data")
-    if not isinstance(data, dict):
-        return set()
-    ids = {str(button.get("id")) for button in data.get("buttons") or [] if isinstance(button, dict)}
-    for section in data.get("sections") or []:
-        if isinstance(section, dict):
-            ids.update(str(row.get("id")) for row in section.get("rows") or [] if isinstance(row, dict))
+    ids: set[str] = set()
+    if isinstance(data, dict):
+        ids.update(str(button.get("id")) for button in data.get("buttons") or [] if isinstance(button, dict))
+        for section in data.get("sections") or []:
+            if isinstance(section, dict):
+                ids.update(str(row.get("id")) for row in section.get("rows") or [] if isinstance(row, dict))
+    whatsapp = record.get("whatsapp")
+    interactive = whatsapp.get("interactive") if isinstance(whatsapp, dict) else None
+    action = interactive.get("action") if isinstance(interactive, dict) else None
+    if isinstance(action, dict):
+        for button in action.get("buttons") or []:
+            reply = button.get("reply") if isinstance(button, dict) else None
+            if isinstance(reply, dict):
+                ids.add(str(reply.get("id")))
+        for section in action.get("sections") or []:
+            if isinstance(section, dict):
+                ids.update(str(row.get("id")) for row in section.get("rows") or [] if isinstance(row, dict))
     return ids
 
 

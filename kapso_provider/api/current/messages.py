@@ -17,12 +17,12 @@ definition has the name and parameters of :mod:`kapso_provider.api.v1.messages`;
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kapso_provider.api._unsupported import refuse_on_current
 from kapso_provider.api.current._wire import cursor_pages, platform_path, proxy_path, sender
-from kapso_provider.api.current.records import message_record, phone_digits, sent_record
+from kapso_provider.api.current.records import conversation_record, message_record, phone_digits, sent_record
 from kapso_provider.exceptions import (
     KapsoAPIError,
     KapsoArgumentError,
@@ -92,7 +92,10 @@ def get_conversation(conversation_id: str) -> Call[dict[str, Any]]:
 
     :param conversation_id: the conversation's id.
     """
-    return Call(Request("GET", _conversation_path(conversation_id)), data_object)
+    return Call(
+        Request("GET", _conversation_path(conversation_id)),
+        lambda body, req: conversation_record(data_object(body, req)),
+    )
 
 
 def _mapped(pager: Pager[Any], change: Callable[[Any], Any | None]) -> Pager[Any]:
@@ -160,9 +163,13 @@ def list_conversations(
         "last_active_before": last_active_before,
     }
     listing = cursor_pages(platform_path("whatsapp", "conversations"), filters, limit=per_page)
-    if digits is None:
-        return listing
-    return _mapped(listing, lambda record: record if phone_digits(record.get("phone_number")) == digits else None)
+
+    def kept(record: dict[str, Any]) -> dict[str, Any] | None:
+        if digits is not None and phone_digits(record.get("phone_number")) != digits:
+            return None  # a number that merely contains the digits asked for
+        return conversation_record(record)
+
+    return _mapped(listing, kept)
 
 
 def _messages_listing(filters: Mapping[str, Any], *, limit: int = MAX_PAGE_SIZE) -> Pager[dict[str, Any]]:
@@ -404,8 +411,15 @@ def send_message(
         path_segment("phone_number_id", phone_number_id)
 
     def run(context: FlowContext) -> Steps[dict[str, Any]]:
+        started = datetime.now(UTC)
         number_id, to = yield from _recipient(context, conversation_id, phone_number, phone_number_id)
-        return (yield from send(context, _plan(body, marketing, number_id, to)))
+        record = yield from send(context, _plan(body, marketing, number_id, to))
+        if record.get("created_at") is None:
+            # The proxy's answer states no time. The earliest time Kapso's clock can have shown when the send
+            # began is at or before the message's own: "replies since this message" miss none.
+            moment = context.clock.earliest_kapso_time(started)
+            record["created_at"] = moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+        return record
 
     return Flow(run)
 

@@ -21,7 +21,7 @@ from kapso_provider.exceptions import KapsoServerError
 if TYPE_CHECKING:
     from kapso_provider.transport.wire import Request
 
-__all__ = ["RECORD_FIELDS", "message_record", "phone_digits", "sent_record"]
+__all__ = ["RECORD_FIELDS", "conversation_record", "message_record", "phone_digits", "sent_record"]
 
 #: The keys of every message record, on both generations (API v1's message object has them all).
 RECORD_FIELDS: tuple[str, ...] = (
@@ -171,4 +171,13 @@ def sent_record(
             "whatsapp": {key: body[key] for key in _MESSAGE_KEYS if key in body},
         }
     )
+    return record
+
+
+def conversation_record(conversation: Mapping[str, Any]) -> dict[str, Any]:
+    """A conversation of the Platform API (``WhatsappConversation``) with ``phone_number`` in international
+    format, as API v1 gives it (the Platform API lists the digits only); every other field as Kapso sent it."""
+    record = dict(conversation)
+    if record.get("phone_number"):
+        record["phone_number"] = _international(record["phone_number"])
     return record

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kapso_provider.api.current.records import RECORD_FIELDS
+from kapso_provider.arguments import parse_time
 from kapso_provider.exceptions import (
     KapsoAPIError,
     KapsoArgumentError,
@@ -78,6 +79,8 @@ def test_every_kind_is_sent_and_read_back_as_one_record(kind: str, hook: KapsoHo
     assert record["id"].startswith("wamid.")
     assert (record["phone_number"], record["direction"], record["status"]) == (PHONE, "outbound", "pending")
     assert record["message_type"] == expected["type"]
+    # Dated on Kapso's clock when the send began, at or before the message's own time.
+    assert parse_time(record["created_at"]) is not None
     read = hook.get_message("", record["id"])
     assert (read["id"], read["message_type"], read["direction"]) == (record["id"], expected["type"], "outbound")
     assert read["whatsapp"][expected["type"]] == expected[expected["type"]]
@@ -310,7 +313,8 @@ def test_list_conversations_matches_the_number_exactly(hook: KapsoHook, simulato
     simulator.deliver_inbound_from(PHONE, "one")
     simulator.deliver_inbound_from("+155512345670", "two")
     listed = list(hook.list_conversations(phone_number=PHONE))
-    assert [conversation["phone_number"] for conversation in listed] == ["15551234567"]
+    # The Platform API lists the digits; the record gives the number in international format, as v1 does.
+    assert [conversation["phone_number"] for conversation in listed] == [PHONE]
     with pytest.raises(KapsoUnsupportedError, match="whatsapp_config_id"):
         list(hook.list_conversations(whatsapp_config_id="x"))
 
