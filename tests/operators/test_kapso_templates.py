@@ -207,6 +207,18 @@ class TestCreateContactNote:
         assert len(posts) == (2 if creates else 1)
         _assert_requests_valid(kapso_server)
 
+    @pytest.mark.parametrize("try_number", [1, 2])
+    def test_the_current_api_has_no_notes(self, kapso_current_server: KapsoServer, try_number: int) -> None:
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        operator = KapsoCreateContactNoteOperator(task_id="note", contact="+15551234567", content="hello")
+        ti = SimpleNamespace(try_number=try_number, start_date=datetime.now(UTC))
+        context: Any = {"ti": ti, "dag_run": SimpleNamespace(start_date=ti.start_date)}
+        # Failed at once, without retries, before any request: notes exist only on API v1.
+        with pytest.raises(AirflowFailException, match=r"contact_note: Kapso's current API has no such operation"):
+            operator.execute(context)
+        assert kapso_current_server.simulator.requests == []
+
     def test_unknown_contact_fails(self, kapso_server: KapsoServer) -> None:
         from kapso_provider.exceptions import KapsoNotFoundError
 
