@@ -23,7 +23,7 @@ except ImportError:  # Airflow 2.11
     from airflow import DAG  # type: ignore[attr-defined,no-redef]
     from airflow.decorators import task  # type: ignore[attr-defined,no-redef]
 
-from kapso_provider.operators.kapso import KapsoBroadcastOperator
+from kapso_provider.operators.kapso import KapsoBroadcastOperator, KapsoPhoneNumberHealthOperator
 
 with DAG(
     dag_id="kapso_broadcast",
@@ -38,6 +38,17 @@ with DAG(
     },
     tags=["kapso", "example"],
 ):
+    # [START howto_operator_kapso_phone_number_health]
+    # Stop here, before any recipient is added, when the number cannot send: blocked, limited, a token that
+    # expired, a quality rating that fell to RED.
+    check_sender = KapsoPhoneNumberHealthOperator(
+        task_id="check_sender",
+        whatsapp_config_id="{{ params.whatsapp_config_id }}",
+        phone_number_id="{{ params.phone_number_id }}",
+        min_quality_rating="YELLOW",
+    )
+    # [END howto_operator_kapso_phone_number_health]
+
     # [START howto_operator_kapso_broadcast]
     @task
     def july_audience() -> list[dict[str, Any]]:
@@ -87,4 +98,4 @@ with DAG(
     )
     # [END howto_operator_kapso_broadcast_draft]
 
-    july_promo >> august_draft
+    check_sender >> july_promo >> august_draft

@@ -90,10 +90,10 @@ class KapsoEndpoints:
     list_whatsapp_configs = listing(platform.list_whatsapp_configs)
     update_customer = operation(platform.update_customer)
 
-    # -- phone numbers (current API only) --
+    # -- phone numbers (the health check on both generations, the rest current API only) --
 
     get_phone_number = operation(phone_numbers.get_phone_number)
-    get_phone_number_health = operation(phone_numbers.get_phone_number_health)
+    get_phone_number_health = operation(platform.get_phone_number_health)
     list_phone_numbers = listing(phone_numbers.list_phone_numbers)
 
     # -- webhooks and their delivery log (current API only) --

@@ -21,6 +21,7 @@ from kapso_provider.operators.messages import (
     KapsoMarkAsReadOperator,
     KapsoSendMessageOperator,
 )
+from kapso_provider.operators.phone_numbers import KapsoPhoneNumberHealthOperator
 from kapso_provider.operators.templates import KapsoSyncTemplatesOperator
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "KapsoCreateContactNoteOperator",
     "KapsoHookMixin",
     "KapsoMarkAsReadOperator",
+    "KapsoPhoneNumberHealthOperator",
     "KapsoRunAgentOperator",
     "KapsoRunFlowOperator",
     "KapsoSendMessageOperator",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kapso_provider.api._unsupported import refuse_on_current
 from kapso_provider.api.current._calls import contextual, query_flag
 from kapso_provider.api.current._wire import platform_path, sender
 from kapso_provider.api.v1.platform import health_report
@@ -82,7 +83,9 @@ def get_phone_number(phone_number_id: str | None = None) -> Flow[dict[str, Any]]
     return contextual(_number_request(phone_number_id), data_object)
 
 
-def get_phone_number_health(phone_number_id: str | None = None) -> Flow[dict[str, Any]]:
+def get_phone_number_health(
+    phone_number_id: str | None = None, *, whatsapp_config_id: str | None = None
+) -> Flow[dict[str, Any]]:
     """Run Kapso's health check of a phone number (``GET /whatsapp/phone_numbers/{phone_number_id}/health``).
 
     The answer is the report itself: ``status`` (``healthy``, ``degraded``, ``unhealthy`` or ``error``),
@@ -92,5 +95,7 @@ def get_phone_number_health(phone_number_id: str | None = None) -> Flow[dict[str
     report for 3 minutes and allows 5 checks a second and 60 a minute per project (429 beyond).
 
     :param phone_number_id: the WhatsApp phone number id; the connection's by default.
+    :param whatsapp_config_id: API v1 only (give ``phone_number_id``).
     """
+    refuse_on_current("phone_number_id, the WhatsApp number to check", whatsapp_config_id=whatsapp_config_id)
     return contextual(_number_request(phone_number_id, "health"), health_report)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kapso_provider.api._unsupported import refuse_on_v1
 from kapso_provider.exceptions import KapsoArgumentError, KapsoServerError
 from kapso_provider.transport.flows import MAX_PAGE_SIZE, Call, Pager, data_object, nothing, numbered_pages
 from kapso_provider.transport.wire import Request
@@ -16,6 +17,7 @@ ENDPOINTS = (
     "get_customer",
     "get_project",
     "get_whatsapp_config",
+    "get_phone_number_health",
     "get_whatsapp_config_health",
     "list_customers",
     "list_whatsapp_configs",
@@ -87,6 +89,24 @@ def get_whatsapp_config_health(whatsapp_config_id: str) -> Call[dict[str, Any]]:
     """
     path = f"/whatsapp_configs/{path_segment('whatsapp_config_id', whatsapp_config_id)}/health"
     return Call(Request("GET", path), health_report)
+
+
+def get_phone_number_health(
+    phone_number_id: str | None = None, *, whatsapp_config_id: str | None = None
+) -> Call[dict[str, Any]]:
+    """Run Kapso's health check of the sending number; the name both API generations share.
+
+    API v1 checks a WhatsApp config (``GET /whatsapp_configs/{id}/health``): give ``whatsapp_config_id``.
+    The report is :meth:`get_whatsapp_config_health`'s.
+
+    :param phone_number_id: current API only (give ``whatsapp_config_id``).
+    :param whatsapp_config_id: the config to check.
+    :raises KapsoArgumentError: no ``whatsapp_config_id``, before any request.
+    """
+    refuse_on_v1(phone_number_id=phone_number_id)
+    if whatsapp_config_id is None:
+        raise KapsoArgumentError("whatsapp_config_id: API v1 checks a WhatsApp config; give its id")
+    return get_whatsapp_config_health(whatsapp_config_id)
 
 
 # -- customers --
