@@ -112,9 +112,10 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
         record = event.get("execution")
         status = event.get("status")
         name = str(event.get("execution_id") or event.get("tracking_id") or "")
+        kind = str(event.get("kind") or self.kind)
         with self.running():
-            if status in ("completed", "failed") and isinstance(record, dict) and finished(self.kind, name, record):
-                self.log.info("Kapso %s execution %s finished with status %s", self.kind, name, record.get("status"))
+            if status in ("completed", "failed") and isinstance(record, dict) and finished(kind, name, record):
+                self.log.info("Kapso %s execution %s finished with status %s", kind, name, record.get("status"))
                 result: dict[str, Any] = plain_json(record)
                 return result
             if status == "timeout":
@@ -134,14 +135,15 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
 
 
 class KapsoRunAgentOperator(_KapsoRunExecutionOperator):
-    """Start a Kapso AI agent's execution and, by default, wait for its outcome.
+    """Start a Kapso AI agent and, by default, wait for its outcome: an agent execution on API v1
+    (``agent_id``), or a run of a Kapso agent mode on the current API (``mode``).
 
-    The execution is final when Kapso reports ``ended`` or ``handoff`` (the agent handed the conversation to
-    a person): the operator returns the final execution record as plain JSON (pushed to XCom). ``failed``
-    or ``stopped`` fail the task at once, without retries, quoting the status and Kapso's record.
-    ``started``, ``running`` and ``paused`` (the agent waits for the customer's reply) keep it waiting, so
-    set ``timeout`` for conversations that may stall. Without waiting, it returns the execution record the
-    start answered.
+    **API v1** (``agent_id``): the execution is final when Kapso reports ``ended`` or ``handoff`` (the agent
+    handed the conversation to a person): the operator returns the final execution record as plain JSON
+    (pushed to XCom). ``failed`` or ``stopped`` fail the task at once, without retries, quoting the status
+    and Kapso's record. ``started``, ``running`` and ``paused`` (the agent waits for the customer's reply)
+    keep it waiting, so set ``timeout`` for conversations that may stall. Without waiting, it returns the
+    execution record the start answered.
 
     On a retry (``try_number > 1``) with a ``phone_number``, it first lists the agent's executions for that
     number started since the DAG run began, on Kapso's clock (``q[phone_number_eq]``,
@@ -149,14 +151,29 @@ class KapsoRunAgentOperator(_KapsoRunExecutionOperator):
     Kapso takes no idempotency key, and a worker can die after Kapso accepted the start. Without
     ``phone_number`` nothing ties an execution to this task, so a retry starts a new one.
 
-    :param agent_id: the agent's id. (templated)
-    :param message: the first message: text, or ``{"type": "user_input" | "payload", "content": {...}}``.
+    **Current API** (``mode``): ``message`` is the run's prompt (text). The run is final when ``completed``
+    (the operator returns the run: ``result`` holds the agent's answer); ``failed`` and ``cancelled`` fail
+    the task without retries; ``queued``, ``running``, ``paused`` and ``waiting_for_approval`` (a tool call a
+    person approves or rejects, with the hook's ``approve_agent_run``/``reject_agent_run`` or in Kapso) keep
+    it waiting. Kapso reads a run by its id only, so a task retry starts a new run.
+
+    Give ``agent_id`` or ``mode``: each exists on one API generation only, and the other generation refuses
+    it when the task runs.
+
+    :param agent_id: API v1: the agent's id. (templated)
+    :param mode: current API: the agent mode's slug (one whose ``available_invocations`` include ``api``).
         (templated)
-    :param phone_number: the WhatsApp number the agent talks to, e.g. ``+15551234567``. (templated)
-    :param whatsapp_config_id: the WhatsApp number (config UUID) to talk from. (templated)
+    :param message: API v1: the first message, text or ``{"type": "user_input" | "payload", "content": {...}}``;
+        current API: the prompt, text. (templated)
+    :param phone_number: API v1: the WhatsApp number the agent talks to, e.g. ``+15551234567``. (templated)
+    :param whatsapp_config_id: API v1: the WhatsApp number (config UUID) to talk from. (templated)
+    :param session_id: current API: continue this session (an earlier run's ``conversation_id``). (templated)
+    :param metadata: current API: data kept on the run and echoed in Kapso's ``kapso_agent.run.*`` webhooks.
+        (templated)
     :param wait_for_completion: wait for a final status (default) or return right after the start.
     :param deferrable: wait in the triggerer
-        (:class:`~kapso_provider.triggers.kapso.KapsoAgentExecutionTrigger`); defaults to
+        (:class:`~kapso_provider.triggers.kapso.KapsoAgentExecutionTrigger`, or
+        :class:`~kapso_provider.triggers.kapso.KapsoAgentRunTrigger` for a run); defaults to
         ``[operators] default_deferrable``.
     :param poll_interval: seconds (or a ``timedelta``) between two reads of the execution.
     :param timeout: seconds (or a ``timedelta``) to wait before failing (retryably); ``None`` waits as
@@ -165,26 +182,59 @@ class KapsoRunAgentOperator(_KapsoRunExecutionOperator):
     """
 
     kind = "agent"
-    template_fields: Sequence[str] = ("kapso_conn_id", "agent_id", "message", "phone_number", "whatsapp_config_id")
+    template_fields: Sequence[str] = (
+        "kapso_conn_id",
+        "agent_id",
+        "mode",
+        "message",
+        "phone_number",
+        "whatsapp_config_id",
+        "session_id",
+        "metadata",
+    )
 
     def __init__(
         self,
         *,
-        agent_id: str,
         message: str | Mapping[str, Any],
+        agent_id: str | None = None,
+        mode: str | None = None,
         phone_number: str | None = None,
         whatsapp_config_id: str | None = None,
+        session_id: str | None = None,
+        metadata: Mapping[str, Any] | str | None = None,
         **kwargs: Unpack[RunExecutionArguments],
     ) -> None:
         super().__init__(**kwargs)
         self.agent_id = agent_id
+        self.mode = mode
         self.message = message
         self.phone_number = phone_number
         self.whatsapp_config_id = whatsapp_config_id
+        self.session_id = session_id
+        self.metadata = metadata
+        self.check_when_static(("agent_id", "mode"), self._which)
+
+    def _which(self) -> str:
+        """``agent`` or ``agent_run``: what the (rendered) arguments ask for.
+
+        :raises KapsoArgumentError: neither or both of ``agent_id`` and ``mode``.
+        """
+        from kapso_provider.exceptions import KapsoArgumentError
+
+        if bool(self.agent_id) == bool(self.mode):
+            raise KapsoArgumentError(
+                "agent_id, mode: give agent_id (an agent of API v1) or mode (an agent mode of the current API)"
+            )
+        return "agent" if self.agent_id else "agent_run"
 
     def _execution(self) -> Execution:
-        from kapso_provider.services.executions import AgentExecution
+        from kapso_provider.services.executions import AgentExecution, AgentRun
 
+        if self._which() == "agent_run":
+            return AgentRun.checked(
+                mode=self.mode, message=self.message, session_id=self.session_id, metadata=self.metadata
+            )
         return AgentExecution.checked(
             agent_id=self.agent_id,
             message=self.message,
@@ -193,10 +243,12 @@ class KapsoRunAgentOperator(_KapsoRunExecutionOperator):
         )
 
     def _trigger(self, progress: Progress) -> BaseTrigger:
-        from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger
+        from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger, KapsoAgentRunTrigger
 
+        if self._which() == "agent_run":
+            return KapsoAgentRunTrigger(run_id=str(progress.answer["run_id"]), **self._trigger_arguments(progress))
         return KapsoAgentExecutionTrigger(
-            agent_id=self.agent_id, execution_id=str(progress.answer["id"]), **self._trigger_arguments(progress)
+            agent_id=str(self.agent_id), execution_id=str(progress.answer["id"]), **self._trigger_arguments(progress)
         )
 
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from kapso_provider.api.v1.agents import agent_message, check_flow_phone_number, execution_outcome
+from kapso_provider.api.v1.agents import agent_message, check_flow_phone_number
 from kapso_provider.arguments import plain_json
 from kapso_provider.exceptions import KapsoArgumentError, KapsoRunError
+from kapso_provider.utils.executions import execution_outcome
 from kapso_provider.validation import raise_problems, require_text, require_uuid
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentExecution",
+    "AgentRun",
     "Execution",
     "FlowExecution",
     "Progress",
@@ -269,6 +271,64 @@ class AgentExecution:
 
     def name(self, progress: Progress) -> str:
         return str(progress.answer.get("id"))
+
+
+# -- agent runs (current API) --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """A run of a Kapso agent mode (the current API's Kapso agent), final when ``completed``; ``failed`` and
+    ``cancelled`` are failures; ``paused`` and ``waiting_for_approval`` (a tool call a person must approve)
+    keep it waiting.
+
+    Kapso reads a run by its id only (no listing), so nothing finds the run an earlier try of a task started:
+    a task retry starts a new run.
+
+    :param mode: the agent mode's slug.
+    :param prompt: what to ask.
+    :param session_id: continue this session (``conversation_id`` of an earlier run of the same key and mode).
+    :param metadata: data kept on the run and echoed in Kapso's ``kapso_agent.run.*`` webhooks.
+    """
+
+    kind: ClassVar[str] = "agent_run"
+    mode: str
+    prompt: str
+    session_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    @classmethod
+    def checked(cls, *, mode: object, message: object, session_id: object, metadata: object) -> AgentRun:
+        """The run from rendered operator arguments.
+
+        :raises KapsoArgumentError: naming the first argument at fault.
+        """
+        if not isinstance(message, str):
+            raise KapsoArgumentError("message: an agent run's prompt is text (a structured message is API v1's)")
+        return cls(
+            mode=require_text("mode", mode),
+            prompt=require_text("message", message),
+            session_id=None if session_id in (None, "") else require_uuid("session_id", session_id),
+            metadata=json_object("metadata", metadata),
+        )
+
+    def start(self, hook: KapsoHook, log: WarningLog, *, earlier_try_since: datetime | None) -> Progress:
+        if earlier_try_since is not None:
+            log.warning("Kapso's agent runs cannot be tied to an earlier try; starting a new run")
+        record = hook.start_agent_run(
+            mode=self.mode, prompt=self.prompt, session_id=self.session_id, metadata=self.metadata
+        )
+        log.info(
+            "Kapso started run %s of agent mode %s (status %s)", record.get("run_id"), self.mode, record.get("status")
+        )
+        # The start answers the run: that is the first look.
+        return Progress(answer=record, record=record)
+
+    def read(self, hook: KapsoHook, log: WarningLog, progress: Progress) -> Progress:
+        return replace(progress, record=hook.get_agent_run(str(progress.answer["run_id"])))
+
+    def name(self, progress: Progress) -> str:
+        return str(progress.answer.get("run_id"))
 
 
 # -- flows -------------------------------------------------------------------------------------------------

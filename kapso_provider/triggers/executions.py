@@ -11,7 +11,7 @@ from kapso_provider.triggers.base import KapsoPollingTrigger, Poll
 if TYPE_CHECKING:
     from kapso_provider.hooks.kapso import KapsoAsyncHook
 
-__all__ = ["KapsoAgentExecutionTrigger", "KapsoFlowExecutionTrigger"]
+__all__ = ["KapsoAgentExecutionTrigger", "KapsoAgentRunTrigger", "KapsoFlowExecutionTrigger"]
 
 State = TypeVar("State")
 
@@ -52,7 +52,7 @@ class _KapsoExecutionTrigger(KapsoPollingTrigger[State]):
 
     def report(self, record: dict[str, Any]) -> Poll:
         """The outcome of one execution record read."""
-        from kapso_provider.api.v1.agents import execution_outcome
+        from kapso_provider.utils.executions import execution_outcome
 
         status = record.get("status")
         last_status = status if isinstance(status, str) else None
@@ -94,6 +94,34 @@ class KapsoAgentExecutionTrigger(_KapsoExecutionTrigger[None]):
 
     async def poll(self, hook: KapsoAsyncHook, state: None) -> Poll:
         return self.report(await hook.get_agent_execution(self.agent_id, self.execution_id))
+
+
+class KapsoAgentRunTrigger(_KapsoExecutionTrigger[None]):
+    """Waits for a Kapso agent run (the current API) to reach a final status: ``completed``, or ``failed`` or
+    ``cancelled`` (failed). ``queued``, ``running``, ``paused`` and ``waiting_for_approval`` keep it waiting.
+
+    It reads ``GET /platform/v1/kapso-agent/runs/{run_id}`` only. Its one event is described in
+    :class:`_KapsoExecutionTrigger`; it also carries ``run_id`` (as ``execution_id`` too).
+
+    :param run_id: the run's id.
+    :param kapso_conn_id: the ``kapso`` connection id.
+    :param poll_interval: seconds between two reads.
+    :param deadline: when to give up, as a Unix timestamp, or ``None`` for never.
+    :param last_status: the status the operator saw before deferring, reported if no read succeeds.
+    """
+
+    kind = "agent_run"
+    serialized_fields: ClassVar[tuple[str, ...]] = ("run_id", *_KapsoExecutionTrigger.serialized_fields)
+
+    def __init__(self, *, run_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run_id = run_id
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": self.kind, "run_id": self.run_id, "execution_id": self.run_id}
+
+    async def poll(self, hook: KapsoAsyncHook, state: None) -> Poll:
+        return self.report(await hook.get_agent_run(self.run_id))
 
 
 @dataclass

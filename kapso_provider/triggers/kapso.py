@@ -9,7 +9,11 @@ stored by any release from here. The hook (and with it ``httpx``) is imported on
 
 from __future__ import annotations
 
-from kapso_provider.triggers.executions import KapsoAgentExecutionTrigger, KapsoFlowExecutionTrigger
+from kapso_provider.triggers.executions import (
+    KapsoAgentExecutionTrigger,
+    KapsoAgentRunTrigger,
+    KapsoFlowExecutionTrigger,
+)
 from kapso_provider.triggers.inbound import KapsoInboundMessageTrigger, VariableCursorStore
 from kapso_provider.triggers.message_status import KapsoMessageStatusTrigger
 from kapso_provider.triggers.replies import KapsoReplyTrigger
@@ -25,6 +29,7 @@ from kapso_provider.utils.inbound import (
 __all__ = [
     "InboundCursor",
     "KapsoAgentExecutionTrigger",
+    "KapsoAgentRunTrigger",
     "KapsoFlowExecutionTrigger",
     "KapsoInboundMessageTrigger",
     "KapsoMessageStatusTrigger",

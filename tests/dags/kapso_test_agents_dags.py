@@ -38,6 +38,20 @@ with DAG(
             **_FAST,
         )
 
+with DAG(dag_id="kapso_test_run_agent_mode", params={"mode": "general", "topic": "order A-1"}, **_COMMON):
+    # Kapso's current API: a run of an agent mode.
+    for mode, settings in MODES.items():
+        KapsoRunAgentOperator(
+            task_id=mode,
+            mode="{{ params.mode }}",
+            message="Summarise {{ params.topic }}",
+            metadata={"dag_run": "{{ run_id }}"},
+            retries=2,
+            retry_delay=pendulum.duration(seconds=0),
+            **settings,
+            **_FAST,
+        )
+
 with DAG(
     dag_id="kapso_test_run_flow",
     params={"flow_id": "set-by-the-test", "phone_number": "+15551234567", "name": "Ada"},

@@ -15,7 +15,7 @@ import pytest
 from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.hooks.kapso import KapsoHook
 from kapso_provider.operators.kapso import KapsoRunAgentOperator, KapsoRunFlowOperator
-from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger, KapsoFlowExecutionTrigger
+from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger, KapsoAgentRunTrigger, KapsoFlowExecutionTrigger
 from tests._airflow import get_dag, task_states, xcom_return_value
 from tests._openapi import agent_phone_filter_file, assert_requests_valid
 
@@ -32,7 +32,7 @@ PHONE = "+15551234567"
 def trigger_events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every event the execution triggers yield during a test (the real run, recorded)."""
     events: list[dict[str, Any]] = []
-    for trigger_class in (KapsoAgentExecutionTrigger, KapsoFlowExecutionTrigger):
+    for trigger_class in (KapsoAgentExecutionTrigger, KapsoAgentRunTrigger, KapsoFlowExecutionTrigger):
         original = trigger_class.run
 
         def run(self: Any, _original: Any = original) -> AsyncIterator[Any]:
@@ -132,6 +132,77 @@ class TestRunAgent:
         assert "did not finish within 0.3 s (last status: running)" in _task_logs(capfd, caplog)
         assert len(_posts(kapso_server)) == 1
         _check_requests(kapso_server)
+
+
+class TestRunAgentMode:
+    """The current API's Kapso agent runs: ``mode`` instead of ``agent_id``."""
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_success(
+        self, mode: str, run_dag: Any, kapso_current_server: KapsoServer, trigger_events: list[dict[str, Any]]
+    ) -> None:
+        simulator = kapso_current_server.simulator
+        dag_run = _run(run_dag, "kapso_test_run_agent_mode", mode, {})
+
+        assert str(dag_run.state) == "success", task_states(dag_run)
+        record = xcom_return_value(dag_run, mode)
+        (run,) = simulator.agent_runs.runs()
+        assert record["run_id"] == run["run_id"]
+        assert record["status"] == ("queued" if mode == "no_wait" else "completed")
+        (start,) = _posts(kapso_current_server)
+        assert start.json == {
+            "mode": "general",
+            "input": {"prompt": "Summarise order A-1"},
+            "metadata": {"dag_run": dag_run.run_id},
+        }
+        reads = [r for r in simulator.requests if r.method == "GET"]
+        # The start's answer is the first look; then one read per step (running, completed).
+        assert len(reads) == (0 if mode == "no_wait" else 2)
+        assert [event["status"] for event in trigger_events] == (["completed"] if mode == "deferrable" else [])
+        _check_requests(kapso_current_server)
+
+    @pytest.mark.parametrize("mode", ["wait", "deferrable"])
+    def test_a_failed_run_fails_without_retry(self, mode: str, run_dag: Any, kapso_current_server: KapsoServer) -> None:
+        simulator = kapso_current_server.simulator
+        simulator.agent_runs.steps = ["running", "failed"]
+        dag_run = _run(run_dag, "kapso_test_run_agent_mode", mode, {})
+        assert task_states(dag_run)[mode] == "failed"
+        # Final: no retry, although the task allows two.
+        assert dag_run.get_task_instance(mode).try_number == 1
+        assert len(_posts(kapso_current_server)) == 1
+        _check_requests(kapso_current_server)
+
+    def test_an_unknown_mode_is_kapsos_404(self, run_dag: Any, kapso_current_server: KapsoServer) -> None:
+        dag_run = _run(run_dag, "kapso_test_run_agent_mode", "wait", {"mode": "no-such-mode"})
+        assert task_states(dag_run)["wait"] == "failed"
+        _check_requests(kapso_current_server)
+
+    def test_each_generation_refuses_the_others_agent(self, kapso_server: KapsoServer) -> None:
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        run = KapsoRunAgentOperator(task_id="run", mode="general", message="hi")
+        with pytest.raises(AirflowFailException, match=r"^start_agent_run: Kapso's API v1 has no such operation"):
+            run.execute({})  # type: ignore[arg-type]
+        assert kapso_server.simulator.requests == []
+
+    @pytest.mark.parametrize(
+        ("kwargs", "expected"),
+        [
+            ({}, "agent_id, mode: give agent_id"),
+            ({"agent_id": "a", "mode": "general"}, "agent_id, mode: give agent_id"),
+        ],
+    )
+    def test_exactly_one_of_agent_id_and_mode(self, kwargs: dict[str, Any], expected: str) -> None:
+        with pytest.raises(KapsoArgumentError, match=expected):
+            KapsoRunAgentOperator(task_id="run", message="hi", **kwargs)
+
+    def test_a_structured_message_is_api_v1s(self, kapso_current_server: KapsoServer) -> None:
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        run = KapsoRunAgentOperator(task_id="run", mode="general", message={"type": "payload", "content": {}})
+        with pytest.raises(AirflowFailException, match=r"^message: an agent run's prompt is text"):
+            run.execute({})  # type: ignore[arg-type]
+        assert kapso_current_server.simulator.requests == []
 
 
 class TestRunFlow:
@@ -263,7 +334,19 @@ class TestArguments:
     @pytest.mark.parametrize(
         ("operator", "arguments"),
         [
-            (KapsoRunAgentOperator, {"kapso_conn_id", "agent_id", "message", "phone_number", "whatsapp_config_id"}),
+            (
+                KapsoRunAgentOperator,
+                {
+                    "kapso_conn_id",
+                    "agent_id",
+                    "mode",
+                    "message",
+                    "phone_number",
+                    "whatsapp_config_id",
+                    "session_id",
+                    "metadata",
+                },
+            ),
             (
                 KapsoRunFlowOperator,
                 {"kapso_conn_id", "flow_id", "phone_number", "variables", "execution_context", "whatsapp_config_id"},

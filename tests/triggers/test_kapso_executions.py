@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger, KapsoFlowExecutionTrigger
-from tests._openapi import SPEC_FILES, assert_valid_request
+from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger, KapsoAgentRunTrigger, KapsoFlowExecutionTrigger
+from tests._openapi import SPEC_FILES, assert_requests_valid, assert_valid_request
 from tests._triggers import rebuilt
 
 if TYPE_CHECKING:
@@ -128,6 +128,31 @@ def test_agent_execution_outcomes(
     reads = [r for r in kapso_server.simulator.requests if r.method == "GET"]
     assert len(reads) == len(sequence)
     _only_valid_reads(kapso_server, setup_posts=1)
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected", "last_status"),
+    [(("running", "completed"), "completed", "completed"), (("running", "failed"), "failed", "failed")],
+)
+def test_agent_run_outcomes(
+    steps: tuple[str, ...], expected: str, last_status: str, kapso_current_server: KapsoServer
+) -> None:
+    simulator = kapso_current_server.simulator
+    simulator.agent_runs.steps = steps
+    from kapso_provider.hooks.kapso import KapsoHook
+
+    with closing(KapsoHook()) as hook:
+        started = hook.start_agent_run(mode="general", prompt="Summarise")
+    trigger = KapsoAgentRunTrigger(run_id=started["run_id"], poll_interval=0.01)
+    assert trigger.serialize()[0] == "kapso_provider.triggers.kapso.KapsoAgentRunTrigger"
+
+    (event,) = _events(rebuilt(trigger))
+
+    assert (event["status"], event["last_status"], event["kind"]) == (expected, last_status, "agent_run")
+    assert event["run_id"] == event["execution_id"] == started["run_id"]
+    assert json.loads(json.dumps(event)) == event
+    assert len([r for r in simulator.requests if r.method == "GET"]) == len(steps)
+    assert_requests_valid(simulator.requests)
 
 
 @pytest.mark.parametrize(
