@@ -42,7 +42,9 @@ if AssetWatcher is not None:
                 trigger=KapsoInboundMessageTrigger(
                     # Only messages asking for help; the others do not start a run.
                     text_pattern=r"(?i)\b(help|support|agent)\b",
-                    poll_interval=30,  # each poll costs one list request plus one per active conversation
+                    # Each poll costs one request on the current API; on API v1 one list request plus one per
+                    # active conversation.
+                    poll_interval=30,
                 ),
             )
         ],
@@ -104,7 +106,8 @@ with DAG(
     @task
     def answer_of(replies: Any) -> str:
         # The sensor returns every matching message since the question, oldest first: the first one counts.
-        return "yes" if replies[0]["message"]["content"].strip().lower().startswith("yes") else "no"
+        # "text" is the message's text on both API generations (the full record is under "message").
+        return "yes" if replies[0]["text"].strip().lower().startswith("yes") else "no"
 
     thank = KapsoSendMessageOperator(
         task_id="thank",

@@ -35,8 +35,13 @@ def rebuilt(trigger: _Trigger) -> _Trigger:
 
 
 def conversation_lists(kapso_server: KapsoServer) -> int:
-    """How many times the conversations were listed: one per poll of an inbound wait."""
-    return sum(1 for r in kapso_server.simulator.requests if r.path == "/whatsapp_conversations")
+    """How many times an inbound wait read: one conversation list per poll on API v1, one listing of inbound
+    messages per poll on the current API."""
+    return sum(
+        1
+        for r in kapso_server.simulator.requests
+        if r.path == "/whatsapp_conversations" or (r.path == "/whatsapp/messages" and r.query.get("direction"))
+    )
 
 
 def set_created_at(kapso_server: KapsoServer, message_id: str, stamp: str) -> None:

@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,7 +20,7 @@ from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.sensors.kapso import KapsoInboundMessageSensor
 from kapso_provider.triggers.kapso import KapsoInboundMessageTrigger
 from tests._airflow import get_dag, task_states, xcom_return_value
-from tests._triggers import conversation_lists
+from tests._triggers import conversation_lists, set_created_at
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
 
 PHONE = "+15551234567"
 _GUARD_SECONDS = 60.0
+
+
+def _seconds_before(stamp: str, seconds: float) -> str:
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) - timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @pytest.fixture
@@ -58,6 +64,7 @@ def reply_when_read(kapso_server: KapsoServer) -> Iterator[Callable[..., None]]:
     assert errors == []
 
 
+@pytest.mark.usefixtures("kapso_api")
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
 def test_waits_for_the_reply(
     mode: str, run_dag: Any, kapso_server: KapsoServer, reply_when_read: Callable[..., None]
@@ -65,7 +72,10 @@ def test_waits_for_the_reply(
     simulator = kapso_server.simulator
     conversation = simulator.create_conversation(phone_number=PHONE)
     other = simulator.create_conversation(phone_number="+15557654321")
-    simulator.deliver_inbound(conversation["id"], "yes, from before the run")  # must not count
+    before = simulator.deliver_inbound(conversation["id"], "yes, from before the run")  # must not count
+    # A second earlier: on the current API a message's time is a whole second, and one in the very second the
+    # wait began counts (docs/inbound-messages.md).
+    set_created_at(kapso_server, before["id"], _seconds_before(before["created_at"], 2))
 
     def customer_replies() -> None:
         simulator.deliver_inbound(conversation["id"], "maybe")  # does not match the pattern
@@ -77,7 +87,7 @@ def test_waits_for_the_reply(
 
     assert str(dag_run.state) == "success", task_states(dag_run)
     (found,) = xcom_return_value(dag_run, "wait_reply")
-    assert found["message"]["content"] == "Yes please"
+    assert found["text"] == found["message"]["content"] == "Yes please"
     assert found["conversation_id"] == conversation["id"]
     assert found["phone_number"] == PHONE
     assert json.loads(json.dumps(found)) == found
@@ -87,8 +97,11 @@ def test_waits_for_the_reply(
     for request in simulator.requests:
         if request.path == "/whatsapp_conversations":
             assert request.query["q[phone_number_eq]"] == PHONE
+        if request.path == "/whatsapp/messages":
+            assert request.query["phone_number"] == PHONE.lstrip("+")
 
 
+@pytest.mark.usefixtures("kapso_api")
 def test_example_dag_asks_waits_and_thanks(
     run_dag: Any, kapso_server: KapsoServer, reply_when_read: Callable[..., None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,14 +120,13 @@ def test_example_dag_asks_waits_and_thanks(
     assert str(dag_run.state) == "success", task_states(dag_run)
     asked = xcom_return_value(dag_run, "ask")
     replies = xcom_return_value(dag_run, "wait_reply")
-    assert [reply["message"]["content"] for reply in replies] == [" YES, tomorrow is fine"]
-    assert replies[0]["message"]["created_at"] >= asked["created_at"]
+    assert [reply["text"] for reply in replies] == [" YES, tomorrow is fine"]
+    # On the current API a record's times are whole seconds: compared to the second.
+    assert replies[0]["message"]["created_at"][:19] >= asked["created_at"][:19]
     assert xcom_return_value(dag_run, "answer_of") == "yes"
-    posts = [r for r in simulator.requests if r.method == "POST"]
-    assert [r.json["message"]["content"] for r in posts] == [
-        "Can we deliver your order tomorrow? Reply YES or NO.",
-        "Thanks! We noted your answer: yes.",
-    ]
+    sent = [m["content"] for m in simulator.messages() if m["direction"] == "outbound"]
+    assert sent == ["Can we deliver your order tomorrow? Reply YES or NO.", "Thanks! We noted your answer: yes."]
+    assert len([r for r in simulator.requests if r.method == "POST"]) == 2
 
 
 def test_deferrable_reads_once_then_defers(kapso_server: KapsoServer) -> None:
