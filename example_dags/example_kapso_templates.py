@@ -1,7 +1,10 @@
-"""Nightly template maintenance: sync WhatsApp templates from Meta into Kapso, then list the approved ones.
+"""Template maintenance: templates kept in version control published to WhatsApp, or a nightly sync from Meta.
 
-Run it against the local simulator, or against real Kapso with a ``kapso_default`` connection holding your
-API key: ``airflow dags test kapso_templates``.
+``kapso_templates_from_git`` (Kapso's current API) makes the WhatsApp Business Account hold the templates
+this repository defines and waits for WhatsApp's review. ``kapso_templates`` syncs templates from Meta into
+Kapso and lists the approved ones: API v1 only, since on the current API Kapso keeps its copy in step itself.
+Run them against the local simulator, or against real Kapso with a ``kapso_default`` connection holding your
+API key: ``airflow dags test kapso_templates_from_git``.
 """
 
 from __future__ import annotations
@@ -50,3 +53,50 @@ with DAG(
     # [END howto_hook_kapso_list_templates]
 
     sync_templates >> approved_templates()
+
+# [START howto_operator_kapso_publish_templates]
+# In your repository these live beside the DAG, e.g. one JSON file per template under templates/, loaded here
+# with json.loads(path.read_text()): a change to one is reviewed like any code change, then published.
+TEMPLATES: list[dict[str, Any]] = [
+    {
+        "name": "order_shipped",
+        "language_code": "en_US",
+        "category": "UTILITY",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Hi {{1}}, your order {{2}} is on its way.",
+                "example": {"body_text": [["Ada", "A-1042"]]},
+            }
+        ],
+    },
+    {
+        "name": "order_shipped",
+        "language_code": "es",
+        "category": "UTILITY",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Hola {{1}}, tu pedido {{2}} va en camino.",
+                "example": {"body_text": [["Ada", "A-1042"]]},
+            }
+        ],
+    },
+]
+
+with DAG(
+    dag_id="kapso_templates_from_git",
+    description="Publish the templates this repository defines to WhatsApp and wait for WhatsApp's review",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["kapso", "example"],
+):
+    KapsoSyncTemplatesOperator(
+        task_id="publish_templates",
+        templates=TEMPLATES,
+        # The connection's business_account_id is the default; give another here to publish elsewhere.
+        poll_interval=60,
+        timeout=24 * 3600,
+    )
+# [END howto_operator_kapso_publish_templates]

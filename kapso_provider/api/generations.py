@@ -75,6 +75,7 @@ CURRENT = Generation(
             "conversations",
             "contacts",
             "templates",
+            "template_publishing",
             "broadcasts",
             "webhooks",
             "phone_numbers",

@@ -12,7 +12,7 @@ from kapso_provider.api.current import agents as agent_runs
 from kapso_provider.api.current import broadcasts as current_broadcasts
 from kapso_provider.api.current import contacts as current_contacts
 from kapso_provider.api.current import conversations as current_conversations
-from kapso_provider.api.current import media, phone_numbers, webhooks
+from kapso_provider.api.current import media, phone_numbers, template_publishing, webhooks
 from kapso_provider.api.current import templates as current_templates
 from kapso_provider.api.v1 import agents, broadcasts, contacts, conversations, inbound, messages, platform, templates
 from kapso_provider.hooks._endpoints import listing, operation
@@ -59,7 +59,10 @@ class KapsoEndpoints:
     submit_template = operation(templates.submit_template)
     sync_templates = operation(templates.sync_templates)
     update_template = operation(templates.update_template)
-    delete_template = operation(current_templates.delete_template)  # current API only
+    # current API only: delete, and a template kept in version control made WhatsApp's
+    delete_template = operation(current_templates.delete_template)
+    find_template = operation(template_publishing.find_template)
+    publish_template = operation(template_publishing.publish_template)
 
     # -- contacts and their notes --
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import closing
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,115 @@ class TestExampleDags:
         assert opt_out["name"] == "Opt-out"
         assert [note["name"] for note in contacts.notes("+15551230002")] == ["Spring campaign", "Opt-out"]
         _assert_requests_valid(kapso_server)
+
+
+ONE_TEMPLATE: dict[str, Any] = {
+    "name": "a",
+    "language_code": "en",
+    "category": "UTILITY",
+    "components": [{"type": "BODY", "text": "x"}],
+}
+
+
+class TestPublishTemplates:
+    """Templates kept in version control, published to WhatsApp on the current API."""
+
+    def test_example_creates_then_finds_them_unchanged(self, run_dag: Any, kapso_current_server: KapsoServer) -> None:
+        from tests._openapi import assert_requests_valid
+
+        simulator = kapso_current_server.simulator
+        first = run_dag("kapso_templates_from_git")
+        _success(first)
+        published = xcom_return_value(first, "publish_templates")
+        assert [(t["name"], t["language_code"], t["action"], t["status"]) for t in published["templates"]] == [
+            ("order_shipped", "en_US", "created", "approved"),
+            ("order_shipped", "es", "created", "approved"),
+        ]
+        assert published["summary"] == {
+            "created": 2,
+            "updated": 0,
+            "unchanged": 0,
+            "approved": 2,
+            "rejected": 0,
+            "pending": 0,
+        }
+        creates = [r for r in simulator.requests if r.method == "POST"]
+        assert [r.json["language"] for r in creates] == ["en_US", "es"]
+        # The next run finds both as they are: nothing is sent.
+        again = run_dag("kapso_templates_from_git")
+        _success(again)
+        assert {t["action"] for t in xcom_return_value(again, "publish_templates")["templates"]} == {"unchanged"}
+        assert len([r for r in simulator.requests if r.method == "POST"]) == 2
+        assert_requests_valid(simulator.requests)
+
+    def test_a_changed_template_is_updated_and_reviewed_again(self, kapso_current_server: KapsoServer) -> None:
+        body = [{"type": "BODY", "text": "Hi {{1}}", "example": {"body_text": [["Ada"]]}}]
+        with closing(KapsoHook()) as hook:
+            created = hook.publish_template("welcome", language_code="en_US", category="UTILITY", components=body)
+            changed = [{**body[0], "text": "Hello {{1}}"}]
+            updated = hook.publish_template("welcome", language_code="en_US", category="UTILITY", components=changed)
+            assert (created["action"], updated["action"], updated["id"]) == ("created", "updated", created["id"])
+            assert hook.get_template(created["id"])["components"][0]["text"] == "Hello {{1}}"
+            same = hook.publish_template("welcome", language_code="en_US", category="UTILITY", components=changed)
+            assert same["action"] == "unchanged"
+
+    def test_a_rejection_fails_without_retry(self, kapso_current_server: KapsoServer) -> None:
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        kapso_current_server.simulator.template_admin.review_verdict = "rejected"
+        operator = KapsoSyncTemplatesOperator(
+            task_id="publish",
+            templates='[{"name": "promo", "language_code": "en_US", "category": "MARKETING", '
+            '"components": [{"type": "BODY", "text": "Sale!"}]}]',
+            poll_interval=0,
+        )
+        with pytest.raises(AirflowFailException, match=r"WhatsApp rejected template\(s\): promo \(en_US\)"):
+            operator.execute({})  # type: ignore[arg-type]
+
+    def test_api_v1_cannot_publish(self, kapso_server: KapsoServer) -> None:
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        operator = KapsoSyncTemplatesOperator(
+            task_id="publish",
+            templates=[
+                {
+                    "name": "a",
+                    "language_code": "en",
+                    "category": "UTILITY",
+                    "components": [{"type": "BODY", "text": "x"}],
+                }
+            ],
+        )
+        with pytest.raises(AirflowFailException, match=r"^publish_template: Kapso's API v1 has no such operation"):
+            operator.execute({})  # type: ignore[arg-type]
+        assert kapso_server.simulator.requests == []
+
+    @pytest.mark.parametrize(
+        ("kwargs", "expected"),
+        [
+            ({"templates": []}, "templates: must be a non-empty list"),
+            ({"templates": [{"name": "a"}]}, r"templates\[0\]\.language_code: is required"),
+            (
+                {"templates": [{"name": "a", "language": "en", "category": "PROMO", "components": [{"type": "BODY"}]}]},
+                r"templates\[0\]\.category: must be one of",
+            ),
+            ({"templates": [{"name": "a", "lang": "en"}]}, r"templates\[0\]: unknown field\(s\) lang"),
+            ({"templates": "[not json"}, "templates: rendered to text that is not JSON"),
+            (
+                {
+                    "templates": [
+                        {"name": "a", "language_code": "en", "category": "UTILITY", "components": [{"type": "BODY"}]}
+                    ],
+                    "whatsapp_config_id": "c",
+                },
+                "whatsapp_config_id: a sync from Meta's",
+            ),
+            ({"business_account_id": "123"}, "business_account_id: only with templates"),
+        ],
+    )
+    def test_checked_when_the_dag_is_parsed(self, kwargs: dict[str, Any], expected: str) -> None:
+        with pytest.raises(KapsoArgumentError, match=expected):
+            KapsoSyncTemplatesOperator(task_id="publish", **kwargs)
 
 
 class TestSyncTemplates:
@@ -248,6 +358,8 @@ class TestCreateContactNote:
         sync = KapsoSyncTemplatesOperator(task_id="sync")
         assert set(sync.template_fields) == {
             "kapso_conn_id",
+            "templates",
+            "business_account_id",
             "whatsapp_config_id",
             "customer_id",
             "wait_for_completion",
