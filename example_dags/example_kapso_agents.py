@@ -1,6 +1,7 @@
 """Run a Kapso AI agent for one customer and use its outcome: wait in the worker, in the triggerer, or not at all.
 
-The three tasks show the three ways to run the same agent; a real DAG picks one. Run it against real Kapso
+The three tasks show the three ways to run the same agent; a real DAG picks one. API v1 only: Kapso's current
+API has no agent executions (its agent runs are in ``example_kapso_agent_runs.py``). Run it against real Kapso
 with a ``kapso_default`` connection:
 ``airflow dags test kapso_agents -c '{"agent_id": "...", "phone_number": "+1..."}'``.
 """

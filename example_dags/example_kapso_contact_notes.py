@@ -1,6 +1,7 @@
 """Campaign bookkeeping: send a template to each recipient, then note on each contact what was sent.
 
-Run it against the local simulator, or against real Kapso with a ``kapso_default`` connection holding your
+API v1 only: Kapso's current API has no contact notes. Run it against the local simulator, or against real
+Kapso with a ``kapso_default`` connection holding your
 API key: ``airflow dags test kapso_contact_notes -c '{"recipients": ["+1..."]}'``.
 """
 

@@ -1,6 +1,7 @@
 """Run a Kapso flow for one customer with variables from the DAG run, and wait until it ends.
 
-The flow needs an active API trigger in Kapso. Run it against real Kapso with a ``kapso_default``
+API v1 only: Kapso's current API files hold no flow executions. The flow needs an active API trigger in
+Kapso. Run it against real Kapso with a ``kapso_default``
 connection: ``airflow dags test kapso_flows -c '{"flow_id": "...", "phone_number": "+1..."}'``.
 """
 

@@ -362,9 +362,10 @@ class TestExampleDags:
     @pytest.fixture
     def fast_examples(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """The example DAGs with their polls cut to a hundredth of a second, for this test only."""
-        for dag_id in ("kapso_agents", "kapso_flows"):
+        for dag_id in ("kapso_agents", "kapso_flows", "kapso_agent_runs"):
             for task in get_dag(dag_id).tasks:
-                monkeypatch.setattr(task, "poll_interval", 0.01)
+                if hasattr(task, "poll_interval"):
+                    monkeypatch.setattr(task, "poll_interval", 0.01)
 
     def test_agents_example(self, run_dag: Any, kapso_server: KapsoServer, fast_examples: None) -> None:
         agents = kapso_server.simulator.agents
@@ -394,3 +395,20 @@ class TestExampleDags:
         assert second.json["variables"] == {"onboarded": "ended"}
         assert xcom_return_value(dag_run, "run_survey_flow_deferred")["status"] == "ended"
         _check_requests(kapso_server)
+
+    def test_agent_runs_example(self, run_dag: Any, kapso_current_server: KapsoServer, fast_examples: None) -> None:
+        dag_run = run_dag("kapso_agent_runs")
+        assert str(dag_run.state) == "success", task_states(dag_run)
+        assert xcom_return_value(dag_run, "weekly_report")["status"] == "completed"
+        assert xcom_return_value(dag_run, "report_text") == "Done."
+        (start,) = _posts(kapso_current_server)
+        assert start.json["metadata"] == {"dag_run": dag_run.run_id}
+        _check_requests(kapso_current_server)
+
+    def test_api_v1_examples_say_so_on_the_current_api(
+        self, run_dag: Any, kapso_current_server: KapsoServer, fast_examples: None
+    ) -> None:
+        # Agent executions are API v1's: on the current API the example fails at once, before any request.
+        dag_run = run_dag("kapso_agents", run_conf={"agent_id": "agent-1"})
+        assert task_states(dag_run)["qualify_lead"] == "failed"
+        assert kapso_current_server.simulator.requests == []
