@@ -299,3 +299,28 @@ def test_webhook_events_view():
     assert answers == [button, button]
     assert statuses == {failed_v2["message"]["id"]: "failed"}
     assert handoffs == [handoff_body["whatsapp_conversation_id"]]
+
+
+def test_register_and_audit_webhooks(kapso_current_server):
+    simulator = kapso_current_server.simulator
+    phone_number_id = simulator.default_phone_number_id
+    secret = "a-secret-from-your-secrets-backend"
+    # [START howto_hook_kapso_webhooks]
+    from kapso_provider.hooks.kapso import KapsoHook
+
+    hook = KapsoHook()  # a connection to Kapso's current API
+    wanted = "https://hooks.example.com/kapso"
+    registered = [w for w in hook.list_webhooks(phone_number_id=phone_number_id) if w["url"] == wanted]
+    if not registered:
+        hook.create_webhook(
+            url=wanted,
+            events=["whatsapp.message.received", "whatsapp.message.failed"],
+            phone_number_id=phone_number_id,
+            secret_key=secret,
+        )
+    # Deliveries that failed in the last 24 hours, newest first.
+    failures = [(d["event"], d["response_status"]) for d in hook.list_webhook_deliveries(errors_only=True)]
+    # [END howto_hook_kapso_webhooks]
+    (webhook,) = hook.list_webhooks(phone_number_id=phone_number_id)
+    assert (webhook["url"], webhook["secret_key"]) == (wanted, "***")
+    assert failures == []
