@@ -26,6 +26,16 @@ def _runs(answer: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [run for run in answer.get("sync_requests") or [] if isinstance(run, Mapping)]
 
 
+def _wait_settings(
+    problems: list[str], wait_for_completion: object, poll_interval: object, timeout: object
+) -> tuple[bool, float, float]:
+    """Whether to wait, seconds between two reads, seconds at most: rendered values converted, problems noted."""
+    wait = as_bool("wait_for_completion", wait_for_completion, problems)
+    interval = as_number("poll_interval", poll_interval, problems, minimum=0, unit="seconds")
+    limit = as_number("timeout", timeout, problems, minimum=0, unit="seconds")
+    return wait, interval, limit
+
+
 @dataclass(frozen=True)
 class TemplateSync:
     """Which accounts to sync, and how to wait for them.
@@ -63,9 +73,7 @@ class TemplateSync:
         check_text(problems, "customer_id", customer_id)
         if whatsapp_config_id is not None and customer_id is not None:
             problems.append("whatsapp_config_id, customer_id: give at most one of them")
-        wait = as_bool("wait_for_completion", wait_for_completion, problems)
-        interval = as_number("poll_interval", poll_interval, problems, minimum=0, unit="seconds")
-        limit = as_number("timeout", timeout, problems, minimum=0, unit="seconds")
+        wait, interval, limit = _wait_settings(problems, wait_for_completion, poll_interval, timeout)
         raise_problems(problems)
         return cls(whatsapp_config_id, customer_id, wait, interval, limit)  # type: ignore[arg-type]
 
@@ -236,9 +244,7 @@ class TemplatePublish:
             twice = sorted({key for key in keys if keys.count(key) > 1})
             problems += [f"templates: {name} ({language}) is given twice" for name, language in twice]
         check_text(problems, "business_account_id", business_account_id)
-        wait = as_bool("wait_for_completion", wait_for_completion, problems)
-        interval = as_number("poll_interval", poll_interval, problems, minimum=0, unit="seconds")
-        limit = as_number("timeout", timeout, problems, minimum=0, unit="seconds")
+        wait, interval, limit = _wait_settings(problems, wait_for_completion, poll_interval, timeout)
         raise_problems(problems)
         return cls(tuple(checked), business_account_id, wait, interval, limit)  # type: ignore[arg-type]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kapso_provider.api._unsupported import refuse_on_current
 from kapso_provider.api.current._calls import contextual
 from kapso_provider.api.current._wire import platform_path, sender
-from kapso_provider.api.v1.broadcasts import MAX_RECIPIENTS_PER_REQUEST, check_broadcast_recipient
+from kapso_provider.api.v1.broadcasts import check_broadcast_recipient, checked_batch
 from kapso_provider.arguments import parse_time
 from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.transport.flows import (
@@ -295,23 +295,7 @@ def add_broadcast_recipients(broadcast_id: str, recipients: Sequence[str | Mappi
     :raises KapsoArgumentError: for an empty or too large batch or a malformed recipient, naming its index,
         before any request.
     """
-    if isinstance(recipients, str | bytes) or not isinstance(recipients, Sequence):
-        raise KapsoArgumentError([f"recipients: expected a list, got {type(recipients).__name__}"])
-    if not 1 <= len(recipients) <= MAX_RECIPIENTS_PER_REQUEST:
-        raise KapsoArgumentError(
-            [
-                f"recipients: {len(recipients)} in one request; Kapso takes 1 to {MAX_RECIPIENTS_PER_REQUEST} per "
-                "request (split them into batches)"
-            ]
-        )
-    problems: list[str] = []
-    checked = []
-    for index, value in enumerate(recipients):
-        try:
-            checked.append(broadcast_recipient(value, f"recipients[{index}]"))
-        except KapsoArgumentError as exc:
-            problems.extend(exc.problems)
-    raise_problems(problems)
+    checked = checked_batch(recipients, broadcast_recipient)
     # Not repeated after an ambiguous failure, as on API v1: the file says duplicates are skipped but not what
     # makes two recipients duplicates; the broadcast service reads the recipients back instead.
     body = {"whatsapp_broadcast": {"recipients": checked}}

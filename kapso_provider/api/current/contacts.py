@@ -14,7 +14,7 @@ from typing import Any
 
 from kapso_provider.api.current._calls import query_flag, single_page
 from kapso_provider.api.current._wire import cursor_pages, platform_path, sender
-from kapso_provider.api.v1.contacts import contact_identifier
+from kapso_provider.api.v1.contacts import check_contact_filters, contact_identifier
 from kapso_provider.exceptions import KapsoNotFoundError
 from kapso_provider.transport.flows import (
     MAX_PAGE_SIZE,
@@ -92,19 +92,9 @@ def list_contacts(
     :raises KapsoArgumentError: for a filter value Kapso cannot take, before any request.
     """
     problems: list[str] = []
-    for field, value in (
-        ("customer_id", customer_id),
-        ("external_customer_id", external_customer_id),
-        ("profile_name", profile_name),
-    ):
-        check_text(problems, field, value)
-    digits = None
-    if phone_number is not None:
-        digits = re.sub(r"\D", "", phone_number) if isinstance(phone_number, str) else ""
-        if not digits:
-            problems.append(f"phone_number: must hold at least one digit, got {phone_number!r}")
-    if has_customer is not None and not isinstance(has_customer, bool):
-        problems.append(f"has_customer: must be True, False or None, got {has_customer!r}")
+    digits = check_contact_filters(
+        problems, customer_id, external_customer_id, has_customer, profile_name, phone_number
+    )
     raise_problems(problems)
     check_page_size("per_page", per_page)
     filters = {

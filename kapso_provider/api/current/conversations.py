@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kapso_provider.api.current._wire import platform_path
-from kapso_provider.exceptions import KapsoArgumentError
+from kapso_provider.api.v1.conversations import assignment_changes, new_assignment
 from kapso_provider.transport.flows import (
     MAX_PAGE_SIZE,
     Call,
@@ -20,8 +20,6 @@ from kapso_provider.transport.flows import (
 )
 from kapso_provider.transport.wire import Request
 from kapso_provider.validation import (
-    optional_bool,
-    optional_string,
     require_uuid,
 )
 
@@ -105,11 +103,8 @@ def create_assignment(conversation_id: str, *, user_id: str, notes: str | None =
     :returns: the assignment record (``id``, ``user_id``, ``active``, ``notes``, ``created_at``...).
     :raises KapsoArgumentError: ``user_id`` is not a UUID or ``notes`` not a string.
     """
-    assignment: dict[str, Any] = {"user_id": require_uuid("user_id", user_id)}
-    if optional_string("notes", notes) is not None:
-        assignment["notes"] = notes
     path = _conversation_path(conversation_id, "assignments")
-    return Call(Request("POST", path, json={"assignment": assignment}), data_object)
+    return Call(Request("POST", path, json={"assignment": new_assignment(user_id, notes)}), data_object)
 
 
 def update_assignment(
@@ -133,14 +128,6 @@ def update_assignment(
     :returns: the updated assignment record.
     :raises KapsoArgumentError: nothing to change, or a field of the wrong type.
     """
-    changes: dict[str, Any] = {}
-    if user_id is not None:
-        changes["user_id"] = require_uuid("user_id", user_id)
-    if optional_string("notes", notes) is not None:
-        changes["notes"] = notes
-    if optional_bool("active", active) is not None:
-        changes["active"] = active
-    if not changes:
-        raise KapsoArgumentError("update_assignment: give at least one of user_id, notes, active")
+    changes = assignment_changes(user_id, notes, active)
     path = _assignment_path(conversation_id, assignment_id)
     return Call(Request("PATCH", path, json={"assignment": changes}, retry_ambiguous=True), data_object)

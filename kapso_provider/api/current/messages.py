@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kapso_provider.api._unsupported import refuse_on_current
+from kapso_provider.api.current._calls import mapped
 from kapso_provider.api.current._wire import cursor_pages, platform_path, proxy_path, sender
 from kapso_provider.api.current.records import conversation_record, message_record, phone_digits, sent_record
 from kapso_provider.exceptions import (
@@ -37,8 +38,6 @@ from kapso_provider.transport.flows import (
     Call,
     Flow,
     FlowContext,
-    Item,
-    ListingSteps,
     Pager,
     Steps,
     data_object,
@@ -57,7 +56,7 @@ from kapso_provider.validation import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     from kapso_provider.models import KapsoMessage
 
@@ -96,31 +95,6 @@ def get_conversation(conversation_id: str) -> Call[dict[str, Any]]:
         Request("GET", _conversation_path(conversation_id)),
         lambda body, req: conversation_record(data_object(body, req)),
     )
-
-
-def _mapped(pager: Pager[Any], change: Callable[[Any], Any | None]) -> Pager[Any]:
-    """``pager``'s records through ``change``; a record it turns into ``None`` is left out."""
-
-    def run(context: FlowContext) -> ListingSteps[Any]:
-        steps = pager.steps(context)
-        answer: Any = None
-        try:
-            while True:
-                try:
-                    step = steps.send(answer)
-                except StopIteration:
-                    return
-                if isinstance(step, Item):
-                    answer = None
-                    changed = change(step.value)
-                    if changed is not None:
-                        yield Item(changed)
-                else:
-                    answer = yield step
-        finally:
-            steps.close()
-
-    return Pager(run)
 
 
 def list_conversations(
@@ -169,11 +143,11 @@ def list_conversations(
             return None  # a number that merely contains the digits asked for
         return conversation_record(record)
 
-    return _mapped(listing, kept)
+    return mapped(listing, kept)
 
 
 def _messages_listing(filters: Mapping[str, Any], *, limit: int = MAX_PAGE_SIZE) -> Pager[dict[str, Any]]:
-    return _mapped(cursor_pages(platform_path("whatsapp", "messages"), filters, limit=limit), message_record)
+    return mapped(cursor_pages(platform_path("whatsapp", "messages"), filters, limit=limit), message_record)
 
 
 def list_messages(conversation_id: str, *, per_page: int = MAX_PAGE_SIZE) -> Pager[dict[str, Any]]:

@@ -36,6 +36,7 @@ from kapso_provider.validation import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
 #: The endpoints this module defines, by the name both hooks expose them under.
@@ -134,6 +135,33 @@ def check_broadcast_recipient(value: object, where: str) -> dict[str, Any]:
             dict(parameters) if isinstance(parameters, Mapping) else [str(item) for item in parameters]
         )
     return recipient
+
+
+def checked_batch(
+    recipients: Sequence[str | Mapping[str, Any]], check: Callable[[object, str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One request's batch of recipients, each checked by ``check`` (the generation's own form).
+
+    :raises KapsoArgumentError: for an empty or too large batch, or naming each malformed recipient by index.
+    """
+    if isinstance(recipients, str | bytes) or not isinstance(recipients, Sequence):
+        raise KapsoArgumentError([f"recipients: expected a list, got {type(recipients).__name__}"])
+    if not 1 <= len(recipients) <= MAX_RECIPIENTS_PER_REQUEST:
+        raise KapsoArgumentError(
+            [
+                f"recipients: {len(recipients)} in one request; Kapso takes 1 to "
+                f"{MAX_RECIPIENTS_PER_REQUEST} per request (split them into batches)"
+            ]
+        )
+    problems: list[str] = []
+    checked = []
+    for index, value in enumerate(recipients):
+        try:
+            checked.append(check(value, f"recipients[{index}]"))
+        except KapsoArgumentError as exc:
+            problems.extend(exc.problems)
+    raise_problems(problems)
+    return checked
 
 
 # Writes are never repeated after an ambiguous failure (the transport's rule): Kapso takes no idempotency
@@ -274,24 +302,7 @@ def add_broadcast_recipients(broadcast_id: str, recipients: Sequence[str | Mappi
     :raises KapsoArgumentError: for an empty or too large batch or a malformed recipient, naming
         its index, before any request.
     """
-    if isinstance(recipients, str | bytes) or not isinstance(recipients, Sequence):
-        raise KapsoArgumentError([f"recipients: expected a list, got {type(recipients).__name__}"])
-    if not 1 <= len(recipients) <= MAX_RECIPIENTS_PER_REQUEST:
-        raise KapsoArgumentError(
-            [
-                f"recipients: {len(recipients)} in one request; Kapso takes 1 to "
-                f"{MAX_RECIPIENTS_PER_REQUEST} per request (split them into batches)"
-            ]
-        )
-    problems: list[str] = []
-    checked = []
-    for index, value in enumerate(recipients):
-        try:
-            checked.append(check_broadcast_recipient(value, f"recipients[{index}]"))
-        except KapsoArgumentError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise KapsoArgumentError(problems)
+    checked = checked_batch(recipients, check_broadcast_recipient)
     return Call(Request("POST", broadcasts_path(broadcast_id, "recipients"), json={"recipients": checked}), data_object)
 
 

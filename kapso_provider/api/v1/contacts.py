@@ -100,6 +100,34 @@ def _note_fields(content: str | None, name: str | None, metadata: Mapping[str, A
     return {key: value for key, value in fields.items() if value is not None}
 
 
+def check_contact_filters(
+    problems: list[str],
+    customer_id: object,
+    external_customer_id: object,
+    has_customer: object,
+    profile_name: object,
+    phone_number: object,
+) -> str | None:
+    """Check the contact list's filters both generations share; returns the phone number's digits (or ``None``).
+
+    Each problem found is appended to ``problems``, naming the filter.
+    """
+    for field, value in (
+        ("customer_id", customer_id),
+        ("external_customer_id", external_customer_id),
+        ("profile_name", profile_name),
+    ):
+        check_text(problems, field, value)
+    digits = None
+    if phone_number is not None:
+        digits = re.sub(r"\D", "", phone_number) if isinstance(phone_number, str) else ""
+        if not digits:
+            problems.append(f"phone_number: must hold at least one digit, got {phone_number!r}")
+    if has_customer is not None and not isinstance(has_customer, bool):
+        problems.append(f"has_customer: must be True, False or None, got {has_customer!r}")
+    return digits
+
+
 # Every endpoint taking ``contact`` accepts a contact id or a phone number (see contact_identifier).
 
 
@@ -128,21 +156,11 @@ def list_contacts(
     :raises KapsoArgumentError: for a filter value the API cannot take, before any request.
     """
     problems: list[str] = []
-    for field, value in (
-        ("customer_id", customer_id),
-        ("external_customer_id", external_customer_id),
-        ("profile_name", profile_name),
-        ("created_after", created_after),
-        ("created_before", created_before),
-    ):
-        check_text(problems, field, value)
-    digits = None
-    if phone_number is not None:
-        digits = re.sub(r"\D", "", phone_number) if isinstance(phone_number, str) else ""
-        if not digits:
-            problems.append(f"phone_number: must hold at least one digit, got {phone_number!r}")
-    if has_customer is not None and not isinstance(has_customer, bool):
-        problems.append(f"has_customer: must be True, False or None, got {has_customer!r}")
+    check_text(problems, "created_after", created_after)
+    check_text(problems, "created_before", created_before)
+    digits = check_contact_filters(
+        problems, customer_id, external_customer_id, has_customer, profile_name, phone_number
+    )
     raise_problems(problems)
     filters = {
         "q[customer_id_eq]": customer_id,

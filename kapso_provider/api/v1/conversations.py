@@ -88,6 +88,35 @@ def mark_message_as_read(
 # -- assignments --
 
 
+def new_assignment(user_id: str, notes: str | None) -> dict[str, Any]:
+    """A new assignment's fields, checked (both generations take the same ones).
+
+    :raises KapsoArgumentError: ``user_id`` is not a UUID or ``notes`` not a string.
+    """
+    assignment: dict[str, Any] = {"user_id": require_uuid("user_id", user_id)}
+    if optional_string("notes", notes) is not None:
+        # notes is a plain (not nullable) string in the files: leave it out rather than send null.
+        assignment["notes"] = notes
+    return assignment
+
+
+def assignment_changes(user_id: str | None, notes: str | None, active: bool | None) -> dict[str, Any]:
+    """The given fields of an assignment update, checked (both generations take the same ones).
+
+    :raises KapsoArgumentError: nothing to change, or a field of the wrong type.
+    """
+    changes: dict[str, Any] = {}
+    if user_id is not None:
+        changes["user_id"] = require_uuid("user_id", user_id)
+    if optional_string("notes", notes) is not None:
+        changes["notes"] = notes
+    if optional_bool("active", active) is not None:
+        changes["active"] = active
+    if not changes:
+        raise KapsoArgumentError("update_assignment: give at least one of user_id, notes, active")
+    return changes
+
+
 def list_assignments(conversation_id: str, *, per_page: int = MAX_PAGE_SIZE) -> Pager[dict[str, Any]]:
     """Yield every assignment of a conversation, active or not, fetching pages as the caller iterates.
 
@@ -112,11 +141,7 @@ def create_assignment(conversation_id: str, *, user_id: str, notes: str | None =
     :returns: the assignment record (``id``, ``user_id``, ``active``, ``notes``, ``created_at``...).
     :raises KapsoArgumentError: ``user_id`` is not a UUID or ``notes`` not a string.
     """
-    assignment: dict[str, Any] = {"user_id": require_uuid("user_id", user_id)}
-    if optional_string("notes", notes) is not None:
-        # notes is a plain (not nullable) string in the files: leave it out rather than send null.
-        assignment["notes"] = notes
-    body = {"conversation_assignment": assignment}
+    body = {"conversation_assignment": new_assignment(user_id, notes)}
     return Call(Request("POST", _assignments_path(conversation_id), json=body), data_object)
 
 
@@ -142,14 +167,6 @@ def update_assignment(
     :returns: the updated assignment record.
     :raises KapsoArgumentError: nothing to change, or a field of the wrong type.
     """
-    changes: dict[str, Any] = {}
-    if user_id is not None:
-        changes["user_id"] = require_uuid("user_id", user_id)
-    if optional_string("notes", notes) is not None:
-        changes["notes"] = notes
-    if optional_bool("active", active) is not None:
-        changes["active"] = active
-    if not changes:
-        raise KapsoArgumentError("update_assignment: give at least one of user_id, notes, active")
+    changes = assignment_changes(user_id, notes, active)
     path = f"{_assignments_path(conversation_id)}/{path_segment('assignment_id', assignment_id)}"
     return Call(Request("PATCH", path, json={"conversation_assignment": changes}, retry_ambiguous=True), data_object)

@@ -3,7 +3,7 @@ check that every request a test sent is valid against Kapso's current OpenAPI fi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
@@ -11,7 +11,7 @@ from kapso_provider.hooks.kapso import KapsoHook, RetryPolicy
 from tests._openapi import assert_current_requests_valid
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from kapso_provider.testing import KapsoSimulator
     from kapso_provider.testing.pytest_plugin import KapsoServer
@@ -29,3 +29,19 @@ def hook(kapso_current_server: KapsoServer) -> Iterator[KapsoHook]:
     yield hook
     hook.close()
     assert_current_requests_valid(kapso_current_server.simulator.requests, at_least=0)
+
+
+class Refused(Protocol):
+    def __call__(self, call: Callable[[KapsoHook], object], error: type[Exception], message: str) -> None: ...
+
+
+@pytest.fixture
+def refused(hook: KapsoHook, simulator: KapsoSimulator) -> Refused:
+    """``refused(call, error, message)``: ``call(hook)`` raises ``error`` matching ``message``, before any request."""
+
+    def check(call: Callable[[KapsoHook], object], error: type[Exception], message: str) -> None:
+        with pytest.raises(error, match=message):
+            call(hook)
+        assert simulator.requests == []
+
+    return check

@@ -13,6 +13,7 @@ from kapso_provider.exceptions import KapsoArgumentError, KapsoConflictError, Ka
 if TYPE_CHECKING:
     from kapso_provider.hooks.kapso import KapsoHook
     from kapso_provider.testing import KapsoSimulator
+    from tests.api.current.conftest import Refused
 
 
 def test_a_run_starts_and_completes(hook: KapsoHook, simulator: KapsoSimulator) -> None:
@@ -75,8 +76,6 @@ def test_a_tool_call_waits_for_a_decision(
     ],
 )
 def test_bad_arguments_fail_before_any_request(
-    hook: KapsoHook, simulator: KapsoSimulator, call: Any, error: type[Exception], message: str
+    refused: Refused, call: Any, error: type[Exception], message: str
 ) -> None:
-    with pytest.raises(error, match=message):
-        call(hook)
-    assert simulator.requests == []
+    refused(call, error, message)

@@ -12,6 +12,7 @@ from kapso_provider.exceptions import KapsoArgumentError, KapsoNotFoundError, Ka
 if TYPE_CHECKING:
     from kapso_provider.hooks.kapso import KapsoHook
     from kapso_provider.testing import KapsoSimulator
+    from tests.api.current.conftest import Refused
 
 BODY = [{"type": "BODY", "text": "Hi {{1}}, your order {{2}} shipped.", "example": {"body_text": [["Ada", "42"]]}}]
 
@@ -100,11 +101,9 @@ def test_a_task_names_another_business_account(hook: KapsoHook, simulator: Kapso
     ],
 )
 def test_bad_arguments_fail_before_any_request(
-    hook: KapsoHook, simulator: KapsoSimulator, call: Any, error: type[Exception], message: str
+    refused: Refused, call: Any, error: type[Exception], message: str
 ) -> None:
-    with pytest.raises(error, match=message):
-        call(hook)
-    assert simulator.requests == []
+    refused(call, error, message)
 
 
 def test_without_a_business_account_the_error_says_where_to_set_it(
