@@ -119,9 +119,12 @@ def shared_key(
             # Every child imports Airflow first; the sends start together once all are ready.
             for child in children:
                 assert child.stdout is not None
+                # Airflow 2.x logs "Retrieving connection" to stdout before the child says it is ready.
                 line = child.stdout.readline()
+                while line and line.strip() != "ready":
+                    line = child.stdout.readline()
                 if line.strip() != "ready":
-                    raise RuntimeError(f"a sender did not start: {line!r}")
+                    raise RuntimeError(f"a sender did not start (exit code {child.poll()})")
             for child in children:
                 assert child.stdin is not None
                 child.stdin.write("go\n")
