@@ -62,7 +62,8 @@ class RequestPacer:
       two requests go alone, the second four of the key's request intervals after the first answer, and
       the other threads wait for their answers (at most ``probe_timeout``): what Kapso counted in between
       is the first measure of the share, and a first burst of every thread at once could spend a small
-      window by itself.
+      window by itself. When the first answer shows a window that holds only that request, nobody else
+      is sending and the first request is probe enough.
     - *Window budget* (always): a steady pacer claims at most its share of what the window has left (as
       Kapso last reported it, less the requests it reserved since), any pacer does once a tenth or less of
       the window remains; with nothing left for it, the next request waits for the next window. A steady
@@ -85,7 +86,7 @@ class RequestPacer:
         window: float = 60.0,
         max_requests_per_minute: float | None = None,
         steady: bool = False,
-        headroom: float = 0.95,
+        headroom: float = 0.98,
         probe_timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -257,6 +258,9 @@ class RequestPacer:
                 self._limit = limit
                 self._counts.clear()
                 self._fresh_count(now, remaining)
+                if remaining >= limit - 1:
+                    # The window holds this request alone: nobody else is sending, no second probe needed.
+                    self._measured = True
             elif remaining > self._lowest_reported + self._reorder_margin():
                 # A fresh count: Kapso opened a new window before answering, so it began no later than now.
                 # Answers to requests still in flight may yet report the old window's count.
