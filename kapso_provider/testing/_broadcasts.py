@@ -22,7 +22,24 @@ from kapso_provider.testing._validation import normalize_phone
 if TYPE_CHECKING:
     from kapso_provider.testing._store import Store
 
-__all__ = ["MAX_RECIPIENTS_PER_REQUEST", "OUTCOMES", "BroadcastBook", "Outcome", "v1_view"]
+__all__ = ["MAX_RECIPIENTS_PER_REQUEST", "OUTCOMES", "RECIPIENT_FIELDS", "BroadcastBook", "Outcome", "v1_view"]
+
+#: The fields of a recipient that both API generations show (v1 adds ``template_parameters``, the Platform
+#: API ``template_components``).
+RECIPIENT_FIELDS = (
+    "id",
+    "phone_number",
+    "status",
+    "sent_at",
+    "failed_at",
+    "delivered_at",
+    "read_at",
+    "responded_at",
+    "error_message",
+    "error_details",
+    "created_at",
+    "updated_at",
+)
 
 #: ``maxItems`` of a recipients batch, in both generations' files.
 MAX_RECIPIENTS_PER_REQUEST = 1000

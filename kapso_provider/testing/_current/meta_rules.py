@@ -13,9 +13,17 @@ import re
 from typing import Any
 
 from kapso_provider.testing._errors import ValidationError
-from kapso_provider.testing._validation import MAX_CONTACTS, MAX_TEXT_LENGTH, contact_name
+from kapso_provider.testing._validation import MAX_CONTACTS, MAX_TEXT_LENGTH, check_card_lists, contact_name
 
-__all__ = ["MESSAGE_TYPES", "check_mark_read", "check_marketing", "check_send", "v1_fields"]
+__all__ = ["LOCATION_FIELDS", "MESSAGE_TYPES", "check_mark_read", "check_marketing", "check_send", "v1_fields"]
+
+#: A location's fields: Meta's name -> v1's.
+LOCATION_FIELDS = {
+    "latitude": "latitude",
+    "longitude": "longitude",
+    "name": "location_name",
+    "address": "location_address",
+}
 
 MESSAGE_TYPES = (
     "text",
@@ -132,17 +140,7 @@ def _check_contacts(contacts: object) -> None:
         where = f"contacts[{index}]"
         name = _object(_object(card, where).get("name"), f"{where}.name")
         _text(name.get("formatted_name"), f"{where}.name.formatted_name", limit=200)
-        for list_key, item_key in (("phones", "phone"), ("emails", "email"), ("urls", "url")):
-            items = card.get(list_key)
-            if items is None:
-                continue
-            if not isinstance(items, list):
-                raise _refuse(f"{where}.{list_key}", "must be an array")
-            for item_index, item in enumerate(items):
-                _text(
-                    _object(item, f"{where}.{list_key}[{item_index}]").get(item_key),
-                    f"{where}.{list_key}[{item_index}].{item_key}",
-                )
+        check_card_lists(card, where, status=400)
 
 
 def _check_template(template: dict[str, Any]) -> None:
@@ -422,13 +420,7 @@ def v1_fields(message: dict[str, Any]) -> dict[str, Any]:
         fields.update(content=f"[{kind.capitalize()}] {detail}" if detail else f"[{kind.capitalize()}]", type_data=data)
         fields["media_url"] = payload.get("link")
     elif kind == "location":
-        renamed = {
-            "latitude": "latitude",
-            "longitude": "longitude",
-            "name": "location_name",
-            "address": "location_address",
-        }
-        data = {v1: payload[meta] for meta, v1 in renamed.items() if meta in payload}
+        data = {v1: payload[meta] for meta, v1 in LOCATION_FIELDS.items() if meta in payload}
         place = payload.get("name") or f"{payload['latitude']}, {payload['longitude']}"
         fields.update(content=f"Location: {place}", type_data=data)
     elif kind == "contacts":

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.testing._broadcasts import MAX_RECIPIENTS_PER_REQUEST
+from kapso_provider.testing._broadcasts import RECIPIENT_FIELDS
 from kapso_provider.testing._current.cursor import query_time
-from kapso_provider.testing._errors import RuleError, ValidationError
+from kapso_provider.testing._errors import ValidationError
 from kapso_provider.testing._http import Response, int_param, json_response, paginate
 from kapso_provider.testing._routing import ResourceGroup, object_field, route
-from kapso_provider.testing._v1.broadcasts import recipient_number
+from kapso_provider.testing._v1.broadcasts import add_batch
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -26,20 +26,6 @@ __all__ = ["PlatformBroadcastsGroup"]
 
 _BROADCAST = "/whatsapp/broadcasts/{broadcast_id}"
 _STATUSES = ("draft", "scheduled", "copying", "sending", "stopped", "completed", "failed")
-_RECIPIENT_FIELDS = (
-    "id",
-    "phone_number",
-    "status",
-    "sent_at",
-    "failed_at",
-    "error_message",
-    "delivered_at",
-    "read_at",
-    "responded_at",
-    "created_at",
-    "updated_at",
-    "error_details",
-)
 
 
 class PlatformBroadcastsGroup(ResourceGroup):
@@ -143,7 +129,7 @@ class PlatformBroadcastsGroup(ResourceGroup):
     def _list_recipients(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         views = []
         for recipient in self._book.recipients(params["broadcast_id"]):
-            view = {key: recipient.get(key) for key in _RECIPIENT_FIELDS}
+            view = {key: recipient.get(key) for key in RECIPIENT_FIELDS}
             view["template_components"] = recipient.get("template_components") or []
             views.append(view)
         return paginate(views, query)
@@ -163,23 +149,12 @@ class PlatformBroadcastsGroup(ResourceGroup):
 
     def _add_recipients(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         recipients = object_field(body, "whatsapp_broadcast").get("recipients")
-        if not isinstance(recipients, list) or not recipients:
-            raise RuleError(422, "Recipients array is required")
-        if len(recipients) > MAX_RECIPIENTS_PER_REQUEST:
-            raise RuleError(422, f"Cannot add more than {MAX_RECIPIENTS_PER_REQUEST} recipients per request")
-        template = self._book.render(params["broadcast_id"])["template"]
-        accepted: list[tuple[str, dict[str, Any]]] = []
-        errors: list[str] = []
-        for index, item in enumerate(recipients, start=1):
-            label = f"Recipient {index}"
-            digits, problem = recipient_number(self._book, label, item)
-            problem = problem or self._components_problem(label, item, template)
-            if problem is not None or digits is None:
-                errors.append(problem or f"{label}: invalid")
-                continue
-            accepted.append((digits, {"template_components": item.get("components") or []}))
-        counts = self._book.add_recipients(params["broadcast_id"], accepted)
-        return json_response(201, {"data": {**counts, "errors": errors}})
+
+        def kept(item: dict[str, Any]) -> dict[str, Any]:
+            return {"template_components": item.get("components") or []}
+
+        result = add_batch(self._book, params["broadcast_id"], recipients, self._components_problem, kept)
+        return json_response(201, {"data": result})
 
     def _clear_recipients(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         return json_response(200, {"data": self._view(self._book.clear_recipients(params["broadcast_id"]))})

@@ -12,6 +12,7 @@ import copy
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from kapso_provider.testing._current.meta_rules import LOCATION_FIELDS
 from kapso_provider.testing._validation import MEDIA_TYPES, normalize_phone
 
 if TYPE_CHECKING:
@@ -57,13 +58,7 @@ def _meta_from_v1(record: dict[str, Any]) -> tuple[str, Any]:
             media["id"] = data["media_id"]
         return kind, media
     if kind == "location":
-        names = {
-            "latitude": "latitude",
-            "longitude": "longitude",
-            "location_name": "name",
-            "location_address": "address",
-        }
-        return "location", {meta: data[v1] for v1, meta in names.items() if data.get(v1) is not None}
+        return "location", {meta: data[v1] for meta, v1 in LOCATION_FIELDS.items() if data.get(v1) is not None}
     if kind == "template":
         params = data.get("template_params") or record.get("metadata", {}).get("template_params") or []
         if isinstance(params, dict):

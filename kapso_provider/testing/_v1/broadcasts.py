@@ -9,37 +9,22 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.testing._broadcasts import MAX_RECIPIENTS_PER_REQUEST, v1_view
+from kapso_provider.testing._broadcasts import MAX_RECIPIENTS_PER_REQUEST, RECIPIENT_FIELDS, v1_view
 from kapso_provider.testing._errors import ValidationError
 from kapso_provider.testing._http import first, int_param, json_response, paginate, unprocessable
 from kapso_provider.testing._routing import ResourceGroup, Route, route
 from kapso_provider.testing._validation import normalize_phone
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from kapso_provider.testing._broadcasts import BroadcastBook
     from kapso_provider.testing._http import Response
 
-__all__ = ["BroadcastsGroup", "recipient_number"]
+__all__ = ["BroadcastsGroup", "add_batch", "recipient_number"]
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _BROADCAST = "/whatsapp_broadcasts/{broadcast_id}"
-_RECIPIENT_FIELDS = (
-    "id",
-    "phone_number",
-    "status",
-    "sent_at",
-    "failed_at",
-    "delivered_at",
-    "read_at",
-    "responded_at",
-    "error_message",
-    "error_details",
-    "template_parameters",
-    "created_at",
-    "updated_at",
-)
 
 
 def recipient_number(book: BroadcastBook, label: str, item: Any) -> tuple[str | None, str | None]:
@@ -62,6 +47,45 @@ def recipient_number(book: BroadcastBook, label: str, item: Any) -> tuple[str | 
         return digits, None
     digits = book.contact_number(contact_id) or ""
     return (digits, None) if digits else (None, f"{label}: WhatsApp contact not found")
+
+
+def add_batch(
+    book: BroadcastBook,
+    broadcast_id: str,
+    recipients: object,
+    problem: Callable[[str, dict[str, Any], dict[str, Any]], str | None],
+    kept: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    allow_empty: bool = False,
+) -> dict[str, Any]:
+    """Add a request's batch of recipients: the acceptable ones go in (duplicates skipped), every refused
+    one is reported as ``"Recipient <n>: <why>"``, counting from 1 (the files do not say; like a person).
+
+    :param book: the broadcasts.
+    :param broadcast_id: the broadcast.
+    :param recipients: the batch as sent.
+    :param problem: what is wrong with one recipient's parameters for the template, or ``None``.
+    :param kept: the fields of an accepted recipient to keep beside its number.
+    :param allow_empty: take an empty batch (v1 does; the Platform file requires one recipient at least).
+    :returns: ``{"added", "duplicates", "errors"}``.
+    :raises RuleError: 422 for a batch that is not an array of at most 1,000 (nor empty, unless allowed).
+    """
+    if not isinstance(recipients, list) or not (recipients or allow_empty):
+        raise unprocessable("Recipients array is required")
+    if len(recipients) > MAX_RECIPIENTS_PER_REQUEST:
+        raise unprocessable(f"Cannot add more than {MAX_RECIPIENTS_PER_REQUEST} recipients per request")
+    template = book.render(broadcast_id)["template"]
+    accepted: list[tuple[str, dict[str, Any]]] = []
+    errors: list[str] = []
+    for index, item in enumerate(recipients, start=1):
+        label = f"Recipient {index}"
+        digits, refusal = recipient_number(book, label, item)
+        refusal = refusal or problem(label, item, template)
+        if refusal is not None or digits is None:
+            errors.append(refusal or f"{label}: invalid")
+            continue
+        accepted.append((digits, kept(item)))
+    return {**book.add_recipients(broadcast_id, accepted), "errors": errors}
 
 
 class BroadcastsGroup(ResourceGroup):
@@ -125,7 +149,7 @@ class BroadcastsGroup(ResourceGroup):
     def _list_recipients(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         views = []
         for recipient in self._book.recipients(params["broadcast_id"]):
-            view = {key: recipient.get(key) for key in _RECIPIENT_FIELDS}
+            view = {key: recipient.get(key) for key in RECIPIENT_FIELDS}
             view["template_parameters"] = recipient.get("template_parameters") or []
             views.append(view)
         return paginate(views, query)
@@ -151,24 +175,14 @@ class BroadcastsGroup(ResourceGroup):
 
     def _add_recipients(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         recipients = body.get("recipients") if isinstance(body, dict) else None
-        if not isinstance(recipients, list):
-            raise unprocessable("Recipients array is required")
-        if len(recipients) > MAX_RECIPIENTS_PER_REQUEST:
-            raise unprocessable(f"Cannot add more than {MAX_RECIPIENTS_PER_REQUEST} recipients per request")
-        template = self._book.render(params["broadcast_id"])["template"]
-        accepted: list[tuple[str, dict[str, Any]]] = []
-        errors: list[str] = []
-        # The files do not say how errors count recipients: from 1, like a person reading the list.
-        for index, item in enumerate(recipients, start=1):
-            label = f"Recipient {index}"
-            digits, problem = recipient_number(self._book, label, item)
-            problem = problem or self._parameters_problem(label, item, template)
-            if problem is not None or digits is None:
-                errors.append(problem or f"{label}: invalid")
-                continue
-            accepted.append((digits, {"template_parameters": item.get("template_parameters") or []}))
-        counts = self._book.add_recipients(params["broadcast_id"], accepted)
-        return json_response(201, {"data": {**counts, "errors": errors}})
+
+        def kept(item: dict[str, Any]) -> dict[str, Any]:
+            return {"template_parameters": item.get("template_parameters") or []}
+
+        result = add_batch(
+            self._book, params["broadcast_id"], recipients, self._parameters_problem, kept, allow_empty=True
+        )
+        return json_response(201, {"data": result})
 
     def _send(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         record = self._book.send(params["broadcast_id"])
