@@ -29,6 +29,7 @@ __all__ = [
     "MESSAGE_FIELDS",
     "RECIPIENT_FIELDS",
     "SEND_OPTION_FIELDS",
+    "V1_MESSAGE_FIELDS",
     "KapsoMessageArguments",
     "KapsoSendArguments",
     "MessageArguments",
@@ -36,6 +37,7 @@ __all__ = [
     "RecipientArguments",
     "SendArguments",
     "SendOptions",
+    "V1MessageFields",
     "is_static",
     "is_uuid",
     "keyword_parameters",
@@ -44,12 +46,11 @@ __all__ = [
 ]
 
 
-class MessageFields(TypedDict, total=False):
-    """Every field of a message that a DAG author can set: the v1 ``message`` object's, in the reference page's
-    order, then the ones only Kapso's current API sends.
+class V1MessageFields(TypedDict, total=False):
+    """Every field of the v1 ``message`` object that a DAG author can set, in the reference page's order.
 
-    ``media_file`` (a multipart upload) is left out: upload a file first (``KapsoUploadMediaOperator``) and
-    send its ``media_id``. See :class:`KapsoMessageArguments` for what each field means.
+    ``media_file`` (a multipart upload) is left out: upload a file first (``KapsoUploadMediaOperator``, current
+    API) or give ``media_url``. See :class:`KapsoMessageArguments` for what each field means.
     """
 
     content: str | None
@@ -78,7 +79,12 @@ class MessageFields(TypedDict, total=False):
     reaction_emoji: str | None
     reacted_to_message_id: str | None
     contacts: Sequence[Mapping[str, Any]] | None
-    # Kapso's current API only (API v1 refuses a message that sets one; see kapso_provider.models).
+
+
+class MessageFields(V1MessageFields, total=False):
+    """Every field of a message that a DAG author can set: v1's, then the ones only Kapso's current API sends
+    (API v1 refuses a message that sets one; see :mod:`kapso_provider.models`)."""
+
     preview_url: bool | None
     voice: bool | None
     button_url_params: Mapping[str, str] | None
@@ -127,6 +133,8 @@ class SendArguments(MessageArguments, RecipientArguments, SendOptions, total=Fal
 
 
 MESSAGE_FIELDS: tuple[str, ...] = tuple(MessageFields.__annotations__)
+#: The fields of API v1's ``message`` object, the first ones of :data:`MESSAGE_FIELDS`.
+V1_MESSAGE_FIELDS: tuple[str, ...] = tuple(V1MessageFields.__annotations__)
 RECIPIENT_FIELDS: tuple[str, ...] = tuple(RecipientArguments.__annotations__)
 SEND_OPTION_FIELDS: tuple[str, ...] = tuple(SendOptions.__annotations__)
 # The whole message first, as the constructors have always listed it.

@@ -167,6 +167,10 @@ def run_kind(
     id_field = "whatsapp_message_id" if api == "current" else "id"
     stored_ids = {m["content"]: m[id_field] for m in mine}
     outcome: Counter[str] = Counter({"task retries": retried})
+    failures = [f"{text}: {result}" for text, result in reported.items() if isinstance(result, BaseException)]
+    for line in failures[:3]:
+        # What a failed send said, so that a "failed clearly" in the table can be read back.
+        print(f"  {line[:300]}", flush=True)
     for text, result in reported.items():
         copies = stored[text]
         if copies > 1:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Unpack
 
-    from airflow.providers.common.compat.sdk import Context
+    from airflow.providers.common.compat.sdk import Context, XComArg
 
     from kapso_provider.operators._base import KapsoOperatorArguments
 
@@ -51,8 +51,8 @@ class KapsoUploadMediaOperator(KapsoBaseOperator):
     def __init__(
         self,
         *,
-        file_path: str | None = None,
-        url: str | None = None,
+        file_path: str | XComArg | None = None,
+        url: str | XComArg | None = None,
         mime_type: str | None = None,
         filename: str | None = None,
         phone_number_id: str | None = None,
@@ -74,7 +74,7 @@ class KapsoUploadMediaOperator(KapsoBaseOperator):
         with self.running():
             if self.file_path is not None:
                 media = self.hook.upload_media(
-                    self.file_path, phone_number_id=self.phone_number_id, mime_type=self.mime_type
+                    str(self.file_path), phone_number_id=self.phone_number_id, mime_type=self.mime_type
                 )
             else:
                 media = self.hook.upload_media_from_url(

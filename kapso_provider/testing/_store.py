@@ -13,13 +13,16 @@ import copy
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kapso_provider.testing._clock import Clock
 from kapso_provider.testing._errors import NotFoundError
 from kapso_provider.testing._progression import Progression, StatusChange, check_delay, check_status
 from kapso_provider.testing._templates import TemplateBook
 from kapso_provider.testing._validation import message_type_data, normalize_phone, summarize
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["NotFoundError", "StatusChange", "Store"]
 
@@ -443,17 +446,22 @@ class Store:
             self.apply_due_status_changes()
             return copy.deepcopy(self._message(message_id))
 
-    def list_messages(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
+    def list_messages(
+        self, conversation_id: str | None = None, *, where: Callable[[dict[str, Any]], bool] | None = None
+    ) -> list[dict[str, Any]]:
         """Messages in insertion order, optionally of one conversation.
 
         :param conversation_id: restrict to this conversation.
+        :param where: keep only the records it accepts, judged before they are copied (a filtered listing
+            then costs a copy of what it returns, not of every message stored).
         """
         with self.lock:
             self.apply_due_status_changes()
             return [
                 copy.deepcopy(record)
                 for record in self._messages
-                if conversation_id is None or record["whatsapp_conversation_id"] == conversation_id
+                if (conversation_id is None or record["whatsapp_conversation_id"] == conversation_id)
+                and (where is None or where(record))
             ]
 
     def status_history(self, message_id: str) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.arguments import MESSAGE_FIELDS, RECIPIENT_FIELDS
+from kapso_provider.arguments import MESSAGE_FIELDS, RECIPIENT_FIELDS, SEND_OPTION_FIELDS
 from kapso_provider.exceptions import KapsoInvalidMessageError
 from kapso_provider.notifications.kapso import KapsoNotifier, send_kapso_notification
 from tests._airflow import get_dag, task_states
@@ -368,7 +368,8 @@ class TestConstruction:
         KapsoNotifier(**kwargs)
 
     def test_template_fields_cover_every_argument(self) -> None:
-        assert set(KapsoNotifier.template_fields) == {"kapso_conn_id", "message", *RECIPIENT_FIELDS, *MESSAGE_FIELDS}
+        expected = {"kapso_conn_id", "message", *RECIPIENT_FIELDS, *SEND_OPTION_FIELDS, *MESSAGE_FIELDS}
+        assert set(KapsoNotifier.template_fields) == expected
         assert KapsoNotifier.template_ext == ()
 
     def test_keyword_only_and_unknown_arguments_refused(self) -> None:

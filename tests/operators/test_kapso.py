@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from kapso_provider.arguments import SEND_OPTION_FIELDS, V1_MESSAGE_FIELDS
 from kapso_provider.exceptions import KapsoInvalidMessageError
 from kapso_provider.operators.kapso import MESSAGE_FIELDS, RECIPIENT_FIELDS, KapsoSendMessageOperator
 from tests._airflow import task_states, xcom_return_value
@@ -160,13 +161,15 @@ class TestParseTimeValidation:
 
     def test_template_fields_cover_every_argument(self) -> None:
         fields = set(KapsoSendMessageOperator.template_fields)
-        assert fields == {"kapso_conn_id", "message", *RECIPIENT_FIELDS, *MESSAGE_FIELDS}
+        assert fields == {"kapso_conn_id", "message", *RECIPIENT_FIELDS, *SEND_OPTION_FIELDS, *MESSAGE_FIELDS}
         assert KapsoSendMessageOperator.template_ext == ()
 
     def test_message_fields_are_the_v1_message_object(self, openapi_send_validators: Any) -> None:
-        # Every property of the v1 message object is an argument, except the multipart upload.
+        # Every property of the v1 message object is an argument, except the multipart upload; the other
+        # message arguments are the current API's.
         properties = set(openapi_send_validators.conversation_send_properties)
-        assert set(MESSAGE_FIELDS) == properties - {"media_file"}
+        assert set(V1_MESSAGE_FIELDS) == properties - {"media_file"}
+        assert MESSAGE_FIELDS[: len(V1_MESSAGE_FIELDS)] == V1_MESSAGE_FIELDS
 
     def test_constructor_is_keyword_only(self) -> None:
         from airflow.providers.common.compat.sdk import AirflowException

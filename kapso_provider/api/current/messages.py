@@ -49,7 +49,6 @@ from kapso_provider.transport.wire import Request
 from kapso_provider.validation import (
     check_choice,
     optional_bool,
-    path_segment,
     raise_problems,
     require_text,
     require_uuid,
@@ -265,6 +264,7 @@ def _checked_send(
     phone_number: str | None,
     whatsapp_config_id: str | None,
     customer_id: str | None,
+    phone_number_id: str | None,
     reply_to_message_id: str | None = None,
     biz_opaque_callback_data: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
@@ -274,7 +274,7 @@ def _checked_send(
     from kapso_provider.recipients import check_recipient
 
     refuse_on_current(_SEND_FROM, whatsapp_config_id=whatsapp_config_id, customer_id=customer_id)
-    check_recipient(conversation_id=conversation_id, phone_number=phone_number)
+    check_recipient(conversation_id=conversation_id, phone_number=phone_number, phone_number_id=phone_number_id)
     parsed = parse_message(message)
     body = {"messaging_product": "whatsapp", "recipient_type": "individual", **meta_body(parsed)}
     marketing = isinstance(parsed, TemplateMessage) and bool(parsed.marketing)
@@ -378,11 +378,10 @@ def send_message(
         phone_number=phone_number,
         whatsapp_config_id=whatsapp_config_id,
         customer_id=customer_id,
+        phone_number_id=phone_number_id,
         reply_to_message_id=reply_to_message_id,
         biz_opaque_callback_data=biz_opaque_callback_data,
     )
-    if phone_number_id is not None:
-        path_segment("phone_number_id", phone_number_id)
 
     def run(context: FlowContext) -> Steps[dict[str, Any]]:
         started = datetime.now(UTC)
@@ -433,6 +432,7 @@ def find_sent_message(
         phone_number=phone_number,
         whatsapp_config_id=whatsapp_config_id,
         customer_id=customer_id,
+        phone_number_id=phone_number_id,
     )
 
     def run(context: FlowContext) -> Steps[dict[str, Any] | None]:

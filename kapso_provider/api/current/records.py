@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kapso_provider.exceptions import KapsoServerError
+from kapso_provider.models.cloud_api import CLOUD_API_MESSAGE_TYPES
 
 if TYPE_CHECKING:
     from kapso_provider.transport.wire import Request
@@ -40,24 +41,8 @@ RECORD_FIELDS: tuple[str, ...] = (
     "created_at",
     "updated_at",
 )
-# Meta's keys that carry the message itself: its type's object, the reply context, an order.
-_MESSAGE_KEYS = (
-    "type",
-    "context",
-    "text",
-    "image",
-    "video",
-    "audio",
-    "document",
-    "sticker",
-    "location",
-    "contacts",
-    "interactive",
-    "template",
-    "reaction",
-    "button",
-    "order",
-)
+# Meta's keys that carry the message itself: its type's object, the reply context, an inbound button or order.
+_MESSAGE_KEYS = ("type", "context", *CLOUD_API_MESSAGE_TYPES, "button", "order")
 
 
 def phone_digits(value: object) -> str:

@@ -85,16 +85,19 @@ class PlatformMessagesGroup(ResourceGroup):
             # The simulator keeps people by phone number; a BSUID matches nobody.
             records: list[dict[str, Any]] = []
         else:
-            records = [
-                record
-                for record in self.store.list_messages()
-                if (config_id is None or record["whatsapp_config_id"] == config_id)
-                and (not query.get("conversation_id") or record["whatsapp_conversation_id"] == query["conversation_id"])
-                and _matches_number(record["phone_number"], phone)
-                and (direction is None or record["direction"] == direction)
-                and (kind is None or record["message_type"] == kind)
-                and (has_media is None or bool(record.get("media_url")) is (has_media == "true"))
-            ]
+            records = self.store.list_messages(
+                where=lambda record: (
+                    (config_id is None or record["whatsapp_config_id"] == config_id)
+                    and (
+                        not query.get("conversation_id")
+                        or record["whatsapp_conversation_id"] == query["conversation_id"]
+                    )
+                    and _matches_number(record["phone_number"], phone)
+                    and (direction is None or record["direction"] == direction)
+                    and (kind is None or record["message_type"] == kind)
+                    and (has_media is None or bool(record.get("media_url")) is (has_media == "true"))
+                )
+            )
         self.store.advance_on_read([record["id"] for record in records])
         for conversation_id in {record["whatsapp_conversation_id"] for record in records}:
             self._replies.on_listing(conversation_id)

@@ -20,6 +20,25 @@ SEND = "/{phone_number_id}/messages"
 BUTTONS = [{"id": "yes", "title": "Yes"}, {"id": "no", "title": "No"}]
 ROWS = [{"id": "mon", "title": "Monday", "description": "9 to 5"}]
 
+#: A carousel, a kind with no flat arguments: given whole as Meta's body, it is sent as given.
+CAROUSEL: dict[str, Any] = {
+    "type": "interactive",
+    "interactive": {
+        "type": "carousel",
+        "body": {"text": "Pick one"},
+        "action": {
+            "cards": [
+                {
+                    "card_index": index,
+                    "header": {"type": "image", "image": {"link": "https://example.com/c.png"}},
+                    "action": {"name": "cta_url", "parameters": {"display_text": "Buy", "url": "https://example.com"}},
+                }
+                for index in range(2)
+            ]
+        },
+    },
+}
+
 #: One message of every kind, as flat neutral fields, and the Meta body it becomes.
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "text": (
@@ -285,48 +304,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             },
         },
     ),
-    "cloud api body": (
-        {
-            "type": "interactive",
-            "interactive": {
-                "type": "carousel",
-                "body": {"text": "Pick one"},
-                "action": {
-                    "cards": [
-                        {
-                            "card_index": index,
-                            "header": {"type": "image", "image": {"link": "https://example.com/c.png"}},
-                            "action": {
-                                "name": "cta_url",
-                                "parameters": {"display_text": "Buy", "url": "https://example.com"},
-                            },
-                        }
-                        for index in range(2)
-                    ]
-                },
-            },
-        },
-        {
-            "type": "interactive",
-            "interactive": {
-                "type": "carousel",
-                "body": {"text": "Pick one"},
-                "action": {
-                    "cards": [
-                        {
-                            "card_index": index,
-                            "header": {"type": "image", "image": {"link": "https://example.com/c.png"}},
-                            "action": {
-                                "name": "cta_url",
-                                "parameters": {"display_text": "Buy", "url": "https://example.com"},
-                            },
-                        }
-                        for index in range(2)
-                    ]
-                },
-            },
-        },
-    ),
+    "cloud api body": (CAROUSEL, CAROUSEL),
 }
 
 
