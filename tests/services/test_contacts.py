@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from kapso_provider.testing.pytest_plugin import KapsoServer
 
 PHONE = "+15551234567"
-NOTE = {"content": "Spring offer sent", "name": "Spring", "metadata": {"campaign": "spring"}}
+NOTE: dict[str, Any] = {"content": "Spring offer sent", "name": "Spring", "metadata": {"campaign": "spring"}}
 LOG = logging.getLogger(__name__)
 
 
