@@ -16,7 +16,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar, cast
 
 from kapso_provider.validation import is_uuid
 
@@ -235,10 +235,12 @@ class KapsoMessageArguments:
     """
 
     message: Mapping[str, Any] | str | None
+    #: The arguments this class takes out of the keyword arguments, each kept as an attribute.
+    taken_arguments: ClassVar[tuple[str, ...]] = _MESSAGE_ARGUMENTS
 
     def __init__(self, **kwargs: Any) -> None:
         # Cooperative: the rest goes on along the MRO (on to BaseOperator or BaseNotifier) after this one.
-        values = {name: kwargs.pop(name, None) for name in _MESSAGE_ARGUMENTS}
+        values = {name: kwargs.pop(name, None) for name in self.taken_arguments}
         super().__init__(**kwargs)
         for name, value in values.items():
             setattr(self, name, value)
@@ -266,11 +268,7 @@ class KapsoSendArguments(KapsoMessageArguments):
     :param customer_id: with ``phone_number``, the customer whose WhatsApp number to send from. (templated)
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        values = {name: kwargs.pop(name, None) for name in RECIPIENT_FIELDS}
-        super().__init__(**kwargs)
-        for name, value in values.items():
-            setattr(self, name, value)
+    taken_arguments: ClassVar[tuple[str, ...]] = SEND_ARGUMENTS
 
     def recipient(self) -> RecipientArguments:
         """The recipient arguments by name, as they stand (``None`` where not given)."""

@@ -166,12 +166,18 @@ class KapsoBaseOperator(KapsoHookMixin, BaseOperator):
         super().__init__(**kwargs)
         self.kapso_conn_id = kapso_conn_id
 
-    def check_when_static(self, fields: Iterable[str], check: Callable[[], object]) -> None:
+    def template_values(self) -> dict[str, Any]:
+        """The templated arguments but the connection, by name, as they stand (rendered once ``execute`` runs)."""
+        return {name: getattr(self, name) for name in self.template_fields if name != "kapso_conn_id"}
+
+    def check_when_static(self, check: Callable[[], object], fields: Iterable[str] | None = None) -> None:
         """Run ``check`` now, so when the DAG file is parsed, if no template can change ``fields`` any more.
 
-        Templated values are checked again after rendering, in ``execute``.
+        :param fields: the arguments ``check`` reads; by default every templated one but the connection.
+            Templated values are checked again after rendering, in ``execute``.
         """
-        if all(is_static(getattr(self, name)) for name in fields):
+        names = self.template_values().keys() if fields is None else fields
+        if all(is_static(getattr(self, name)) for name in names):
             check()
 
     @contextmanager

@@ -108,7 +108,7 @@ class KapsoBroadcastOperator(KapsoBaseOperator):
         self.tolerate_recipient_errors = tolerate_recipient_errors
         if (recipients is None) == (recipients_file is None):
             raise KapsoArgumentError("recipients: give exactly one of recipients or recipients_file")
-        self.check_when_static(_SETTINGS, self._settings)
+        self.check_when_static(self._settings, _SETTINGS)
 
     def _settings(self) -> BroadcastSettings:
         from kapso_provider.services.broadcasts import BroadcastSettings

@@ -185,12 +185,7 @@ class KapsoRunAgentOperator(_KapsoRunExecutionOperator):
     def _execution(self) -> Execution:
         from kapso_provider.services.executions import AgentExecution
 
-        return AgentExecution.checked(
-            agent_id=self.agent_id,
-            message=self.message,
-            phone_number=self.phone_number,
-            whatsapp_config_id=self.whatsapp_config_id,
-        )
+        return AgentExecution.checked(**self.template_values())
 
     def _trigger(self, progress: Progress) -> BaseTrigger:
         from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger
@@ -260,13 +255,7 @@ class KapsoRunFlowOperator(_KapsoRunExecutionOperator):
     def _execution(self) -> Execution:
         from kapso_provider.services.executions import FlowExecution
 
-        return FlowExecution.checked(
-            flow_id=self.flow_id,
-            phone_number=self.phone_number,
-            variables=self.variables,
-            context=self.execution_context,
-            whatsapp_config_id=self.whatsapp_config_id,
-        )
+        return FlowExecution.checked(**self.template_values())
 
     def _trigger(self, progress: Progress) -> BaseTrigger:
         from kapso_provider.triggers.kapso import KapsoFlowExecutionTrigger

@@ -85,7 +85,8 @@ class KapsoSendMessageOperator(KapsoSendArguments, BaseKapsoMessageOperator):
 
     @keyword_parameters(RecipientArguments)
     def __init__(self, **kwargs: Unpack[SendMessageOperatorArguments]) -> None:
-        super().__init__(**kwargs)
+        # The recipient arguments pass through the message base to KapsoSendArguments, which takes them.
+        super().__init__(**kwargs)  # type: ignore[misc]
         self.check_static_send()
 
     def execute(self, context: Context) -> dict[str, Any]:

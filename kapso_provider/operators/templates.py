@@ -69,18 +69,12 @@ class KapsoSyncTemplatesOperator(KapsoBaseOperator):
         self.wait_for_completion = wait_for_completion
         self.poll_interval = poll_interval
         self.timeout = timeout
-        self.check_when_static(self.template_fields, self._sync)
+        self.check_when_static(self._sync)
 
     def _sync(self) -> TemplateSync:
         from kapso_provider.services.templates import TemplateSync
 
-        return TemplateSync.checked(
-            whatsapp_config_id=self.whatsapp_config_id,
-            customer_id=self.customer_id,
-            wait_for_completion=self.wait_for_completion,
-            poll_interval=self.poll_interval,
-            timeout=self.timeout,
-        )
+        return TemplateSync.checked(**self.template_values())
 
     def execute(self, context: Context) -> dict[str, Any]:
         with self.running():

@@ -325,17 +325,25 @@ class FlowExecution:
 
     @classmethod
     def checked(
-        cls, *, flow_id: object, phone_number: object, variables: object, context: object, whatsapp_config_id: object
+        cls,
+        *,
+        flow_id: object,
+        phone_number: object,
+        variables: object,
+        execution_context: object,
+        whatsapp_config_id: object,
     ) -> FlowExecution:
         """The execution from rendered operator arguments.
 
+        :param execution_context: the ``context`` argument of the operator (kept under this name there, so
+            that it does not shadow the task context).
         :raises KapsoArgumentError: naming the first argument at fault.
         """
         return cls(
             flow_id=require_uuid("flow_id", flow_id),
             phone_number=check_flow_phone_number(phone_number),
             variables=json_object("variables", variables),
-            context=json_object("context", context),
+            context=json_object("context", execution_context),
             whatsapp_config_id=None
             if whatsapp_config_id is None
             else require_uuid("whatsapp_config_id", whatsapp_config_id),

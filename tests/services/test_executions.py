@@ -71,7 +71,11 @@ class TestRun:
         agents.flow_status_sequence = ("running", "ended")
         agents.flow_execution_visible_after = 1
         execution = FlowExecution.checked(
-            flow_id=flow["id"], phone_number=PHONE, variables='{"name": "Ada"}', context=None, whatsapp_config_id=None
+            flow_id=flow["id"],
+            phone_number=PHONE,
+            variables='{"name": "Ada"}',
+            execution_context=None,
+            whatsapp_config_id=None,
         )
         result, progress = run(hook, LOG, execution, FAST)
         assert result is not None
@@ -142,7 +146,7 @@ class TestArguments:
             ({"flow_id": "not-a-uuid"}, "flow_id"),
             ({"phone_number": "5551234567"}, "phone_number"),
             ({"variables": "not JSON"}, "variables"),
-            ({"context": ["a"]}, "context"),
+            ({"execution_context": ["a"]}, "context"),
             ({"whatsapp_config_id": "+15551234567"}, "whatsapp_config_id"),
         ],
     )
@@ -151,7 +155,7 @@ class TestArguments:
             "flow_id": "8d0f5f59-9d53-4b8e-9b1c-3f0c7a1e2b44",
             "phone_number": PHONE,
             "variables": None,
-            "context": None,
+            "execution_context": None,
             "whatsapp_config_id": None,
         }
         with pytest.raises(KapsoArgumentError, match=f"^{field}: "):
