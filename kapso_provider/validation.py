@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeGuard
 from urllib.parse import quote
 
@@ -100,6 +100,24 @@ def optional_bool(name: str, value: object) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise KapsoArgumentError(f"{name}: must be true or false, got {value!r}")
+
+
+def seconds(name: str, value: object, *, zero_allowed: bool = False) -> float:
+    """``value``, a number of seconds or a ``timedelta``, as seconds, when it is positive (or zero if allowed).
+
+    :param name: the argument's name, quoted in the error.
+    :param zero_allowed: whether ``0`` is accepted (a look-back may be none; a poll interval may not).
+    :raises KapsoArgumentError: for anything else, ``bool`` included.
+    """
+    amount = value.total_seconds() if isinstance(value, timedelta) else value
+    if (
+        isinstance(amount, int | float)
+        and not isinstance(amount, bool)
+        and (amount > 0 or (zero_allowed and amount == 0))
+    ):
+        return float(amount)
+    kind = "zero or a positive" if zero_allowed else "a positive"
+    raise KapsoArgumentError(f"{name}: {value!r} must be {kind} number of seconds")
 
 
 def check_choice(problems: list[str], name: str, value: object, choices: Sequence[str]) -> None:

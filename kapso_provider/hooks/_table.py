@@ -22,6 +22,7 @@ class KapsoEndpoints:
     get_message = operation(messages.get_message)
     list_conversations = listing(messages.list_conversations)
     list_messages = listing(messages.list_messages)
+    locate_message = operation(messages.locate_message)
     send_message = operation(messages.send_message)
     send_template = operation(messages.send_template)
 

@@ -20,6 +20,7 @@ from kapso_provider.exceptions import (
 )
 from kapso_provider.get_provider_info import DEFAULT_BASE_URL, DEFAULT_TIMEOUT_SECONDS
 from kapso_provider.hooks.kapso import KapsoConnectionSettings, KapsoHook, RetryPolicy, parse_connection
+from tests._openapi import assert_requests_valid, conversation_filters_file
 from tests.test_models import OUTSIDE
 
 if TYPE_CHECKING:
@@ -282,6 +283,23 @@ class TestReads:
         assert hook.get_conversation(first["id"])["id"] == first["id"]
         with pytest.raises(ValueError, match=r"per_page: 101 is outside 1\.\.100"):
             next(hook.list_conversations(per_page=101))
+
+    @pytest.mark.parametrize("id_field", ["id", "whatsapp_message_id"])
+    def test_locate_message_from_the_phone_number(self, id_field: str, kapso_server: KapsoServer) -> None:
+        simulator = kapso_server.simulator
+        simulator.create_conversation(phone_number=PHONE)  # the number's other conversation, without it
+        second_number = simulator.add_whatsapp_config()
+        holder = simulator.create_conversation(phone_number=PHONE, whatsapp_config_id=second_number["id"])
+        hook = KapsoHook()
+        sent = hook.send_message({"content": "where am I?"}, conversation_id=holder["id"])
+
+        found = hook.locate_message(sent[id_field], phone_number=PHONE)
+
+        assert found["conversation"]["id"] == holder["id"]
+        assert found["message"]["id"] == sent["id"]
+        with pytest.raises(KapsoNotFoundError, match="no conversation of that phone number holds message 'nope'"):
+            hook.locate_message("nope", phone_number=PHONE)
+        assert_requests_valid(simulator.requests, files_for=conversation_filters_file)
 
     def test_send_template(self, kapso_server: KapsoServer) -> None:
         template = kapso_server.simulator.create_template(name="order_update", language="en_US")
