@@ -116,7 +116,7 @@ class KapsoBroadcastOperator(KapsoBaseOperator):
         return BroadcastSettings.checked(**{name: getattr(self, name) for name in _SETTINGS})
 
     def _items(self) -> Iterator[tuple[str, Any]]:
-        from kapso_provider.bulk import recipient_items
+        from kapso_provider.services.bulk_input import recipient_items
 
         return recipient_items(self.recipients, self.recipients_file)
 

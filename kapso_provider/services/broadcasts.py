@@ -90,7 +90,7 @@ class BroadcastSettings:
 def check_recipients(items: Iterable[tuple[str, Any]]) -> int:
     """Check every recipient before the first request (a file is read once for this); return the count.
 
-    :param items: ``(where, value)`` pairs, e.g. from :func:`kapso_provider.bulk.recipient_items`.
+    :param items: ``(where, value)`` pairs, e.g. from :func:`kapso_provider.services.bulk_input.recipient_items`.
     :raises KapsoArgumentError: naming the recipients at fault, or when there is none.
     """
     count = check_every(items, lambda where, value: check_broadcast_recipient(value, where))
