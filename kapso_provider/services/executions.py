@@ -128,7 +128,7 @@ def timeout_error(kind: str, name: str, timeout: float | None, last_status: str 
     """The error of a wait that ran out of time: not final, a retry finds the execution and waits on."""
     return KapsoRunError(
         f"Kapso {kind} execution {name} did not finish within {timeout or 0:g} s "
-        f"(last status: {last_status or 'not seen yet'}).",
+        f"(last status: {last_status or 'not seen yet'}); raise timeout to wait longer.",
         final=False,
     )
 
