@@ -15,10 +15,12 @@ import inspect
 import json
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar, cast
 
-from kapso_provider.validation import is_uuid
+from kapso_provider.exceptions import KapsoArgumentError
+from kapso_provider.validation import is_uuid, raise_problems
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -34,6 +36,7 @@ __all__ = [
     "MessageFields",
     "RecipientArguments",
     "SendArguments",
+    "WaitSettings",
     "is_static",
     "is_uuid",
     "keyword_parameters",
@@ -382,8 +385,6 @@ def check_every(
     :param listed: the most problems the error lists; the others are counted.
     :raises KapsoArgumentError: listing the first ``listed`` problems and how many items had more.
     """
-    from kapso_provider.exceptions import KapsoArgumentError
-
     problems: list[str] = []
     unlisted = 0
     count = 0
@@ -406,6 +407,33 @@ def check_every(
 def tolerated_count(tolerance: int | float, total: int) -> int:
     """The number of failures a tolerance of :func:`as_tolerance` allows among ``total``."""
     return int(tolerance * total) if isinstance(tolerance, float) else tolerance
+
+
+def _seconds(value: object) -> object:
+    return value.total_seconds() if isinstance(value, timedelta) else value
+
+
+@dataclass(frozen=True)
+class WaitSettings:
+    """How a run waits: seconds between two reads, and at most how long (``None``: as long as the task may)."""
+
+    poll_interval: float = 30.0
+    timeout: float | None = None
+
+    @classmethod
+    def checked(cls, *, poll_interval: object, timeout: object) -> WaitSettings:
+        """The settings from seconds or ``timedelta`` values.
+
+        :raises KapsoArgumentError: naming every argument at fault.
+        """
+        interval, limit = _seconds(poll_interval), _seconds(timeout)
+        problems = []
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or not interval > 0:
+            problems.append(f"poll_interval: {poll_interval!r} must be a positive number of seconds or a timedelta")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0):
+            problems.append(f"timeout: {timeout!r} must be a positive number of seconds, a timedelta, or None")
+        raise_problems(problems)
+        return cls(float(interval), None if limit is None else float(limit))  # type: ignore[arg-type]
 
 
 def parse_time(value: object) -> datetime | None:

@@ -160,9 +160,11 @@ class KapsoBaseOperator(KapsoHookMixin, BaseOperator):
     ui_color = "#25d366"
 
     def __init__(self, *, kapso_conn_id: str = "kapso_default", **kwargs: Unpack[BaseOperatorArguments]) -> None:
-        from kapso_provider.transport.settings import refuse_credentials
+        if kwargs.keys() - BaseOperatorArguments.__annotations__.keys():
+            # Only then: the connection's rules load when a task runs, not when every DAG file is parsed.
+            from kapso_provider.transport.settings import refuse_credentials
 
-        refuse_credentials(type(self).__name__, kapso_conn_id, kwargs)
+            refuse_credentials(type(self).__name__, kapso_conn_id, kwargs)
         super().__init__(**kwargs)
         self.kapso_conn_id = kapso_conn_id
 

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
-    from kapso_provider.services.executions import Execution, Progress, WaitSettings
+    from kapso_provider.arguments import WaitSettings
+    from kapso_provider.services.executions import Execution, Progress
 
 
 __all__ = ["KapsoRunAgentOperator", "KapsoRunFlowOperator", "RunExecutionArguments"]
@@ -54,7 +55,7 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
         timeout: float | timedelta | None = None,
         **kwargs: Unpack[KapsoOperatorArguments],
     ) -> None:
-        from kapso_provider.services.executions import WaitSettings
+        from kapso_provider.arguments import WaitSettings
 
         super().__init__(**kwargs)
         self.wait_for_completion = wait_for_completion
@@ -72,7 +73,7 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
         raise NotImplementedError
 
     def _settings(self) -> WaitSettings:
-        from kapso_provider.services.executions import WaitSettings
+        from kapso_provider.arguments import WaitSettings
 
         return WaitSettings(self.poll_interval, self.timeout)
 

@@ -13,13 +13,13 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from kapso_provider.api.v1.agents import agent_message, check_flow_phone_number, execution_outcome
-from kapso_provider.arguments import plain_json
+from kapso_provider.arguments import WaitSettings, plain_json
 from kapso_provider.exceptions import KapsoArgumentError, KapsoRunError
-from kapso_provider.validation import raise_problems, require_text, require_uuid
+from kapso_provider.validation import require_text, require_uuid
 
 if TYPE_CHECKING:
     from kapso_provider.hooks.kapso import KapsoHook
@@ -43,33 +43,6 @@ _RECORD_TEXT_LIMIT = 1000
 def _record_text(record: Mapping[str, Any]) -> str:
     text = json.dumps(record, sort_keys=True, default=str)
     return text if len(text) <= _RECORD_TEXT_LIMIT else text[: _RECORD_TEXT_LIMIT - 3] + "..."
-
-
-def _seconds(value: object) -> object:
-    return value.total_seconds() if isinstance(value, timedelta) else value
-
-
-@dataclass(frozen=True)
-class WaitSettings:
-    """How a run waits: seconds between two reads, and at most how long (``None``: as long as the task may)."""
-
-    poll_interval: float = 30.0
-    timeout: float | None = None
-
-    @classmethod
-    def checked(cls, *, poll_interval: object, timeout: object) -> WaitSettings:
-        """The settings from seconds or ``timedelta`` values.
-
-        :raises KapsoArgumentError: naming every argument at fault.
-        """
-        interval, limit = _seconds(poll_interval), _seconds(timeout)
-        problems = []
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or not interval > 0:
-            problems.append(f"poll_interval: {poll_interval!r} must be a positive number of seconds or a timedelta")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0):
-            problems.append(f"timeout: {timeout!r} must be a positive number of seconds, a timedelta, or None")
-        raise_problems(problems)
-        return cls(float(interval), None if limit is None else float(limit))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
