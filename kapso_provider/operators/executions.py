@@ -66,11 +66,23 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
 
     def _execution(self) -> Execution:
         """The execution these (rendered) arguments describe, checked."""
-        raise NotImplementedError
+        from kapso_provider.services.executions import EXECUTIONS
 
-    def _trigger(self, progress: Progress) -> BaseTrigger:
-        """The trigger that waits on in the triggerer."""
-        raise NotImplementedError
+        return EXECUTIONS[self.kind].checked(**self.template_values())
+
+    def _trigger(self, execution: Execution, progress: Progress) -> BaseTrigger:
+        """The trigger that goes on waiting in the triggerer."""
+        from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger, KapsoFlowExecutionTrigger
+
+        trigger = {"agent": KapsoAgentExecutionTrigger, "flow": KapsoFlowExecutionTrigger}[self.kind]
+        built: BaseTrigger = trigger(
+            **execution.trigger_arguments(progress),
+            kapso_conn_id=self.kapso_conn_id,
+            poll_interval=self.poll_interval,
+            deadline=progress.deadline,
+            last_status=progress.last_status,
+        )
+        return built
 
     def _settings(self) -> WaitSettings:
         from kapso_provider.arguments import WaitSettings
@@ -82,10 +94,11 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
         from kapso_provider.services.executions import run
 
         with self.running():
+            execution = self._execution()
             result, progress = run(
                 self.hook,
                 self.log,
-                self._execution(),
+                execution,
                 self._settings(),
                 earlier_try_since=self.earlier_try_since(context),
                 wait=self.wait_for_completion,
@@ -93,7 +106,7 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
             )
             if result is None:
                 self.defer(
-                    trigger=self._trigger(progress),
+                    trigger=self._trigger(execution, progress),
                     method_name="execute_complete",
                     timeout=None if self.timeout is None else timedelta(seconds=self.timeout + _DEFERRAL_GRACE_SECONDS),
                 )
@@ -124,14 +137,6 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
             f"Waiting for Kapso {self.kind} execution {name} failed: "
             f"{event.get('error') or f'unexpected event {status!r}'}"
         )
-
-    def _trigger_arguments(self, progress: Progress) -> dict[str, Any]:
-        return {
-            "kapso_conn_id": self.kapso_conn_id,
-            "poll_interval": self.poll_interval,
-            "deadline": progress.deadline,
-            "last_status": progress.last_status,
-        }
 
 
 class KapsoRunAgentOperator(_KapsoRunExecutionOperator):
@@ -182,18 +187,6 @@ class KapsoRunAgentOperator(_KapsoRunExecutionOperator):
         self.message = message
         self.phone_number = phone_number
         self.whatsapp_config_id = whatsapp_config_id
-
-    def _execution(self) -> Execution:
-        from kapso_provider.services.executions import AgentExecution
-
-        return AgentExecution.checked(**self.template_values())
-
-    def _trigger(self, progress: Progress) -> BaseTrigger:
-        from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger
-
-        return KapsoAgentExecutionTrigger(
-            agent_id=self.agent_id, execution_id=str(progress.answer["id"]), **self._trigger_arguments(progress)
-        )
 
 
 class KapsoRunFlowOperator(_KapsoRunExecutionOperator):
@@ -252,19 +245,3 @@ class KapsoRunFlowOperator(_KapsoRunExecutionOperator):
         # Not "context": that name would shadow the task context in templates and execute().
         self.execution_context = context
         self.whatsapp_config_id = whatsapp_config_id
-
-    def _execution(self) -> Execution:
-        from kapso_provider.services.executions import FlowExecution
-
-        return FlowExecution.checked(**self.template_values())
-
-    def _trigger(self, progress: Progress) -> BaseTrigger:
-        from kapso_provider.triggers.kapso import KapsoFlowExecutionTrigger
-
-        return KapsoFlowExecutionTrigger(
-            flow_id=self.flow_id,
-            tracking_id=str(progress.answer["tracking_id"]),
-            execution_id=None if progress.record is None else str(progress.record["id"]),
-            started_after=progress.started_after,
-            **self._trigger_arguments(progress),
-        )

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from kapso_provider.transport.policy import WarningLog
 
 __all__ = [
+    "EXECUTIONS",
     "AgentExecution",
     "Execution",
     "FlowExecution",
@@ -80,6 +81,9 @@ class Execution(Protocol):
 
     def name(self, progress: Progress) -> str:
         """How log lines and errors name the execution."""
+
+    def trigger_arguments(self, progress: Progress) -> dict[str, Any]:
+        """What the kind's trigger needs to go on waiting from ``progress`` in the triggerer."""
 
 
 def finished(kind: str, name: str, record: Mapping[str, Any]) -> bool:
@@ -243,6 +247,9 @@ class AgentExecution:
     def name(self, progress: Progress) -> str:
         return str(progress.answer.get("id"))
 
+    def trigger_arguments(self, progress: Progress) -> dict[str, Any]:
+        return {"agent_id": self.agent_id, "execution_id": str(progress.answer["id"])}
+
 
 # -- flows -------------------------------------------------------------------------------------------------
 
@@ -349,3 +356,15 @@ class FlowExecution:
 
     def name(self, progress: Progress) -> str:
         return str(progress.record.get("id") if progress.record is not None else progress.answer.get("tracking_id"))
+
+    def trigger_arguments(self, progress: Progress) -> dict[str, Any]:
+        return {
+            "flow_id": self.flow_id,
+            "tracking_id": str(progress.answer["tracking_id"]),
+            "execution_id": None if progress.record is None else str(progress.record["id"]),
+            "started_after": progress.started_after,
+        }
+
+
+#: Each kind of execution by its name, as the operators and triggers call it.
+EXECUTIONS: dict[str, type[AgentExecution] | type[FlowExecution]] = {"agent": AgentExecution, "flow": FlowExecution}
