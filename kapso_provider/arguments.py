@@ -2,7 +2,7 @@
 
 The message fields and the recipient fields are each listed once, as a ``TypedDict``: type checkers and
 IDEs read the constructors' ``**kwargs: Unpack[...]`` from them, Airflow reads the signatures that
-:func:`keyword_parameters` builds from them, and :data:`MESSAGE_FIELDS` and :data:`RECIPIENT_FIELDS` are
+``keyword_parameters`` builds from them, and :data:`MESSAGE_FIELDS` and :data:`RECIPIENT_FIELDS` are
 their keys.
 
 DAG files import this module through the operators and the notifier on every parse, so it imports nothing
@@ -99,7 +99,9 @@ class SendArguments(MessageArguments, RecipientArguments, total=False):
     """One message and its recipient: what the send operator and the notifier take."""
 
 
+#: The names of :class:`MessageFields`, in order.
 MESSAGE_FIELDS: tuple[str, ...] = tuple(MessageFields.__annotations__)
+#: The names of :class:`RecipientArguments`, in order.
 RECIPIENT_FIELDS: tuple[str, ...] = tuple(RecipientArguments.__annotations__)
 # The whole message first, as the constructors have always listed it.
 _MESSAGE_ARGUMENTS = ("message", *MESSAGE_FIELDS)
@@ -119,6 +121,8 @@ def keyword_parameters(*groups: type) -> Callable[[F], F]:
     The decorated ``__init__`` takes them through ``**kwargs: Unpack[...]``, which type checkers read; Airflow
     reads ``inspect.signature`` instead (to tell which arguments ``partial()``, ``expand()`` and
     ``default_args`` may set), so the signature lists each key as a parameter defaulting to ``None``.
+
+    :meta private:
     """
 
     def decorate(init: F) -> F:
@@ -295,7 +299,8 @@ class KapsoSendArguments(KapsoMessageArguments):
     def checked_send(self, message_object: Mapping[str, Any] | None = None) -> tuple[KapsoMessage, RecipientArguments]:
         """The rendered message as a checked model, and the recipient arguments; no request is sent.
 
-        :param message_object: the message to check instead of :meth:`message_object` (e.g. an adapted one).
+        :param message_object: the message to check instead of
+            :meth:`~KapsoMessageArguments.message_object`'s (e.g. an adapted one).
         :raises KapsoInvalidMessageError: a rendered argument breaks a rule.
         """
         from kapso_provider.models import parse_message
