@@ -13,6 +13,11 @@ from typing import Any
 from kapso_provider import __version__
 
 DEFAULT_BASE_URL = "https://app.kapso.ai/api/v1"
+#: The host of Kapso's current APIs: the WhatsApp Cloud API proxy (``/meta/whatsapp/v24.0``) and the
+#: Platform API (``/platform/v1``).
+CURRENT_BASE_URL = "https://api.kapso.ai"
+#: The ``api`` extra's values: which generation of Kapso's API a connection speaks.
+API_GENERATIONS = ("current", "v1")
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 CONNECTION_TYPE = "kapso"
@@ -25,10 +30,40 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "password": "Your Kapso project API key",
         "timeout": str(int(DEFAULT_TIMEOUT_SECONDS)),
         "proxy": "https://proxy.example.com:3128",
+        "api": "current",
+        "phone_number_id": "123456789012345",
+        "business_account_id": "987654321098765",
+        "wait_share": "0.25",
     },
 }
 
 CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "api": {
+        "label": "Kapso API",
+        "description": (
+            "current: the WhatsApp Cloud API proxy and the Platform API (https://api.kapso.ai); v1: the Legacy "
+            "API (https://app.kapso.ai/api/v1). Left empty: current when the host is api.kapso.ai, else v1."
+        ),
+        "schema": {"type": ["string", "null"], "enum": [*API_GENERATIONS, None, ""], "default": "current"},
+    },
+    "phone_number_id": {
+        "label": "Phone number ID",
+        "description": "Current API: the WhatsApp phone number id to send from, unless a task names another.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "wait_share": {
+        "label": "Share of the rate limit for waits",
+        "description": (
+            "The fraction of the key's rate limit that all deferred waits (sensors, triggers) of one triggerer "
+            "may use together, so that sends keep the rest. Default 0.25."
+        ),
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1},
+    },
+    "business_account_id": {
+        "label": "WhatsApp Business Account ID",
+        "description": "Current API: the WABA id whose message templates the template operators manage.",
+        "schema": {"type": ["string", "null"]},
+    },
     "timeout": {
         "label": "Timeout (seconds)",
         "description": f"Seconds to wait for Kapso to answer a request. Default {int(DEFAULT_TIMEOUT_SECONDS)}.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeGuard
 from urllib.parse import quote
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 #: Digits in a WhatsApp number with its country code: E.164 allows at most 15, the shortest plans need 7.
 PHONE_DIGITS_MIN = 7
 PHONE_DIGITS_MAX = 15
+PHONE_EXAMPLE = "+15551230001"
 # Address books write numbers with spaces, dashes, dots and parentheses; they are removed before sending.
 _PHONE_CHARACTERS = re.compile(r"\+?[0-9 ().-]+")
 _PHONE_SEPARATORS = re.compile(r"[ ().-]")
@@ -76,6 +78,16 @@ def require_text(name: str, value: object) -> str:
     return value
 
 
+def require_aware_datetime(name: str, value: object) -> datetime:
+    """``value`` when it is a timezone-aware datetime: a moment that can be placed on Kapso's clock.
+
+    :raises KapsoArgumentError: otherwise, naming the argument.
+    """
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    raise KapsoArgumentError(f"{name}: must be a timezone-aware datetime, got {value!r}")
+
+
 def optional_string(name: str, value: object) -> str | None:
     """``value`` when it is ``None`` or a string (the files type many body fields ``string``, not nullable)."""
     if value is None or isinstance(value, str):
@@ -88,6 +100,24 @@ def optional_bool(name: str, value: object) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise KapsoArgumentError(f"{name}: must be true or false, got {value!r}")
+
+
+def seconds(name: str, value: object, *, zero_allowed: bool = False) -> float:
+    """``value``, a number of seconds or a ``timedelta``, as seconds, when it is positive (or zero if allowed).
+
+    :param name: the argument's name, quoted in the error.
+    :param zero_allowed: whether ``0`` is accepted (a look-back may be none; a poll interval may not).
+    :raises KapsoArgumentError: for anything else, ``bool`` included.
+    """
+    amount = value.total_seconds() if isinstance(value, timedelta) else value
+    if (
+        isinstance(amount, int | float)
+        and not isinstance(amount, bool)
+        and (amount > 0 or (zero_allowed and amount == 0))
+    ):
+        return float(amount)
+    kind = "zero or a positive" if zero_allowed else "a positive"
+    raise KapsoArgumentError(f"{name}: {value!r} must be {kind} number of seconds")
 
 
 def check_choice(problems: list[str], name: str, value: object, choices: Sequence[str]) -> None:
@@ -111,16 +141,43 @@ def raise_problems(problems: list[str]) -> None:
         raise KapsoArgumentError(problems)
 
 
-def phone_number_problem(phone_number: object) -> str | None:
-    """Why ``phone_number`` is not a usable WhatsApp number, or ``None`` when it is."""
+def phone_digits_problem(phone_number: object) -> str | None:
+    """Why ``phone_number`` is not a phone number of 7 to 15 digits, ``+`` optional, or ``None`` when it is.
+
+    The rule for a number that identifies a contact (Kapso's ``wa_id`` is its digits); a recipient must also
+    name its country (:func:`phone_number_problem`).
+    """
     if not isinstance(phone_number, str):
         return f"expected a string, got {type(phone_number).__name__}"
     if not _PHONE_CHARACTERS.fullmatch(phone_number.strip()):
-        return f"{phone_number[:40]!r} is not a phone number (digits, '+', spaces, '-', '()')"
+        return (
+            f"{phone_number[:40]!r} is not a phone number: write it in international format, '+' and the "
+            f"country code, e.g. {PHONE_EXAMPLE} (spaces, '-', '.' and '()' are allowed)"
+        )
     digits = sum(char.isdigit() for char in phone_number)
     if not PHONE_DIGITS_MIN <= digits <= PHONE_DIGITS_MAX:
-        return f"{digits} digits, expected {PHONE_DIGITS_MIN}..{PHONE_DIGITS_MAX}"
+        return (
+            f"{digits} digits, expected {PHONE_DIGITS_MIN}..{PHONE_DIGITS_MAX} with the country code "
+            f"(international format, e.g. {PHONE_EXAMPLE})"
+        )
     return None
+
+
+def phone_number_problem(phone_number: object) -> str | None:
+    """Why ``phone_number`` cannot receive a WhatsApp message, or ``None`` when it can.
+
+    The rule: international format, a ``+``, the country code and the number, 7 to 15 digits in all (E.164),
+    written with or without spaces, dashes, dots and parentheses (``+1 (555) 123-0001``), which are removed
+    before sending (:func:`normalized_phone`). Without the ``+`` a number cannot be told from a local one such
+    as ``555-1234``, which WhatsApp cannot deliver.
+    """
+    problem = phone_digits_problem(phone_number)
+    if problem is None and not str(phone_number).strip().startswith("+"):
+        return (
+            f"{str(phone_number)[:40]!r} has no '+' and country code: WhatsApp needs the international format, "
+            f"e.g. {PHONE_EXAMPLE} (a local number such as 555-1234 cannot be delivered)"
+        )
+    return problem
 
 
 def normalized_phone(phone_number: str) -> str:

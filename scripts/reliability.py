@@ -46,6 +46,13 @@ FAULT_KINDS = (
     "html_error",
 )
 WORKER_DEATH = "worker_death"
+# Issue 14 §2: identical messages from another sender, and Kapso's clock off by minutes.
+SAME_TEXT_OTHER_TASK = "same_text_other_task"
+PREVIOUS_RUN_SAME_TEXT = "previous_run_same_text"
+CLOCK_OFFSET_LOST_ANSWER = "clock_offset_lost_answer"
+WINDOW_SCENARIOS = (SAME_TEXT_OTHER_TASK, PREVIOUS_RUN_SAME_TEXT, CLOCK_OFFSET_LOST_ANSWER)
+CLOCK_OFFSETS = (-600, -300, 300, 600)
+GAPS = (10, 25, 50, 75, 100)
 OUTCOMES = ("exactly once", "duplicates", "lost", "failed clearly", "delivered, reported failed", "task retries")
 DOCS_MARKER_START = "<!-- campaign:start -->"
 DOCS_MARKER_END = "<!-- campaign:end -->"
@@ -80,16 +87,52 @@ def _clear(error: BaseException) -> bool:
     return bool(re.search(r"\(HTTP \d{3}\)|no HTTP answer|could not connect", str(error)))
 
 
+def _window_send(simulator: Any, kind: str, index: int, text: str, phone: str) -> tuple[Any, str | None, int]:
+    """One send of a window scenario: ``(record or error, the other sender's message id, task retries)``."""
+    simulator.clock_offset = CLOCK_OFFSETS[index % len(CLOCK_OFFSETS)]
+    gap = GAPS[index % len(GAPS)]
+    run_started = dt.datetime.now(dt.UTC)
+    other_id = None
+    if kind == SAME_TEXT_OTHER_TASK:
+        # Another task sent the same text `gap` s ago; this send's POST fails before Kapso stores it.
+        other_id = simulator.store_outbound(phone_number=phone, message={"content": text}, sent_ago=gap)["id"]
+        simulator.add_fault("server_error_before_store", method="POST", count=1)
+    elif kind == PREVIOUS_RUN_SAME_TEXT:
+        # The previous DAG run sent the same text `gap` s before this run started; try 1 fails with a
+        # definite error before storing anything, and Airflow runs try 2.
+        other_id = simulator.store_outbound(phone_number=phone, message={"content": text}, sent_ago=gap)["id"]
+        simulator.add_fault("server_error_before_store", method="POST", count=1, status=422)
+    else:
+        simulator.add_fault("drop_after_store", method="POST", count=1)
+    try:
+        return _send(text, phone, 1, run_started), other_id, 0
+    except Exception as error:
+        if kind != PREVIOUS_RUN_SAME_TEXT:
+            return error, other_id, 0
+    try:
+        return _send(text, phone, 2, run_started), other_id, 1
+    except Exception as error:
+        return error, other_id, 1
+
+
 def run_kind(simulator: Any, kind: str, sends: int, rate: float, rng: random.Random) -> Counter[str]:
     """Send ``sends`` messages with ``kind`` injected and classify each one."""
     simulator.reset()
-    if kind != WORKER_DEATH:
+    simulator.clock_offset = 0
+    if kind not in (WORKER_DEATH, *WINDOW_SCENARIOS):
         simulator.add_fault(kind, count=None, probability=rate, delay=0.3, retry_after=1)
     reported: dict[str, dict[str, Any] | BaseException] = {}
+    others: dict[str, str] = {}
     retried = 0
     for index in range(sends):
         text = f"{kind} #{index}"
         phone = PHONES[index % len(PHONES)]
+        if kind in WINDOW_SCENARIOS:
+            result, other_id, retries = _window_send(simulator, kind, index, text, phone)
+            reported[text], retried = result, retried + retries
+            if other_id is not None:
+                others[text] = other_id
+            continue
         run_started = dt.datetime.now(dt.UTC)
         try:
             record = _send(text, phone, 1, run_started)
@@ -101,8 +144,10 @@ def run_kind(simulator: Any, kind: str, sends: int, rate: float, rng: random.Ran
         except Exception as error:
             reported[text] = error
 
-    stored = Counter(m["content"] for m in simulator.messages() if m["direction"] == "outbound")
-    stored_ids = {m["content"]: m["id"] for m in simulator.messages() if m["direction"] == "outbound"}
+    # Another sender's message is not this send's: leave it out of the count.
+    mine = [m for m in simulator.messages() if m["direction"] == "outbound" and m["id"] not in others.values()]
+    stored = Counter(m["content"] for m in mine)
+    stored_ids = {m["content"]: m["id"] for m in mine}
     outcome: Counter[str] = Counter({"task retries": retried})
     for text, result in reported.items():
         copies = stored[text]
@@ -240,7 +285,7 @@ def main() -> int:
         os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
             {"conn_type": "kapso", "host": simulator.base_url, "password": "campaign-key", "extra": {"timeout": 0.2}}
         )
-        for kind in (*FAULT_KINDS, WORKER_DEATH):
+        for kind in (*FAULT_KINDS, WORKER_DEATH, *WINDOW_SCENARIOS):
             kind_started = time.monotonic()
             results[kind] = run_kind(simulator, kind, args.sends, args.rate, rng)
             print(f"{kind}: {dict(results[kind])} in {time.monotonic() - kind_started:.1f} s", flush=True)

@@ -228,7 +228,12 @@ OUTSIDE: list[Any] = [
         id="image-url-no-scheme",
     ),
     # interactive button
-    pytest.param(message("button", buttons=buttons(4)), "buttons: 4 buttons, limit 3", id="buttons-4"),
+    pytest.param(
+        message("button", buttons=buttons(4)),
+        "buttons: 4 buttons, limit 3; for up to 10 choices send a list message instead "
+        "(interactive_type='list' with sections and list_button_text)",
+        id="buttons-4",
+    ),
     pytest.param(message("button", buttons=[]), "buttons: 0 buttons, minimum 1", id="buttons-0"),
     pytest.param(
         message("button", buttons=buttons(2, id="i" * 257)),
@@ -782,7 +787,7 @@ def test_models_are_frozen() -> None:
         msg.content = "changed"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("phone", ["+15551234567", "15551234567", "+1 (555) 123-4567"])
+@pytest.mark.parametrize("phone", ["+15551234567", "+1 (555) 123-4567", "+44 20.7946.0958"])
 def test_phone_number_accepted(phone: str) -> None:
     assert parse_message({"content": "hi"}).to_body(phone)["message"]["phone_number"] == phone
 
@@ -790,9 +795,29 @@ def test_phone_number_accepted(phone: str) -> None:
 @pytest.mark.parametrize(
     ("phone", "expected"),
     [
-        ("call me", "phone_number: 'call me' is not a phone number (digits, '+', spaces, '-', '()')"),
-        ("+123456", "phone_number: 6 digits, expected 7..15"),
-        ("+1234567890123456", "phone_number: 16 digits, expected 7..15"),
+        (
+            "call me",
+            "phone_number: 'call me' is not a phone number: write it in international format, '+' and the country "
+            "code, e.g. +15551230001 (spaces, '-', '.' and '()' are allowed)",
+        ),
+        (
+            "+123456",
+            "phone_number: 6 digits, expected 7..15 with the country code (international format, e.g. +15551230001)",
+        ),
+        (
+            "+1234567890123456",
+            "phone_number: 16 digits, expected 7..15 with the country code (international format, e.g. +15551230001)",
+        ),
+        (
+            "555-1234",
+            "phone_number: '555-1234' has no '+' and country code: WhatsApp needs the international format, "
+            "e.g. +15551230001 (a local number such as 555-1234 cannot be delivered)",
+        ),
+        (
+            "15551234567",
+            "phone_number: '15551234567' has no '+' and country code: WhatsApp needs the international format, "
+            "e.g. +15551230001 (a local number such as 555-1234 cannot be delivered)",
+        ),
     ],
 )
 def test_phone_number_refused(phone: str, expected: str) -> None:

@@ -30,6 +30,8 @@ from hypothesis import strategies as st
 from kapso_provider import models
 from kapso_provider.exceptions import KapsoInvalidMessageError
 from kapso_provider.models import KapsoMessage, parse_message
+from kapso_provider.models import _parse as model_parsing
+from kapso_provider.models import contacts as contact_models
 from kapso_provider.operators.kapso import MESSAGE_FIELDS
 from tests._openapi import load_spec, request_schema, validation_errors
 
@@ -157,7 +159,7 @@ ALL_MESSAGE_FIELDS = sorted(
     {*MESSAGE_FIELDS}
     | {
         name
-        for model in (*models._MODEL_BY_TYPE.values(), *models._MODEL_BY_INTERACTIVE_TYPE.values())
+        for model in (*model_parsing._MODEL_BY_TYPE.values(), *model_parsing._MODEL_BY_INTERACTIVE_TYPE.values())
         for name in model.model_fields
     }
 )
@@ -704,7 +706,7 @@ NESTED_FIELDS = sorted(
         )
         for name in model.model_fields
     }
-    | set(models._NAME_KEYS)
+    | set(contact_models._NAME_KEYS)
 )
 
 

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 from kapso_provider.exceptions import KapsoUnsupportedError
 
 if TYPE_CHECKING:
+    from kapso_provider.transport.settings import KapsoConnectionSettings
+
+if TYPE_CHECKING:
     from collections.abc import Callable
 
 
@@ -22,6 +25,8 @@ class Generation:
 
     name: str
     modules: tuple[str, ...]
+    #: What a user of the other generation is told to do to get an operation this one lacks.
+    elsewhere: str = ""
     _definitions: dict[str, Callable[..., Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def definition(self, endpoint: str) -> Callable[..., Any]:
@@ -37,7 +42,9 @@ class Generation:
         try:
             return self._definitions[endpoint]
         except KeyError:
-            raise KapsoUnsupportedError(f"{endpoint}: Kapso's {self.name} has no such operation") from None
+            raise KapsoUnsupportedError(
+                f"{endpoint}: Kapso's {self.name} has no such operation{self.elsewhere}"
+            ) from None
 
 
 V1 = Generation(
@@ -46,4 +53,16 @@ V1 = Generation(
         f"kapso_provider.api.v1.{name}"
         for name in ("messages", "conversations", "templates", "contacts", "platform", "broadcasts", "agents")
     ),
+    elsewhere="; it exists on Kapso's current API (set the connection's extra 'api' to 'current')",
 )
+CURRENT = Generation(
+    "current API",
+    tuple(f"kapso_provider.api.current.{name}" for name in ("messages",)),
+    elsewhere="; it exists only on Kapso's API v1 (the Legacy API)",
+)
+GENERATIONS = {"v1": V1, "current": CURRENT}
+
+
+def generation_of(settings: KapsoConnectionSettings) -> Generation:
+    """The generation a parsed connection speaks."""
+    return GENERATIONS[settings.generation]

@@ -16,10 +16,12 @@ from kapso_provider.operators.messages import BaseKapsoMessageOperator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
+    from typing import Unpack
 
     from airflow.providers.common.compat.sdk import Context, XComArg
 
     from kapso_provider.hooks.kapso import KapsoHook
+    from kapso_provider.operators.messages import MessageOperatorArguments
 
 
 __all__ = ["KapsoBulkSendMessageOperator"]
@@ -91,14 +93,13 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         recipient_field: str = "phone_number",
         whatsapp_config_id: str | None = None,
         customer_id: str | None = None,
-        kapso_conn_id: str = "kapso_default",
         max_concurrency: int = 16,
         max_requests_per_minute: float | None = None,
         tolerate_failures: int | float = 0,
         progress_interval: float = 30.0,
         max_consecutive_failures: int | None = 100,
         results_file: str | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[MessageOperatorArguments],
     ) -> None:
         super().__init__(**kwargs)
         self.recipients = recipients
@@ -106,7 +107,6 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         self.recipient_field = recipient_field
         self.whatsapp_config_id = whatsapp_config_id
         self.customer_id = customer_id
-        self.kapso_conn_id = kapso_conn_id
         self.max_concurrency = max_concurrency
         self.max_requests_per_minute = max_requests_per_minute
         self.tolerate_failures = tolerate_failures

@@ -8,8 +8,8 @@ checks its arguments. Each operator lives in the module of its area; this one ke
 from __future__ import annotations
 
 from kapso_provider.arguments import MESSAGE_FIELDS, RECIPIENT_FIELDS
-from kapso_provider.operators._ask import KapsoApprovalOperator, KapsoAskOperator, KapsoBranchOnReplyOperator
 from kapso_provider.operators._base import KapsoHookMixin
+from kapso_provider.operators.ask import KapsoApprovalOperator, KapsoAskOperator, KapsoBranchOnReplyOperator
 from kapso_provider.operators.broadcasts import KapsoBroadcastOperator
 from kapso_provider.operators.bulk import KapsoBulkSendMessageOperator
 from kapso_provider.operators.contacts import KapsoCreateContactNoteOperator

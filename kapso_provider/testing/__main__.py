@@ -12,7 +12,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from kapso_provider.testing._server import is_loopback
+from kapso_provider.testing._loopback import is_loopback
 from kapso_provider.testing._simulator import KapsoSimulator
 
 if TYPE_CHECKING:
@@ -42,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--read-delay", type=float, default=None, help="seconds after delivery at which they turn 'read'"
     )
+    parser.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        help="seconds Kapso's clock is ahead of this machine's (negative: behind), for timestamps and Date",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="answer with the fields Kapso's OpenAPI files document only (see docs/testing.md)",
+    )
     return parser
 
 
@@ -67,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             delivery_delay=args.delivery_delay,
             read_delay=args.read_delay,
+            clock_offset=args.clock_offset,
+            strict=args.strict,
         )
     except ValueError as exc:
         parser.error(str(exc))

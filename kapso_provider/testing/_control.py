@@ -41,6 +41,11 @@ class Controlled(Protocol):
 
     delivery_delay: float | None
     read_delay: float | None
+    clock_offset: float
+    strict: bool
+    latency: float
+    rate_limit: int | None
+    rate_limit_window: float
     delivery_error_code: int | None
     delivery_error_message: str | None
 
@@ -152,6 +157,11 @@ class ControlSurface:
         if (method, path) == ("POST", "/progression"):
             self._set(payload, _PROGRESSION)
             return json_response(200, {"data": self._progression()})
+        if (method, path) == ("GET", "/settings"):
+            return json_response(200, {"data": self._settings()})
+        if (method, path) == ("POST", "/settings"):
+            self._set(payload, _SETTINGS)
+            return json_response(200, {"data": self._settings()})
         if (method, path) == ("POST", "/replies"):
             return json_response(201, {"data": sim.reply_to_question(**payload)})
         if (method, path) == ("GET", "/replies"):
@@ -170,6 +180,9 @@ class ControlSurface:
             "status_sequence": None if sim.status_sequence is None else list(sim.status_sequence),
             "pending": [change.to_json() for change in sim.pending_status_changes()],
         }
+
+    def _settings(self) -> dict[str, Any]:
+        return {name: getattr(self._simulator, name) for name in _SETTINGS}
 
     def _set(self, payload: dict[str, Any], allowed: tuple[str, ...]) -> None:
         unknown = sorted(set(payload) - set(allowed))

@@ -9,8 +9,14 @@ import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_SLOW_DELAY", "Fault", "FaultBook", "FaultKind"]
+from kapso_provider.testing._loopback import is_loopback
+
+__all__ = ["DEFAULT_SLOW_DELAY", "REDIRECT_STATUSES", "Fault", "FaultBook", "FaultKind"]
+
+#: The statuses a ``redirect`` fault may answer.
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 #: How long ``slow_after_store`` holds the answer when no ``delay`` is given. Far longer than any sane
 #: client timeout, yet short enough that a forgotten fault does not wedge a test session for minutes.
@@ -40,6 +46,12 @@ class FaultKind(enum.StrEnum):
     MALFORMED_JSON = "malformed_json"
     #: 502 with an HTML page (``text/html``), as a proxy in front of Kapso would answer; nothing stored.
     HTML_ERROR = "html_error"
+    #: A redirect (``status`` 301, 302, 303, 307 or 308; default 307) to ``location``, as a misconfigured
+    #: proxy or a hostile host in front of Kapso would answer; the request is not processed.
+    REDIRECT = "redirect"
+    #: 409: another message to this recipient is still being sent (the proxy's ``MessageInFlightError``);
+    #: nothing stored, retrying shortly succeeds.
+    IN_FLIGHT = "in_flight"
 
     @property
     def processes_request(self) -> bool:
@@ -73,6 +85,10 @@ class Fault:
     :param delay: seconds waited before the faulty answer (``slow_after_store`` defaults to
         ``DEFAULT_SLOW_DELAY``).
     :param retry_after: ``Retry-After`` seconds sent with ``rate_limit`` (default 1).
+    :param location: for ``redirect``, the ``Location`` answered: an ``http(s)`` URL of a loopback host
+        (another test server on 127.0.0.1, say) or a path on the simulator itself.
+    :param api: only requests to this API: ``v1``, ``meta`` (the WhatsApp Cloud API proxy) or ``platform``
+        (any when ``None``).
     """
 
     kind: FaultKind
@@ -83,6 +99,8 @@ class Fault:
     status: int | None = None
     delay: float | None = None
     retry_after: int | None = None
+    location: str | None = None
+    api: str | None = None
     hits: int = 0
     _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -100,6 +118,12 @@ class Fault:
             raise ValueError("delay must be >= 0")
         if self.retry_after is not None and self.retry_after < 0:
             raise ValueError("retry_after must be >= 0")
+        if self.api is not None and self.api not in ("v1", "meta", "platform"):
+            raise ValueError(f"api must be v1, meta or platform, not {self.api!r}")
+        if self.kind is FaultKind.REDIRECT:
+            self._check_redirect()
+        elif self.location is not None:
+            raise ValueError("location is only for redirect faults")
         if self.path is not None:
             try:
                 self._pattern = re.compile(self.path)
@@ -107,13 +131,28 @@ class Fault:
                 # A path such as "/x?y" is meant literally; the substring test below still applies.
                 self._pattern = None
 
-    def matches(self, method: str, path: str) -> bool:
+    def _check_redirect(self) -> None:
+        if self.status is not None and self.status not in REDIRECT_STATUSES:
+            raise ValueError(f"status of a redirect must be one of {sorted(REDIRECT_STATUSES)}")
+        if not self.location:
+            raise ValueError("location is required for a redirect fault: where the redirect points")
+        if self.location.startswith("/") and not self.location.startswith("//"):
+            return
+        target = urlsplit(self.location)
+        if target.scheme not in ("http", "https") or not is_loopback(target.hostname or ""):
+            # A test must never send a client under test off the machine.
+            raise ValueError(f"location must be a path or an http(s) URL of a loopback host, not {self.location!r}")
+
+    def matches(self, method: str, path: str, api: str = "v1") -> bool:
         """Whether the rule applies to a request, ignoring ``count`` and ``probability``.
 
         :param method: HTTP method of the request.
-        :param path: request path below ``/api/v1`` (``/whatsapp_messages``).
+        :param path: request path below its API's prefix (``/whatsapp_messages``).
+        :param api: the API of the request.
         """
         if self.method is not None and self.method != method.upper():
+            return False
+        if self.api is not None and self.api != api:
             return False
         if self.path is None:
             return True
@@ -147,6 +186,8 @@ class Fault:
             "status": self.status,
             "delay": self.delay,
             "retry_after": self.retry_after,
+            "location": self.location,
+            "api": self.api,
             "hits": self.hits,
         }
 
@@ -170,15 +211,16 @@ class FaultBook:
         with self._lock:
             self._faults.append(fault)
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, api: str = "v1") -> Fault | None:
         """The first rule that matches a request and fires, accounted for; ``None`` when none does.
 
         :param method: HTTP method of the request.
         :param path: its path below the API prefix.
+        :param api: the API of the request.
         """
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path) and fault.fires(self._rng):
+                if fault.matches(method, path, api) and fault.fires(self._rng):
                     if fault.exhausted:
                         self._faults.remove(fault)
                     return copy.copy(fault)

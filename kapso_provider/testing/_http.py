@@ -42,11 +42,6 @@ def error(status: int, message: str, *, error: str | None = None) -> Response:
     return json_response(status, {"error": error or phrase, "status": status, "message": message})
 
 
-def validation_error(exc: ValidationError) -> Response:
-    text = str(exc)
-    return json_response(exc.status, {"error": text, "status": exc.status, "message": text})
-
-
 def unprocessable(text: str) -> ApiError:
     """A 422 whose ``error`` and ``message`` both carry ``text`` (the shape of Kapso's own 422 examples).
 

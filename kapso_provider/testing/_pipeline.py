@@ -11,19 +11,22 @@ import json
 import math
 import threading
 import time
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from kapso_provider.testing._errors import NotFoundError, ValidationError
 from kapso_provider.testing._faults import DEFAULT_SLOW_DELAY, FaultBook, FaultKind
-from kapso_provider.testing._http import ApiError, Outcome, Response, error, validation_error
+from kapso_provider.testing._http import ApiError, Outcome, Response
 from kapso_provider.testing._recording import API_KEY_HEADER
+from kapso_provider.testing._strict import documented_only
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kapso_provider.testing._faults import Fault
     from kapso_provider.testing._recording import RecordedRequest
-    from kapso_provider.testing._routing import Route, Router
+    from kapso_provider.testing._routing import Router
+    from kapso_provider.testing._styles import ErrorStyle
 
 __all__ = ["Pipeline", "RateLimiter"]
 
@@ -94,22 +97,6 @@ class RateLimiter:
             self._windows.clear()
 
 
-def rate_limited(retry_after: int, headers: dict[str, str]) -> Response:
-    """Kapso's 429: the ``Error`` shape, ``Retry-After`` and the rate-limit headers.
-
-    :param retry_after: seconds to wait.
-    :param headers: the ``X-RateLimit-*`` headers.
-    """
-    response = error(
-        429,
-        f"Too many requests for this API key. Retry after {retry_after} seconds.",
-        error="Rate limit exceeded",
-    )
-    response.headers.update(headers)
-    response.headers["Retry-After"] = str(retry_after)
-    return response
-
-
 class Pipeline:
     """The request pipeline shared by every API.
 
@@ -125,67 +112,73 @@ class Pipeline:
         self._limiter = limiter
         self._wait = wait
         self.latency = 0.0
+        #: Whether answers keep only the fields Kapso's files document (see ``_strict.py``).
+        self.strict = False
 
-    def handle(self, request: RecordedRequest, router: Router, shape: Callable[[Route, Response], Response]) -> Outcome:
+    def handle(self, request: RecordedRequest, router: Router) -> Outcome:
         """Answer one API request, faults included (server threads call this).
 
         :param request: the request, its ``path`` below the API prefix.
         :param router: the API's routes.
-        :param shape: what the answer of a route becomes (strict mode keeps documented fields only).
         """
         self._wait(self.latency)
-        fault = self._faults.take(request.method, request.path)
+        fault = self._faults.take(request.method, request.path, router.name)
         if fault is not None and not fault.kind.processes_request:
-            return self._fault_outcome(fault, None)
-        response = self._process(request, router, shape)
+            return self._fault_outcome(fault, None, router.style)
+        response = self._process(request, router)
         if fault is not None:
-            return self._fault_outcome(fault, response)
+            return self._fault_outcome(fault, response, router.style)
         return Outcome(response)
 
-    def _process(
-        self, request: RecordedRequest, router: Router, shape: Callable[[Route, Response], Response]
-    ) -> Response:
+    def _process(self, request: RecordedRequest, router: Router) -> Response:
         key = request.headers.get(API_KEY_HEADER) or ""
         rate_headers, retry_after = self._limiter.count(key)
         if retry_after is not None:
-            return rate_limited(retry_after, rate_headers)
+            return router.style.rate_limited(retry_after, rate_headers)
         if not hmac.compare_digest(key.encode(), self._api_key.encode()):
-            response = error(401, "Missing or invalid API key (X-API-Key header)", error="Unauthorized")
+            response = router.style.unauthorized()
         else:
-            response = self._route(request, router, shape)
+            response = self._route(request, router)
         response.headers.update(rate_headers)
         return response
 
-    @staticmethod
-    def _route(request: RecordedRequest, router: Router, shape: Callable[[Route, Response], Response]) -> Response:
+    def _route(self, request: RecordedRequest, router: Router) -> Response:
         path = request.path
         if len(path) > 1:
             path = path.rstrip("/")
+        style = router.style
         found = router.find(request.method, path)
         if found is None:
             # Kapso (Rails) answers an unknown method on a known path with 404 too.
-            return error(404, f"No route matches {request.method} {request.full_path}")
+            return style.error(404, f"No route matches {request.method} {request.full_path}", code=803)
         endpoint, parameters = found
-        body: Any = None
-        if request.body.strip():
-            try:
-                body = json.loads(request.body)
-            except ValueError:
-                return error(400, "body: is not valid JSON")
+        body: Any = request
+        if not endpoint.raw_body:
+            body = None
+            if request.body.strip():
+                try:
+                    body = json.loads(request.body)
+                except ValueError:
+                    return style.error(400, "body: is not valid JSON", code=100)
         try:
-            return shape(endpoint, endpoint.handler(parameters, request.query, body))
+            response = endpoint.handler(parameters, request.query, body)
         except ValidationError as exc:
-            return validation_error(exc)
+            return style.validation(exc)
         except NotFoundError as exc:
-            return error(404, f"{exc.resource} not found")
+            return style.error(404, f"{exc.resource} not found", code=100)
         except ApiError as exc:
             return exc.response
         except Exception as exc:
             # A simulator bug must show up as a readable 500, not as a dropped connection that a
             # client under test would take for a network fault.
-            return error(500, f"Kapso simulator internal error: {type(exc).__name__}: {exc}")
+            return style.error(500, f"Kapso simulator internal error: {type(exc).__name__}: {exc}", code=1)
+        if self.strict:
+            return documented_only(
+                router.prefix, endpoint.method, endpoint.template, response, documented_as=endpoint.documented_as
+            )
+        return response
 
-    def _fault_outcome(self, fault: Fault, processed: Response | None) -> Outcome:
+    def _fault_outcome(self, fault: Fault, processed: Response | None, style: ErrorStyle) -> Outcome:
         kind = fault.kind
         delay = fault.delay or 0.0
         kept = {name: value for name, value in (processed.headers if processed else {}).items() if "RateLimit" in name}
@@ -193,11 +186,11 @@ class Pipeline:
             headers = {"X-RateLimit-Remaining": "0"}
             if self._limiter.limit is not None:
                 headers["X-RateLimit-Limit"] = str(self._limiter.limit)
-            response = rate_limited(fault.retry_after if fault.retry_after is not None else 1, headers)
+            response = style.rate_limited(fault.retry_after if fault.retry_after is not None else 1, headers)
             response.status = fault.status or 429
             return Outcome(response, delay)
         if kind in (FaultKind.SERVER_ERROR_BEFORE_STORE, FaultKind.SERVER_ERROR_AFTER_STORE):
-            response = error(fault.status or 500, "Failed to send message: WhatsApp service error")
+            response = style.error(fault.status or 500, "Failed to send message: WhatsApp service error", code=2)
             response.headers.update(kept)
             return Outcome(response, delay)
         if kind in (FaultKind.DROP_BEFORE_STORE, FaultKind.DROP_AFTER_STORE):
@@ -209,5 +202,14 @@ class Pipeline:
             # A strict prefix of a JSON object lacks its closing brace, so it never parses.
             truncated = processed.body[: max(1, len(processed.body) // 2)]
             return Outcome(Response(fault.status or processed.status, truncated, headers=processed.headers), delay)
+        if kind is FaultKind.IN_FLIGHT:
+            response = style.in_flight()
+            response.status = fault.status or 409
+            return Outcome(response, delay)
+        if kind is FaultKind.REDIRECT:
+            status = fault.status or 307
+            page = f"<html><body><h1>{status} {HTTPStatus(status).phrase}</h1></body></html>\r\n".encode()
+            assert fault.location is not None
+            return Outcome(Response(status, page, "text/html; charset=utf-8", {"Location": fault.location}), delay)
         response = Response(fault.status or 502, _HTML_BAD_GATEWAY, "text/html; charset=utf-8")
         return Outcome(response, delay)

@@ -52,6 +52,8 @@ class RecordedRequest:
     :param body: the raw body bytes.
     :param full_path: the whole request path (``/api/v1/whatsapp_messages``).
     :param received_at: ``time.time()`` when the request was read.
+    :param api: the API it was for: ``v1``, ``meta`` (the WhatsApp Cloud API proxy), ``platform``, or ``""``
+        outside every API.
     """
 
     method: str
@@ -62,6 +64,7 @@ class RecordedRequest:
     body: bytes
     full_path: str = ""
     received_at: float = field(default_factory=time.time)
+    api: str = ""
 
     def redacted_headers(self) -> dict[str, str]:
         """The headers with the API key replaced by ``***``."""
@@ -81,6 +84,7 @@ class RecordedRequest:
             "json": self.json,
             "body": self.body.decode("utf-8", errors="replace"),
             "received_at": self.received_at,
+            "api": self.api,
         }
 
     def __repr__(self) -> str:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from kapso_provider.testing._http import Response
     from kapso_provider.testing._store import Store
+    from kapso_provider.testing._styles import ErrorStyle
 
 __all__ = ["Handler", "ResourceGroup", "Route", "Router", "object_field", "route"]
 
@@ -47,11 +48,17 @@ class Route:
     :param method: HTTP method.
     :param template: the path template below the API's prefix, as the files write it.
     :param handler: what answers it.
+    :param documented_as: the files' exact templates of the endpoint, where parameter names alone tell
+        endpoints apart (the proxy's ``/{phone_number_id}`` and ``/{media_id}``); strict mode reads those.
+    :param raw_body: hand the handler the raw request (``RecordedRequest``) instead of decoded JSON, for
+        bodies that are not JSON (a multipart upload).
     """
 
     method: str
     template: str
     handler: Handler
+    documented_as: tuple[str, ...] | None = None
+    raw_body: bool = False
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,24 +73,47 @@ class Route:
         return None if found is None else {name: unquote(value) for name, value in found.groupdict().items()}
 
 
-def route(method: str, template: str, handler: Handler) -> Route:
+def route(
+    method: str,
+    template: str,
+    handler: Handler,
+    *,
+    documented_as: tuple[str, ...] | None = None,
+    raw_body: bool = False,
+) -> Route:
     """A route for ``method`` on the paths of ``template``.
 
     :param method: HTTP method.
     :param template: path template with ``{name}`` parameters.
     :param handler: what answers it.
+    :param documented_as: see :class:`Route`.
+    :param raw_body: see :class:`Route`.
     """
-    return Route(method, template, handler)
+    return Route(method, template, handler, documented_as, raw_body)
 
 
 class Router:
     """The routes of one API, tried in order (more specific templates first).
 
+    :param name: the API's short name (``v1``, ``meta``, ``platform``), as faults and recorded requests
+        name it.
+    :param prefix: the API's path prefix (``/api/v1``), which its files' templates are below.
     :param routes: the routes.
+    :param style: how the API words its errors.
     """
 
-    def __init__(self, routes: list[Route]) -> None:
+    def __init__(self, name: str, prefix: str, routes: list[Route], style: ErrorStyle) -> None:
+        self.name = name
+        self.prefix = prefix
         self.routes = routes
+        self.style = style
+
+    def serves(self, path: str) -> bool:
+        """Whether a request path is below this API's prefix.
+
+        :param path: the whole request path.
+        """
+        return path == self.prefix or path.startswith(self.prefix + "/")
 
     def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         """The route answering ``method`` on ``path`` and its parameters, or ``None``.

@@ -7,7 +7,6 @@ name (DNS rebinding) is answered 403, and every body is capped (``Content-Length
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 import socketserver
 import threading
@@ -15,45 +14,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kapso_provider.testing._http import Outcome, Response, error
+from kapso_provider.testing._loopback import host_is_loopback
 from kapso_provider.testing._recording import Headers
 
 if TYPE_CHECKING:
     from kapso_provider.testing._clock import Clock
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "App", "Server", "host_is_loopback", "is_loopback"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "App", "Server"]
 
 #: The largest request body read by default, chunked or not: above the largest media upload WhatsApp
 #: takes (100 MB documents), so the API's own size limits can be reached.
 DEFAULT_MAX_BODY_BYTES = 110 * 1024 * 1024
 _MAX_LINE = 64 * 1024
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a host name or address is a loopback one (``localhost``, ``127.0.0.0/8``, ``::1``).
-
-    :param host: a host without port or brackets.
-    """
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def host_is_loopback(header: str) -> bool:
-    """Whether a ``Host`` header names a loopback host, with or without a port (``[::1]:8765`` too).
-
-    :param header: the header's value.
-    """
-    value = header.strip()
-    if value.startswith("["):
-        host, bracket, rest = value[1:].partition("]")
-        return bool(bracket) and (rest == "" or (rest.startswith(":") and rest[1:].isdigit())) and is_loopback(host)
-    host, colon, port = value.partition(":")
-    if colon and not port.isdigit():
-        return False
-    return is_loopback(host)
 
 
 class App(Protocol):
@@ -88,6 +60,9 @@ class _Handler(BaseHTTPRequestHandler):
     """HTTP/1.1 with keep-alive: every answer has a Content-Length, as pooled clients need."""
 
     protocol_version = "HTTP/1.1"
+    # A request line too broken to say its version is answered as HTTP/1.1 (status line, headers, Date)
+    # rather than in HTTP/0.9's bare form, which a client cannot read a status from.
+    default_request_version = "HTTP/1.1"
     server: Server
 
     def setup(self) -> None:

@@ -17,13 +17,15 @@ from kapso_provider.testing._control import CONTROL_PREFIX, ControlSurface
 from kapso_provider.testing._faults import Fault, FaultBook, FaultKind
 from kapso_provider.testing._http import Outcome, error
 from kapso_provider.testing._inbound_replies import ReplyScheduler
+from kapso_provider.testing._loopback import is_loopback
 from kapso_provider.testing._pipeline import Pipeline, RateLimiter
 from kapso_provider.testing._recording import Headers, RecordedRequest
 from kapso_provider.testing._routing import Router
-from kapso_provider.testing._server import DEFAULT_MAX_BODY_BYTES, Server, is_loopback
+from kapso_provider.testing._server import DEFAULT_MAX_BODY_BYTES, Server
 from kapso_provider.testing._simulator_records import RecordsApi
 from kapso_provider.testing._simulator_settings import SettingsApi
 from kapso_provider.testing._store import Store
+from kapso_provider.testing._styles import V1
 from kapso_provider.testing._v1 import (
     AgentsGroup,
     AssignmentsGroup,
@@ -38,8 +40,7 @@ from kapso_provider.testing._v1 import (
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from kapso_provider.testing._http import Response
-    from kapso_provider.testing._routing import ResourceGroup, Route
+    from kapso_provider.testing._routing import ResourceGroup
 
 __all__ = ["API_PREFIX", "CONTROL_PREFIX", "KapsoSimulator", "RecordedRequest"]
 
@@ -77,6 +78,10 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         ``["sent", "delivered", "read"]``. Unlike the delays, it does not depend on how fast a client polls,
         so tests can assert on it.
     :param max_body_bytes: the largest request body read (chunked or not); a larger one is answered 413.
+    :param clock_offset: seconds Kapso's clock is ahead of the machine's (negative: behind), for every
+        timestamp written and every ``Date`` header; settable later as :attr:`clock_offset`.
+    :param strict: answer with the fields Kapso's OpenAPI files document for the endpoint and status only
+        (settable later as :attr:`strict`); by default answers carry a few more, see ``docs/testing.md``.
     """
 
     def __init__(
@@ -95,6 +100,8 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         delivery_error_message: str | None = None,
         status_sequence: list[str] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        clock_offset: float = 0.0,
+        strict: bool = False,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
@@ -106,7 +113,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         self._host = host
         self._port = port
         self._max_body_bytes = max_body_bytes
-        self._clock = Clock()
+        self._clock = Clock(clock_offset)
         self._store = Store(clock=self._clock)
         self._requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
@@ -142,7 +149,9 @@ class KapsoSimulator(RecordsApi, SettingsApi):
             configs,
             ConversationsGroup(self._store, self._reply_scheduler),
         )
-        self._v1 = Router([endpoint for group in self._groups for endpoint in group.routes()])
+        self._v1 = Router("v1", API_PREFIX, [endpoint for group in self._groups for endpoint in group.routes()], V1)
+        self._apis: tuple[Router, ...] = (self._v1,)
+        self.strict = strict
         self._control = ControlSurface(self)
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -234,6 +243,11 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         """The API key the simulator accepts."""
         return self._api_key
 
+    @property
+    def endpoints(self) -> list[tuple[str, str]]:
+        """Every endpoint served, as ``(method, path template)`` with the API prefix, in matching order."""
+        return [(route.method, api.prefix + route.template) for api in self._apis for route in api.routes]
+
     def add_fault(
         self,
         kind: FaultKind | str,
@@ -245,12 +259,13 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         status: int | None = None,
         delay: float | None = None,
         retry_after: int | None = None,
+        location: str | None = None,
     ) -> None:
         """Make matching ``/api/v1`` requests misbehave; see :class:`FaultKind` for what each kind does.
 
         The first rule (in the order added) that matches and fires decides a request's fate. Faults are
         decided after ``latency`` and before rate limiting and authentication: the kinds that do not
-        process the request (``rate_limit``, ``*_before_store``, ``html_error``) answer whatever the key;
+        process the request (``rate_limit``, ``*_before_store``, ``html_error``, ``redirect``) answer whatever the key;
         the others process it normally (401, 422 and all) and then replace or delay the answer.
 
         :param kind: a :class:`FaultKind` or its string value.
@@ -261,6 +276,8 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         :param status: status of the faulty answer.
         :param delay: seconds to wait before the faulty answer (``slow_after_store``: default 10).
         :param retry_after: ``Retry-After`` of a ``rate_limit`` fault (default 1).
+        :param location: ``Location`` of a ``redirect`` fault: an ``http(s)`` URL of a loopback host (another
+            test server on 127.0.0.1) or a path on the simulator.
         """
         fault = Fault(
             FaultKind(kind),
@@ -271,6 +288,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
             status=status,
             delay=delay,
             retry_after=retry_after,
+            location=location,
         )
         self._faults.add(fault)
 
@@ -321,21 +339,22 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         query = {name: values[-1] for name, values in parse_qs(split.query, keep_blank_values=True).items()}
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             return Outcome(self._control.answer(method, path[len(CONTROL_PREFIX) :], query, headers, body))
-        is_api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
+        api = next((candidate for candidate in self._apis if candidate.serves(path)), None)
         request = RecordedRequest(
             method=method,
-            path=(path[len(API_PREFIX) :] or "/") if is_api else path,
+            path=(path[len(api.prefix) :] or "/") if api is not None else path,
             query=query,
             headers=headers,
             json=self._decoded(body),
             body=body,
             full_path=path,
+            api=api.name if api is not None else "",
         )
         with self._requests_lock:
             self._requests.append(request)
-        if not is_api:
+        if api is None:
             return Outcome(error(404, f"No route matches {method} {path}"))
-        return self._pipeline.handle(request, self._v1, self._shape)
+        return self._pipeline.handle(request, api)
 
     @staticmethod
     def _decoded(body: bytes) -> Any:
@@ -343,6 +362,3 @@ class KapsoSimulator(RecordsApi, SettingsApi):
             return json.loads(body) if body.strip() else None
         except ValueError:
             return None
-
-    def _shape(self, endpoint: Route, response: Response) -> Response:
-        return response

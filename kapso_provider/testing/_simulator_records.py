@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+from kapso_provider.testing._errors import ValidationError
 from kapso_provider.testing._inbound_replies import interactive_reply_data
-from kapso_provider.testing._validation import MESSAGE_TYPES
+from kapso_provider.testing._validation import MESSAGE_TYPES, validate_message
 
 if TYPE_CHECKING:
     import threading
@@ -137,6 +138,59 @@ class RecordsApi:
         :param conversation_id: only this conversation's messages.
         """
         return self._store.list_messages(conversation_id)
+
+    def store_outbound(
+        self,
+        conversation_id: str | None = None,
+        message: dict[str, Any] | None = None,
+        *,
+        phone_number: str | None = None,
+        whatsapp_config_id: str | None = None,
+        sent_ago: float = 0.0,
+    ) -> dict[str, Any]:
+        """Store an outbound message as if a send had made it, optionally ``sent_ago`` seconds ago on Kapso's
+        clock (a message of another task, an earlier try, an earlier DAG run); returns its record.
+
+        Nothing is recorded as a request and no reply fires: the message is simply there, as Kapso would
+        hold it.
+
+        :param conversation_id: the conversation to store it in; or
+        :param message: the v1 ``message`` object (``{"message_type": "text", "content": "hi"}`` by default),
+            checked as a v1 send is.
+        :param phone_number: instead of ``conversation_id``, the customer's number: its active
+            conversation on the config, created when there is none.
+        :param whatsapp_config_id: with ``phone_number``, the business number (the default config when
+            ``None``).
+        :param sent_ago: seconds before now on Kapso's clock (``clock_offset`` included); 0 for now.
+        :raises ValueError: for a message a v1 send would refuse, or without exactly one of
+            ``conversation_id`` and ``phone_number``.
+        :raises KeyError: for an unknown conversation or config.
+        """
+        if (conversation_id is None) == (phone_number is None):
+            raise ValueError("give exactly one of conversation_id or phone_number")
+        if isinstance(sent_ago, bool) or not isinstance(sent_ago, int | float) or not sent_ago >= 0:
+            raise ValueError(f"sent_ago: {sent_ago!r} must be a number of seconds >= 0")
+        try:
+            checked = validate_message({"message": message or {"content": "hi"}}, require_content=False)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from None
+        with self._store.lock:
+            if phone_number is not None:
+                config_id = whatsapp_config_id or self._store.default_config_id
+                conversation_id = self._store.find_or_create_conversation(phone_number, config_id)["id"]
+            assert conversation_id is not None
+            created_at = self._store.clock.stamp_ago(sent_ago) if sent_ago else None
+            return self._store.store_outbound(conversation_id, checked, created_at=created_at)
+
+    def set_message_times(self, message_id: str, created_at: str, updated_at: str | None = None) -> dict[str, Any]:
+        """Give a stored message other timestamps (Kapso can hand out one timestamp twice); returns it.
+
+        :param message_id: Kapso id or wamid.
+        :param created_at: its new ``created_at`` (ISO 8601).
+        :param updated_at: its new ``updated_at`` (``created_at`` when ``None``).
+        :raises KeyError: for an unknown message.
+        """
+        return self._store.set_message_times(message_id, created_at, updated_at)
 
     @property
     def requests(self) -> list[RecordedRequest]:

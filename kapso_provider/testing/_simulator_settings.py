@@ -31,6 +31,30 @@ class SettingsApi:
         return self._clock
 
     @property
+    def clock_offset(self) -> float:
+        """Seconds Kapso's clock is ahead of the machine's (negative: behind); settable while running.
+
+        Every timestamp the simulator writes from then on (``created_at``, ``updated_at``,
+        ``last_active_at``, status changes...) and the ``Date`` header of every answer are read on it.
+        """
+        return self._clock.offset
+
+    @clock_offset.setter
+    def clock_offset(self, value: float) -> None:
+        self._clock.offset = value
+
+    @property
+    def strict(self) -> bool:
+        """Whether answers keep only the fields Kapso's OpenAPI files document for their endpoint and status."""
+        return self._pipeline.strict
+
+    @strict.setter
+    def strict(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ValueError(f"strict: {value!r} must be true or false")
+        self._pipeline.strict = value
+
+    @property
     def max_body_bytes(self) -> int:
         """The largest request body read; a larger one is answered 413."""
         return self._max_body_bytes

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from kapso_provider.testing import KapsoSimulator
 
-__all__ = ["KapsoServer", "kapso_conn_id", "kapso_server"]
+__all__ = ["KapsoServer", "kapso_conn_id", "kapso_server", "kapso_simulator_options"]
 
 #: The connection ``kapso_server`` points at unless a test overrides the ``kapso_conn_id`` fixture.
 CONN_ID = "kapso_default"
@@ -43,6 +43,22 @@ class KapsoServer:
     conn_id: str = CONN_ID
 
 
+#: Options the fixture chooses itself: a test cannot change them.
+_FIXED_OPTIONS = frozenset({"api_key", "host", "port"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``kapso_simulator`` marker.
+
+    :param config: pytest's configuration.
+    """
+    config.addinivalue_line(
+        "markers",
+        "kapso_simulator(**options): KapsoSimulator options for this test's kapso_server, "
+        "e.g. strict=True or clock_offset=-300",
+    )
+
+
 @pytest.fixture
 def kapso_conn_id() -> str:
     """The Airflow connection id that ``kapso_server`` points at the simulator: ``kapso_default``.
@@ -54,19 +70,45 @@ def kapso_conn_id() -> str:
 
 
 @pytest.fixture
-def kapso_server(monkeypatch: pytest.MonkeyPatch, kapso_conn_id: str) -> Iterator[KapsoServer]:
+def kapso_simulator_options() -> dict[str, Any]:
+    """Options of the simulator behind ``kapso_server`` (none by default).
+
+    Override it in a test module or a ``conftest.py`` to change every test there, or parametrize it to
+    run them in several modes: ``@pytest.fixture(params=[{}, {"strict": True}])``. The
+    ``@pytest.mark.kapso_simulator(...)`` marker of a test adds to it and wins.
+    """
+    return {}
+
+
+@pytest.fixture
+def kapso_server(
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    kapso_conn_id: str,
+    kapso_simulator_options: dict[str, Any],
+) -> Iterator[KapsoServer]:
     """A Kapso simulator on 127.0.0.1 with an Airflow connection pointing at it.
 
     The connection, ``kapso_default`` unless the ``kapso_conn_id`` fixture says otherwise, comes from the
     ``AIRFLOW_CONN_<CONN_ID>`` environment variable (JSON form), set for the test only. The simulator is
-    stopped when the test ends.
+    stopped when the test ends. Its options (``strict``, ``clock_offset``, ``rate_limit``, ...) come from
+    the ``kapso_simulator_options`` fixture and the test's ``kapso_simulator`` marker.
 
     :param monkeypatch: pytest's monkeypatch fixture, which undoes the environment change.
+    :param request: the test's request, for its ``kapso_simulator`` marker.
     :param kapso_conn_id: the connection id to point at the simulator.
+    :param kapso_simulator_options: the options the test's scope chose.
     """
     from kapso_provider.testing import KapsoSimulator
 
-    simulator = KapsoSimulator(api_key="sim-" + secrets.token_urlsafe(16), host="127.0.0.1", port=0)
+    options = dict(kapso_simulator_options)
+    marker = request.node.get_closest_marker("kapso_simulator")
+    if marker is not None:
+        options.update(marker.kwargs)
+    fixed = sorted(_FIXED_OPTIONS & set(options))
+    if fixed:
+        raise pytest.UsageError(f"kapso_server chooses {', '.join(fixed)} itself; leave them out of its options")
+    simulator = KapsoSimulator(api_key="sim-" + secrets.token_urlsafe(16), host="127.0.0.1", port=0, **options)
     simulator.start()
     try:
         monkeypatch.setenv(

@@ -106,6 +106,8 @@ class FlowContext:
     :param clock: the offset between this machine's clock and Kapso's, learned from answers.
     :param ledger: message ids this task already accounted for.
     :param not_found_hint: a sentence added to every 404 (e.g. the base URL lacks ``/api/v1``).
+    :param phone_number_id: the connection's default WhatsApp phone number id (current API).
+    :param business_account_id: the connection's WhatsApp Business Account id (current API).
     """
 
     policy: RetryPolicy
@@ -113,6 +115,8 @@ class FlowContext:
     clock: KapsoClock = field(default_factory=KapsoClock)
     ledger: SendLedger = field(default_factory=SendLedger)
     not_found_hint: str = ""
+    phone_number_id: str | None = None
+    business_account_id: str | None = None
 
 
 class Operation(Generic[T]):

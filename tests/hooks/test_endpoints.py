@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from kapso_provider.api.generations import V1
+from kapso_provider.api.generations import CURRENT, V1, Generation
 from kapso_provider.exceptions import KapsoUnsupportedError
 from kapso_provider.hooks._endpoints import listing, operation
 from kapso_provider.hooks._table import KapsoEndpoints
@@ -25,9 +25,26 @@ def _public_methods(cls: type) -> dict[str, inspect.Signature]:
     }
 
 
-def test_every_definition_of_the_generation_is_listed_once() -> None:
-    definitions = {name for module in V1.modules for name in __import__(module, fromlist=["ENDPOINTS"]).ENDPOINTS}
-    assert sorted(definitions) == ENDPOINTS
+def _names(generation: Generation) -> set[str]:
+    return {name for module in generation.modules for name in __import__(module, fromlist=["ENDPOINTS"]).ENDPOINTS}
+
+
+def test_every_definition_of_every_generation_is_listed_once() -> None:
+    assert sorted(_names(V1) | _names(CURRENT)) == ENDPOINTS
+
+
+@pytest.mark.parametrize("name", sorted(_names(V1) & _names(CURRENT)))
+def test_an_operation_of_both_generations_takes_the_same_arguments(name: str) -> None:
+    v1, current = (inspect.signature(g.definition(name)) for g in (V1, CURRENT))
+    assert v1.parameters == current.parameters
+
+    def result(signature: inspect.Signature) -> str:
+        # A Call, a Flow or a Pager of the same result: how each generation gets there is its own.
+        matched = re.fullmatch(r"(?:Call|Flow|Operation|Pager)\[(.*)\]", str(signature.return_annotation))
+        assert matched is not None, signature
+        return matched[1]
+
+    assert result(v1) == result(current)
 
 
 def test_both_hooks_expose_the_same_public_api() -> None:
@@ -42,7 +59,7 @@ def test_both_hooks_expose_the_same_public_api() -> None:
 
 @pytest.mark.parametrize("name", ENDPOINTS)
 def test_a_method_carries_its_definitions_signature_and_docstring(name: str) -> None:
-    definition = V1.definition(name)
+    definition = vars(KapsoEndpoints)[name].definition
     expected = list(inspect.signature(definition).parameters.values())
     for hook in (KapsoHook, KapsoAsyncHook):
         method = getattr(hook, name)

@@ -20,6 +20,7 @@ from kapso_provider.exceptions import (
 )
 from kapso_provider.get_provider_info import DEFAULT_BASE_URL, DEFAULT_TIMEOUT_SECONDS
 from kapso_provider.hooks.kapso import KapsoConnectionSettings, KapsoHook, RetryPolicy, parse_connection
+from tests._openapi import assert_requests_valid, conversation_filters_file
 from tests.test_models import OUTSIDE
 
 if TYPE_CHECKING:
@@ -79,7 +80,12 @@ class TestParseConnection:
             ),
             (None, "sk-secret-42", {"timeout": 0}, "extra 'timeout' must be a positive number"),
             (None, "sk-secret-42", {"proxy": "socks"}, "extra 'proxy' must be an http(s) URL"),
-            (None, "sk-secret-42", {"X-Tenant": "a"}, "unknown extra field(s) X-Tenant; allowed: proxy, timeout"),
+            (
+                None,
+                "sk-secret-42",
+                {"X-Tenant": "a"},
+                "unknown extra field(s) X-Tenant; allowed: api, business_account_id, phone_number_id, proxy, timeout",
+            ),
         ],
     )
     def test_refuses(self, host: str | None, password: str | None, extra: dict[str, Any], expected: str) -> None:
@@ -277,6 +283,23 @@ class TestReads:
         assert hook.get_conversation(first["id"])["id"] == first["id"]
         with pytest.raises(ValueError, match=r"per_page: 101 is outside 1\.\.100"):
             next(hook.list_conversations(per_page=101))
+
+    @pytest.mark.parametrize("id_field", ["id", "whatsapp_message_id"])
+    def test_locate_message_from_the_phone_number(self, id_field: str, kapso_server: KapsoServer) -> None:
+        simulator = kapso_server.simulator
+        simulator.create_conversation(phone_number=PHONE)  # the number's other conversation, without it
+        second_number = simulator.add_whatsapp_config()
+        holder = simulator.create_conversation(phone_number=PHONE, whatsapp_config_id=second_number["id"])
+        hook = KapsoHook()
+        sent = hook.send_message({"content": "where am I?"}, conversation_id=holder["id"])
+
+        found = hook.locate_message(sent[id_field], phone_number=PHONE)
+
+        assert found["conversation"]["id"] == holder["id"]
+        assert found["message"]["id"] == sent["id"]
+        with pytest.raises(KapsoNotFoundError, match="no conversation of that phone number holds message 'nope'"):
+            hook.locate_message("nope", phone_number=PHONE)
+        assert_requests_valid(simulator.requests, files_for=conversation_filters_file)
 
     def test_send_template(self, kapso_server: KapsoServer) -> None:
         template = kapso_server.simulator.create_template(name="order_update", language="en_US")

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider._replies import option_ids
-from kapso_provider.exceptions import KapsoConfigurationError
+from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.operators.kapso import KapsoApprovalOperator, KapsoAskOperator, KapsoBranchOnReplyOperator
+from kapso_provider.utils.replies import option_ids
 from tests._airflow import task_states, xcom_return_value
 from tests._openapi import assert_requests_valid, conversation_filters_file
 
@@ -237,11 +237,14 @@ class TestArguments:
             ({"options": ["A", "B", "C", "D"], "interactive_type": "button"}, "reply buttons allow at most 3"),
             ({"options": [f"O{n}" for n in range(11)]}, "options: 11 given, WhatsApp allows 1 to 10"),
             ({"options": []}, "options: 0 given"),
-            ({"options": ["A very long button title"], "interactive_type": "button"}, "limit 20 for a button"),
+            (
+                {"options": ["A very long button title"], "interactive_type": "button"},
+                "options[0].title: 24 characters, limit 20",
+            ),
+            ({"options": ["Yes"], "question": "x" * 1025}, "question: 1025 characters, limit 1024"),
             ({"options": ["Yes", "yes"]}, "options[1].id: 'yes' repeats options[0].id"),
             ({"options": ["Yes", "No"], "timeout": 5, "default_option": "Maybe"}, "default_option: 'Maybe'"),
             ({"options": ["Yes"], "default_option": "Yes"}, "default_option: only taken on timeout"),
-            ({"options": ["Yes"], "confirmation_text": "{who}"}, "confirmation_text: cannot fill in 'who'"),
             ({"options": ["Yes"], "reminder_after": 5}, "reminder_text: required"),
             ({"options": ["Yes"], "timeout": 0}, "timeout: 0 must be a positive number"),
             ({"options": ["Yes"], "allowed_numbers": ["call me"]}, "allowed_numbers[0]:"),
@@ -249,8 +252,9 @@ class TestArguments:
         ],
     )
     def test_checked_at_parse_time(self, kwargs: dict[str, Any], expected: str) -> None:
-        with pytest.raises(KapsoConfigurationError, match=expected.replace("[", r"\[").replace("(", r"\(")):
-            KapsoAskOperator(task_id="ask", phone_number=PHONE, question="Q?", **kwargs)
+        kwargs = {"question": "Q?", **kwargs}
+        with pytest.raises(KapsoArgumentError, match=expected.replace("[", r"\[").replace("(", r"\(")):
+            KapsoAskOperator(task_id="ask", phone_number=PHONE, **kwargs)
 
     def test_templates_are_checked_after_rendering_only(self) -> None:
         operator = KapsoAskOperator(

@@ -22,7 +22,7 @@ from airflow.providers.common.compat.sdk import (
     TaskDeferred,
 )
 
-from kapso_provider.exceptions import KapsoConfigurationError
+from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.sensors.kapso import KapsoMessageStatusSensor
 from kapso_provider.triggers.kapso import KapsoMessageStatusTrigger
 from tests._airflow import get_dag, task_states, xcom_return_value
@@ -262,11 +262,11 @@ class TestArguments:
         ],
     )
     def test_refused(self, kwargs: dict[str, Any], field_name: str) -> None:
-        with pytest.raises(KapsoConfigurationError, match=f"^{field_name}:"):
+        with pytest.raises(KapsoArgumentError, match=f"^{field_name}:"):
             KapsoMessageStatusSensor(task_id="wait", **kwargs)
 
     def test_target_status_error_lists_allowed_values(self) -> None:
-        with pytest.raises(KapsoConfigurationError, match="'delivered', 'read'"):
+        with pytest.raises(KapsoArgumentError, match="'delivered', 'read'"):
             KapsoMessageStatusSensor(task_id="wait", message={"id": "m"}, target_status="seen")
 
     def test_templated_fields(self) -> None:
@@ -288,7 +288,7 @@ class TestArguments:
     )
     def test_unusable_rendered_message(self, message: Any, problem: str, kapso_server: KapsoServer) -> None:
         sensor = KapsoMessageStatusSensor(task_id="wait", message=message)
-        with pytest.raises(KapsoConfigurationError, match=f"^message:.*{problem}"):
+        with pytest.raises(KapsoArgumentError, match=f"^message:.*{problem}"):
             sensor.poke({})
         assert kapso_server.simulator.requests == []  # refused before any request
 

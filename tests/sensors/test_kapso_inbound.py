@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
 
-from kapso_provider.exceptions import KapsoConfigurationError
+from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.sensors.kapso import KapsoInboundMessageSensor
 from kapso_provider.triggers.kapso import KapsoInboundMessageTrigger
 from tests._airflow import get_dag, task_states, xcom_return_value
@@ -169,11 +169,11 @@ class TestArguments:
         [({"text_pattern": "(unclosed"}, "text_pattern"), ({"poll_interval": 0}, "poll_interval")],
     )
     def test_refused_at_parse_time(self, kwargs: dict[str, Any], field_name: str) -> None:
-        with pytest.raises(KapsoConfigurationError, match=f"^{field_name}:"):
+        with pytest.raises(KapsoArgumentError, match=f"^{field_name}:"):
             KapsoInboundMessageSensor(task_id="wait", **kwargs)
 
     def test_bad_since_refused_before_any_request(self, kapso_server: KapsoServer) -> None:
-        with pytest.raises(KapsoConfigurationError, match=r"^since:"):
+        with pytest.raises(KapsoArgumentError, match=r"^since:"):
             KapsoInboundMessageSensor(task_id="wait", since="not a time").poke({})
         assert kapso_server.simulator.requests == []
 

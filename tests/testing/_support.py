@@ -14,19 +14,61 @@ from __future__ import annotations
 import copy
 import functools
 import re
+import socket
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from tests._openapi import load_spec
 
 if TYPE_CHECKING:
-    import requests
+    from kapso_provider.testing import KapsoSimulator
 
 PHONE = "+15551234567"
 TIMEOUT = 10
 JSON = {"Content-Type": "application/json"}
+
+
+def get(url: str, **kwargs: Any) -> requests.Response:
+    """``requests.get`` with the tests' timeout."""
+    return requests.get(url, timeout=kwargs.pop("timeout", TIMEOUT), **kwargs)
+
+
+def post(url: str, **kwargs: Any) -> requests.Response:
+    """``requests.post`` with the tests' timeout."""
+    return requests.post(url, timeout=kwargs.pop("timeout", TIMEOUT), **kwargs)
+
+
+def raw_exchange(sim: KapsoSimulator, request: bytes) -> tuple[int, bytes]:
+    """Send bytes as they are; return the answer's status and its whole text (the server closes after it)."""
+    with socket.create_connection((sim.host, sim.port), timeout=TIMEOUT) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return int(received.split(b" ", 2)[1]), received
+
+
+def conversation_send(
+    http: requests.Session, sim: KapsoSimulator, conversation_id: str, message: dict[str, Any], **kwargs: Any
+) -> requests.Response:
+    """A v1 send into a conversation."""
+    kwargs.setdefault("timeout", TIMEOUT)
+    return http.post(
+        f"{sim.base_url}/whatsapp_conversations/{conversation_id}/whatsapp_messages",
+        json={"message": message},
+        **kwargs,
+    )
+
+
+def phone_send(
+    http: requests.Session, sim: KapsoSimulator, message: dict[str, Any], **kwargs: Any
+) -> requests.Response:
+    """A v1 send to a phone number."""
+    kwargs.setdefault("timeout", TIMEOUT)
+    return http.post(f"{sim.base_url}/whatsapp_messages", json={"message": message}, **kwargs)
 
 
 @functools.cache

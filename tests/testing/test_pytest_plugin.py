@@ -78,6 +78,37 @@ def test_kapso_server_fixture(pytester: pytest.Pytester, monkeypatch: pytest.Mon
     assert "AIRFLOW_CONN_KAPSO_DEFAULT" not in os.environ
 
 
+def test_options_from_the_fixture_and_the_marker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+
+        @pytest.fixture(params=[{}, {"strict": True}], ids=["default", "strict"])
+        def kapso_simulator_options(request):
+            return request.param
+
+
+        def test_each_mode(kapso_server, kapso_simulator_options):
+            assert kapso_server.simulator.strict is kapso_simulator_options.get("strict", False)
+
+
+        @pytest.mark.kapso_simulator(clock_offset=-300, strict=False)
+        def test_the_marker_adds_and_wins(kapso_server):
+            assert kapso_server.simulator.clock_offset == -300
+            assert kapso_server.simulator.strict is False
+
+
+        @pytest.mark.kapso_simulator(port=8080)
+        def test_fixed_options_are_refused(kapso_server):
+            pass
+        """
+    )
+    result = pytester.runpytest(*plugin_args(), "-p", "no:cacheprovider", "--strict-markers")
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines(["*kapso_server chooses port itself*"])
+
+
 def test_fixture_is_listed(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(*plugin_args(), "--fixtures", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*kapso_server*"])

@@ -7,27 +7,16 @@ all, with its own name in ``Host``. Every test here speaks raw HTTP to a real se
 
 from __future__ import annotations
 
-import socket
 from typing import TYPE_CHECKING
 
 import pytest
 import requests
 
 from kapso_provider.testing import KapsoSimulator
-from tests.testing._support import JSON, PHONE, TIMEOUT
+from tests.testing._support import JSON, PHONE, TIMEOUT, raw_exchange
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-
-def raw_exchange(sim: KapsoSimulator, request: bytes) -> tuple[int, bytes]:
-    """Send bytes as they are, return the answer's status and its whole text (the server closes after it)."""
-    with socket.create_connection((sim.host, sim.port), timeout=TIMEOUT) as connection:
-        connection.sendall(request)
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
-    return int(received.split(b" ", 2)[1]), received
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.exceptions import KapsoConfigurationError
+from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.triggers.kapso import KapsoMessageStatusTrigger
 from tests._triggers import rebuilt
 
@@ -80,7 +80,7 @@ class TestSerialize:
         [({"target_status": "sent"}, "target_status"), ({"poll_interval": 0}, "poll_interval")],
     )
     def test_bad_arguments_name_the_field(self, kwargs: dict[str, Any], field_name: str) -> None:
-        with pytest.raises((KapsoConfigurationError, ValueError), match=f"^{field_name}:"):
+        with pytest.raises(KapsoArgumentError, match=f"^{field_name}:"):
             KapsoMessageStatusTrigger(message_id="m", conversation_id="c", **kwargs)
 
 

@@ -29,7 +29,7 @@ from kapso_provider.transport.flows import (
 )
 from kapso_provider.transport.sending import SendPlan, find_sent, send
 from kapso_provider.transport.wire import Request
-from kapso_provider.validation import path_segment
+from kapso_provider.validation import normalized_phone, path_segment
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -44,6 +44,7 @@ ENDPOINTS = (
     "get_message",
     "list_conversations",
     "list_messages",
+    "locate_message",
     "send_message",
     "send_template",
 )
@@ -88,6 +89,9 @@ def plan_send(
     )
     parsed = parse_message(message)
     expected = parsed.to_message_object()
+    if phone_number is not None:
+        # One spelling for one person: "+1 (555) 123-0001" goes out, and is looked for, as "+15551230001".
+        phone_number = normalized_phone(phone_number)
     if conversation_id is not None:
         request = Request("POST", _messages_path(conversation_id), json=parsed.to_body())
         describe = "the conversation"
@@ -304,6 +308,42 @@ def get_message(conversation_id: str, message_id: str) -> Flow[dict[str, Any]]:
                 error_text=f"message {message_id!r} is not in conversation {conversation_id!r}",
             )
         return found
+
+    return Flow(run)
+
+
+def locate_message(
+    message_id: str, *, phone_number: str, whatsapp_config_id: str | None = None
+) -> Flow[dict[str, Any]]:
+    """Find a message, and the conversation holding it, from the customer's number.
+
+    Kapso's message record documents the customer's ``phone_number`` but not the conversation
+    (``WhatsappMessage`` in both OpenAPI files has no ``whatsapp_conversation_id``), so this lists the
+    number's conversations (``q[phone_number_eq]``) and reads each one's messages until the id appears.
+
+    :param message_id: the message's ``id`` or its ``whatsapp_message_id``.
+    :param phone_number: the customer's number, as the message record carries it.
+    :param whatsapp_config_id: narrows the conversations to one WhatsApp number.
+    :returns: ``{"conversation": <conversation record>, "message": <message record>}``.
+    :raises KapsoNotFoundError: no conversation of the number holds the message.
+    """
+    from kapso_provider.validation import require_text
+
+    require_text("message_id", message_id)
+    require_text("phone_number", phone_number)
+    conversations = list_conversations(phone_number=phone_number, whatsapp_config_id=whatsapp_config_id)
+
+    def run(context: FlowContext) -> Steps[dict[str, Any]]:
+        for conversation in (yield from collect(context, conversations)):
+            found = yield from scan(context, list_messages(conversation["id"]), lambda r: _is_message(r, message_id))
+            if found is not None:
+                return {"conversation": conversation, "message": found}
+        raise KapsoNotFoundError(
+            status=None,
+            method="GET",
+            path="/whatsapp_conversations",
+            error_text=f"no conversation of that phone number holds message {message_id!r}",
+        )
 
     return Flow(run)
 

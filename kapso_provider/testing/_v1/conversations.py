@@ -97,8 +97,10 @@ class ConversationsGroup(ResourceGroup):
         self.store.conversation(conversation_id)
         self.store.advance_on_listing(conversation_id)
         self._replies.on_listing(conversation_id)
-        # Newest first, as a chat history API usually pages; the files do not say, see NOTES.md.
-        records = list(reversed(self.store.list_messages(conversation_id)))
+        # Newest first, as a chat history API usually pages; the files do not say, see NOTES.md. By time, so
+        # that a message seeded "sent earlier" takes its place; equal times keep the newest stored first.
+        newest_stored_first = reversed(self.store.list_messages(conversation_id))
+        records = sorted(newest_stored_first, key=lambda record: str(record["created_at"]), reverse=True)
         return paginate(records, query)
 
     def _check_template(self, message: dict[str, Any], config_id: str) -> None:

@@ -88,13 +88,10 @@ class PlatformGroup(ResourceGroup):
             return copy.deepcopy(self._project)
 
     def set_config_health(self, whatsapp_config_id: str, status: str) -> None:
-        """Make the health check of one config report ``status`` from now on.
+        """Make the health check of one config report ``status`` from now on (the configs group keeps it).
 
         :param whatsapp_config_id: the config.
-        :param status: ``healthy``, ``degraded`` (webhook checks fail), ``unhealthy`` (phone number access
-            fails) or ``error`` (the check itself failed).
-        :raises KeyError: for an unknown config.
-        :raises ValueError: for another status.
+        :param status: ``healthy``, ``degraded``, ``unhealthy`` or ``error``.
         """
         self._configs.set_config_health(whatsapp_config_id, status)
 

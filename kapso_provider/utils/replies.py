@@ -1,10 +1,9 @@
 """What counts as the answer to a question asked over WhatsApp, shared by the ask operators and their trigger.
 
-The operators (waiting in the worker with :class:`~kapso_provider.hooks.kapso.KapsoHook`) and
+The ask service (waiting in the worker with :class:`~kapso_provider.hooks.kapso.KapsoHook`) and
 :class:`~kapso_provider.triggers.kapso.KapsoReplyTrigger` (waiting in the triggerer with the async hook)
 read the same messages and must decide the same way, so the decision lives here, free of I/O. New messages
-are found with the inbound trigger's :class:`~kapso_provider.triggers.kapso.InboundCursor` and
-:func:`~kapso_provider.triggers.kapso.order_new`.
+are found with the inbound wait's :class:`~kapso_provider.utils.inbound.InboundCursor`.
 """
 
 from __future__ import annotations
@@ -12,16 +11,26 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kapso_provider.arguments import parse_time
-from kapso_provider.triggers.kapso import InboundCursor, inbound_matches, order_new
+from kapso_provider.exceptions import KapsoArgumentError
+from kapso_provider.utils.inbound import InboundCursor, format_time, inbound_matches, order_new
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+    from datetime import datetime
 
-__all__ = ["ReplySpec", "ReplyWatch", "digits", "option_ids", "reply_option_id"]
+__all__ = [
+    "CONFIRMATION_FIELDS",
+    "ReplySpec",
+    "ReplyWatch",
+    "digits",
+    "fill_confirmation",
+    "option_ids",
+    "reply_option_id",
+    "sent_option_ids",
+]
 
 #: Every option id of an ask operator starts with this, so a reply is recognisably an answer to one.
 OPTION_ID_PREFIX = "kapso-ask"
@@ -140,7 +149,7 @@ class ReplySpec:
             "option_id": self.option_keys[index],
             "option_title": self.option_titles[index],
             "answered_by": None,
-            "answered_at": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "answered_at": format_time(moment),
             "timed_out": True,
             "message": None,
         }
@@ -241,7 +250,34 @@ def seconds_from(moment: str, offset: float) -> float:
     """``moment`` (ISO-8601) plus ``offset`` seconds, as a Unix timestamp."""
     parsed = parse_time(moment)
     if parsed is None:
-        raise ValueError(f"created_at: {moment!r} is not an ISO-8601 date-time")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        raise KapsoArgumentError(f"created_at: {moment!r} is not an ISO-8601 date-time")
     return parsed.timestamp() + offset
+
+
+def sent_option_ids(record: Mapping[str, Any]) -> set[str]:
+    """The button and row ids a listed outbound interactive message carries (``InteractiveMessageData``)."""
+    data = record.get("message_type_data")
+    if not isinstance(data, dict):
+        return set()
+    ids = {str(button.get("id")) for button in data.get("buttons") or [] if isinstance(button, dict)}
+    for section in data.get("sections") or []:
+        if isinstance(section, dict):
+            ids.update(str(row.get("id")) for row in section.get("rows") or [] if isinstance(row, dict))
+    return ids
+
+
+#: The placeholders a confirmation text may use, filled in from the answer.
+CONFIRMATION_FIELDS = ("option_id", "option_title", "answered_by", "answered_at")
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(CONFIRMATION_FIELDS) + r")\}")
+
+
+def fill_confirmation(text: str, answer: Mapping[str, Any]) -> str:
+    """``text`` with each of the four :data:`CONFIRMATION_FIELDS` placeholders replaced from ``answer``.
+
+    Nothing else in the text is read: any other brace (a customer's ``{smile}``, ``{option_id.__class__}``,
+    ``{0}``) stays as written, and no value is formatted, looked up or evaluated.
+    """
+    values = {name: answer.get(name) for name in CONFIRMATION_FIELDS}
+    if values["answered_by"] is None:
+        values["answered_by"] = "nobody (no answer in time)"
+    return _PLACEHOLDER.sub(lambda found: str(values[found.group(1)]), text)

@@ -1,4 +1,4 @@
-"""What a message's ``status`` means for a wait: pure functions shared by the sensor and its trigger.
+"""What a message's ``status`` means for a wait, and which message a wait reads: shared by sensor and trigger.
 
 Kapso's API files type a message's ``status`` as a free string. Outbound sends come back ``sent``;
 WhatsApp's status updates then move them to ``delivered``, ``read`` or ``failed``. ``sent`` can be final:
@@ -9,18 +9,20 @@ switched off. Standard library only: DAG files import the sensor module, which i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from kapso_provider.exceptions import KapsoConfigurationError
+from kapso_provider.exceptions import KapsoArgumentError
 
 __all__ = [
     "TARGET_STATUSES",
+    "MessageRef",
     "Outcome",
     "check_target_status",
     "classify",
     "failure_details",
     "failure_text",
-    "ids_from_record",
+    "message_ref",
     "timeout_text",
 ]
 
@@ -36,10 +38,10 @@ def check_target_status(value: object) -> str:
     """``value`` if it is a status a wait may aim at.
 
     :param value: the ``target_status`` argument.
-    :raises KapsoConfigurationError: naming the field and the allowed values.
+    :raises KapsoArgumentError: naming the field and the allowed values.
     """
     if value not in TARGET_STATUSES:
-        raise KapsoConfigurationError(
+        raise KapsoArgumentError(
             f"target_status: {value!r} is not allowed; use one of {', '.join(repr(s) for s in TARGET_STATUSES)}."
         )
     return str(value)
@@ -153,23 +155,49 @@ def timeout_text(*, message_id: str, target_status: str, last_status: str | None
     return text
 
 
-def ids_from_record(message: object) -> tuple[str, str]:
-    """``(message_id, conversation_id)`` of the record a send pushed to XCom.
+@dataclass(frozen=True)
+class MessageRef:
+    """The message a status wait reads, and what says where it is.
+
+    :param message_id: Kapso's id of the message, or its WhatsApp ``wamid``.
+    :param conversation_id: the conversation holding it, when known.
+    :param phone_number: the customer's number, whose conversations hold it, when the conversation is not known.
+    """
+
+    message_id: str
+    conversation_id: str | None = None
+    phone_number: str | None = None
+
+
+def _text(record: Mapping[str, Any], key: str) -> str | None:
+    value = record.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def message_ref(message: object) -> MessageRef:
+    """Which message the record a send pushed to XCom names, and where to read it.
+
+    Kapso's message record (``WhatsappMessage`` in both OpenAPI files) documents ``id``,
+    ``whatsapp_message_id`` and ``phone_number``, not the conversation. ``whatsapp_conversation_id`` is read
+    when the record has it (Kapso's answers have carried it), else the conversation is found later through
+    ``phone_number`` (``docs/kapso-api-notes.md``).
 
     :param message: the record (``KapsoSendMessageOperator``'s return value).
-    :raises KapsoConfigurationError: naming the field when the record lacks an id.
+    :raises KapsoArgumentError: naming the field when the record lacks an id, or anything to find it by.
     """
     if not isinstance(message, Mapping):
-        raise KapsoConfigurationError(
+        raise KapsoArgumentError(
             f"message: expected the message record a send returned (a dict), got {type(message).__name__}."
         )
-    message_id = message.get("id") or message.get("whatsapp_message_id")
-    conversation_id = message.get("whatsapp_conversation_id")
-    if not isinstance(message_id, str) or not message_id:
-        raise KapsoConfigurationError("message: the record has no 'id' or 'whatsapp_message_id'.")
-    if not isinstance(conversation_id, str) or not conversation_id:
-        raise KapsoConfigurationError(
-            "message: the record has no 'whatsapp_conversation_id' (a template send by template id answers "
-            "with a summary, not a message record); pass message_id and conversation_id instead."
+    message_id = _text(message, "id") or _text(message, "whatsapp_message_id")
+    if message_id is None:
+        raise KapsoArgumentError("message: the record has no 'id' or 'whatsapp_message_id'.")
+    conversation_id = _text(message, "whatsapp_conversation_id")
+    phone_number = _text(message, "phone_number")
+    if conversation_id is None and phone_number is None:
+        raise KapsoArgumentError(
+            "message: the record has neither 'whatsapp_conversation_id' nor 'phone_number' (a template send by "
+            "template id answers with a summary, not a message record); pass message_id and conversation_id "
+            "instead."
         )
-    return message_id, conversation_id
+    return MessageRef(message_id=message_id, conversation_id=conversation_id, phone_number=phone_number)
