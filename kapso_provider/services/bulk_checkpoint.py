@@ -324,7 +324,11 @@ class Checkpointer:
             return
         if self.retry:
             self.earlier = self._read_earlier()
-        if self.earlier is not None:
+        if self.retry and self.earlier is None:
+            # An earlier try may have sent to anyone: this try's record must not let a later retry send
+            # without looking up first, so every entry stays "may have left" until it has an outcome.
+            self.horizon = self.total
+        elif self.earlier is not None:
             self.confirmed = Ranges(self.earlier.confirmed.to_json())
             self._done = Ranges(self.earlier.confirmed.to_json())
             self.horizon = self.earlier.horizon

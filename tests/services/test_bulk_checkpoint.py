@@ -151,6 +151,25 @@ class TestWorkerDeath:
         assert _reads(kapso_server) >= 10
         assert again.sent == 10  # another message: an earlier try did not send it
 
+    def test_a_retry_without_a_usable_record_leaves_one_that_a_later_retry_can_trust(
+        self, kapso_server: KapsoServer
+    ) -> None:
+        # Try 1 dies after sending some; the input then grows by one entry, so try 2's digest differs and it
+        # looks everyone up; try 2 dies too; try 3 trusts try 2's record. Nothing try 1 sent may go out again.
+        items = _items(60)
+        store = MemoryStore()
+        store.die_at_write = 6
+        since = datetime.now(UTC)
+        with pytest.raises(WorkerDeathError):
+            _send(items, store, since=None)
+        longer = [*items, {"phone_number": "+15554009999", "n": 60}]
+        store.writes, store.die_at_write = 0, 3
+        with pytest.raises(WorkerDeathError):
+            _send(longer, store, since=since)
+        store.die_at_write = None
+        _send(longer, store, since=since)
+        assert _sent_indexes(kapso_server) == Counter(range(61))
+
     def test_failed_sends_are_looked_up_and_sent_again(self, kapso_server: KapsoServer) -> None:
         items = _items(20)
         store = MemoryStore()
