@@ -557,6 +557,7 @@ messages). Other work on a shared machine shows up as spread between min and max
 ```sh
 make bench   # the whole run, about {max(1, round(elapsed / 60))} minutes; rewrites this page and the chart
 .venv/bin/python -m benchmarks.run --only parse send   # some sections only
+.venv/bin/python -m benchmarks.run --only retry       # bulk retries after a worker death (10 to 20 minutes)
 .venv/bin/python -m benchmarks.run --with-pacing       # adds a run through a full 600/min window (about 1 minute)
 .venv/bin/python -m benchmarks.run --with-minute-window   # adds the one-key table with one-minute windows (10 minutes)
 .venv/bin/python -m benchmarks.run --quick --output /tmp/bench.md --chart /tmp/bench.png   # a smoke run
