@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.utils.replies import option_ids
 from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.operators.kapso import KapsoApprovalOperator, KapsoAskOperator, KapsoBranchOnReplyOperator
+from kapso_provider.utils.replies import option_ids
 from tests._airflow import task_states, xcom_return_value
+from tests._modes import IN_BOTH_MODES
 from tests._openapi import assert_requests_valid, conversation_filters_file
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ def _success(dag_run: Any) -> None:
     assert str(dag_run.state) == "success", task_states(dag_run)
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("mode", MODES)
 def test_ask_returns_the_tapped_option(mode: str, run_dag: Any, kapso_server: KapsoServer) -> None:
     simulator = kapso_server.simulator
@@ -82,6 +84,7 @@ def test_more_than_three_options_go_in_a_list(mode: str, run_dag: Any, kapso_ser
     _assert_requests_valid(kapso_server)
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("dag_id", ["kapso_deployment_approval", "kapso_deployment_approval_in_worker"])
 def test_approve_runs_the_deployment(dag_id: str, run_dag: Any, kapso_server: KapsoServer) -> None:
     mode = "worker" if dag_id.endswith("in_worker") else "deferrable"
@@ -157,6 +160,7 @@ def test_timeout_takes_the_default_or_fails(mode: str, run_dag: Any, kapso_serve
     _assert_requests_valid(kapso_server)
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("mode", MODES)
 def test_a_number_not_allowed_is_ignored(mode: str, run_dag: Any, kapso_server: KapsoServer) -> None:
     simulator = kapso_server.simulator
@@ -214,6 +218,7 @@ def test_reminder_is_sent_once(mode: str, run_dag: Any, kapso_server: KapsoServe
     _assert_requests_valid(kapso_server)
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("mode", MODES)
 def test_question_is_sent_once_across_a_retry(mode: str, run_dag: Any, kapso_server: KapsoServer) -> None:
     simulator = kapso_server.simulator
@@ -237,7 +242,10 @@ class TestArguments:
             ({"options": ["A", "B", "C", "D"], "interactive_type": "button"}, "reply buttons allow at most 3"),
             ({"options": [f"O{n}" for n in range(11)]}, "options: 11 given, WhatsApp allows 1 to 10"),
             ({"options": []}, "options: 0 given"),
-            ({"options": ["A very long button title"], "interactive_type": "button"}, "options[0].title: 24 characters, limit 20"),
+            (
+                {"options": ["A very long button title"], "interactive_type": "button"},
+                "options[0].title: 24 characters, limit 20",
+            ),
             ({"options": ["Yes"], "question": "x" * 1025}, "question: 1025 characters, limit 1024"),
             ({"options": ["Yes", "yes"]}, "options[1].id: 'yes' repeats options[0].id"),
             ({"options": ["Yes", "No"], "timeout": 5, "default_option": "Maybe"}, "default_option: 'Maybe'"),

@@ -26,6 +26,7 @@ from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.sensors.kapso import KapsoMessageStatusSensor
 from kapso_provider.triggers.kapso import KapsoMessageStatusTrigger
 from tests._airflow import get_dag, task_states, xcom_return_value
+from tests._modes import IN_BOTH_MODES
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -114,6 +115,7 @@ def _message_reads(kapso_server: KapsoServer) -> int:
     )
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("mode", list(SENSORS))
 def test_reached_returns_the_record(
     mode: str, run_dag: Any, kapso_server: KapsoServer, status_dag: Any, spy: SensorSpy
@@ -143,6 +145,7 @@ def test_reached_returns_the_record(
     assert [r.method for r in kapso_server.simulator.requests].count("POST") == 1
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("mode", list(SENSORS))
 def test_failed_fails_at_once_with_whatsapp_error(
     mode: str, run_dag: Any, kapso_server: KapsoServer, status_dag: Any, spy: SensorSpy

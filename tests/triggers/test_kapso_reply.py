@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.utils.replies import ReplySpec, digits, option_ids
 from kapso_provider.triggers.kapso import KapsoReplyTrigger
+from kapso_provider.utils.replies import ReplySpec, digits, option_ids
 from tests._openapi import assert_requests_valid, conversation_filters_file
 from tests._triggers import rebuilt
 
