@@ -235,6 +235,14 @@ def test_question_is_sent_once_across_a_retry(mode: str, run_dag: Any, kapso_ser
     _assert_requests_valid(kapso_server)
 
 
+def test_braces_in_the_confirmation_stay_text(run_dag: Any, kapso_server: KapsoServer) -> None:
+    # A customer's "{smile}" (rendered in by Jinja) used to fail the task; "{option_id.__class__}" was evaluated.
+    kapso_server.simulator.reply_to_question("Keep", phone_number=PHONE, after_reads=1)
+    dag_run = run_dag("kapso_test_ask_braces", run_conf={"phone_number": PHONE, "note": "{smile}"})
+    _success(dag_run)
+    assert _texts(kapso_server) == [f"Keep: {{smile}} {{option_id.__class__}} {{0}} {PHONE}"]
+
+
 class TestArguments:
     @pytest.mark.parametrize(
         ("kwargs", "expected"),

@@ -187,6 +187,42 @@ def test_timeout_says_sent_was_never_confirmed(
         assert [event["status"] for event in spy.trigger_events] == ["timeout"]
 
 
+@pytest.mark.parametrize("mode", ["poke", "reschedule"])
+def test_a_delivery_at_the_deadline_still_counts(
+    mode: str, run_dag: Any, kapso_server: KapsoServer, status_dag: Any, spy: SensorSpy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first read sees "sent" and Airflow's timeout strikes right after it; the last read sees "delivered".
+    kapso_server.simulator.status_sequence = ["sent", "delivered"]
+    monkeypatch.setattr(status_dag.get_task(SENSORS[mode]), "timeout", 0.001)
+    dag_run = _run(run_dag, mode)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    assert xcom_return_value(dag_run, SENSORS[mode])["status"] == "delivered"
+    assert _message_reads(kapso_server) == 2
+
+
+def test_a_failing_trigger_still_runs_the_failure_callback(
+    run_dag: Any, kapso_server: KapsoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``airflow dags test`` did with a connection stored in the metadata DB (issue 15): the trigger's
+    connection lookup failed. A trigger that raises is failed by ``dags test`` without the task's failure
+    callbacks; the trigger's error event makes the task fail in the worker, where they run."""
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+    from kapso_provider.hooks.kapso import KapsoAsyncHook
+
+    async def lookup_fails(self: KapsoAsyncHook) -> Any:
+        raise AirflowNotFoundException(f"The conn_id `{self.kapso_conn_id}` isn't defined")
+
+    monkeypatch.setattr(KapsoAsyncHook, "get_settings", lookup_fails)
+    dag_run = run_dag("kapso_test_deferred_failure", run_conf={"phone_number": "+15551234567"})
+
+    states = task_states(dag_run)
+    assert (str(dag_run.state), states["send"], states["wait"]) == ("failed", "success", "failed"), states
+    texts = [m["content"] for m in kapso_server.simulator.messages() if m["direction"] == "outbound"]
+    assert texts == ["Hello", f"wait failed in {dag_run.run_id}"]
+
+
 @pytest.mark.parametrize("status", ["sent", "read"])
 def test_deferrable_pokes_once_before_deferring(status: str, kapso_server: KapsoServer) -> None:
     simulator = kapso_server.simulator
