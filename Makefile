@@ -13,7 +13,8 @@ BIN := $(VENV)/bin
 DEFAULT_EXTRAS := test,docs,bench,e2e
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck pytest matrix demo bench docs docs-update e2e reliability reliability-ci clean constraints
+.PHONY: help venv test lint typecheck pytest matrix demo bench docs docs-update e2e e2e-distributed reliability \
+	reliability-ci clean constraints
 
 help:
 	@echo "make demo       run an example DAG against the local Kapso simulator and show its XCom record"
@@ -25,6 +26,7 @@ help:
 	@echo "make docs       the docs site, warnings as errors, into build/docs"
 	@echo "make docs-update  regenerate the code blocks of README.md and docs/ from example_dags/ and tests/"
 	@echo "make e2e        example DAGs in a real Airflow 3.3 deployment, and the connection form in Chromium"
+	@echo "make e2e-distributed  PostgreSQL, Redis, CeleryExecutor with two workers: examples, a killed worker, a triggerer restart"
 	@echo "make reliability  sends under injected faults: duplicates and losses per fault kind"
 
 # A per-version environment: .venv for the default Airflow, .venv-airflow-X.Y.Z for the matrix.
@@ -96,6 +98,14 @@ E2E_FLAGS ?=
 e2e: venv
 	npm ci --prefix e2e --no-audit --no-fund --silent
 	$(BIN)/python scripts/e2e.py $(E2E_FLAGS)
+
+# Airflow as teams run it at scale, on loopback: Debian's PostgreSQL (a fresh cluster in a temporary directory)
+# and Redis, CeleryExecutor with two workers, the scheduler, dag-processor, triggerer and api-server as
+# separate processes. Runs the examples, a bulk send mapped over both workers, a worker killed mid-send and
+# deferred waits across a triggerer restart; needs `apt-get install postgresql redis-server`.
+E2E_DISTRIBUTED_FLAGS ?=
+e2e-distributed: venv
+	$(BIN)/python scripts/e2e_distributed.py $(E2E_DISTRIBUTED_FLAGS)
 
 # Sends under every injected fault, counting duplicates and losses; writes docs/reliability.md.
 reliability: venv

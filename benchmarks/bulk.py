@@ -1,8 +1,8 @@
 """Bulk send benchmarks: throughput by latency against one-after-another sends and the rate-limit ceiling,
 pacing at a binding limit, peak memory by number of recipients.
 
-Each scenario runs the bulk machinery the operator runs (:func:`kapso_provider.bulk.check_all`, then
-:class:`kapso_provider.bulk.BulkSender` with the operator's default concurrency) against the local
+Each scenario runs the bulk machinery the operator runs (:func:`kapso_provider.services.bulk_input.check_all`, then
+:class:`kapso_provider.services.bulk.BulkSender` with the operator's default concurrency) against the local
 simulator on 127.0.0.1, which answers after a fixed latency and enforces a rate limit the way Kapso
 documents it. Memory is measured in child processes that send from a JSON-lines file to a simulator in a
 process of its own, so the simulator's store is not counted.
@@ -91,14 +91,20 @@ def _posts(simulator: Any) -> int:
 
 
 def _bulk_send(items: list[dict[str, Any]], **sender_arguments: Any) -> tuple[float, Any]:
-    from kapso_provider.bulk import BulkSender, MessageDesign, check_all, listed_items, recipients_from
-    from kapso_provider.hooks.kapso import KapsoHook
+    from kapso_provider.services.bulk import (
+        BulkSender,
+        MessageDesign,
+        bulk_hook,
+        check_all,
+        listed_items,
+        recipients_from,
+    )
 
     defaults: dict[str, str | None] = {"whatsapp_config_id": None, "customer_id": None}
     design = MessageDesign({"content": "Bulk message ${n}"})
     started = time.perf_counter()
     total = check_all(listed_items(items), design=design, recipient_field="phone_number", defaults=defaults)
-    sender = BulkSender(hook=KapsoHook(), design=design, progress_interval=3600, **sender_arguments)
+    sender = BulkSender(hook=bulk_hook("kapso_default"), design=design, progress_interval=3600, **sender_arguments)
     summary = sender.run(
         recipients_from(listed_items(items), recipient_field="phone_number", defaults=defaults), total=total
     )
@@ -173,8 +179,8 @@ def pacing(*, messages: int, latency: float, limit_per_minute: int, max_concurre
 
 _MEMORY_CHILD = """
 import json, sys, time
-from kapso_provider.bulk import BulkSender, MessageDesign, check_all, iter_recipients_file, recipients_from
-from kapso_provider.hooks.kapso import KapsoHook
+from kapso_provider.services.bulk import BulkSender, MessageDesign, bulk_hook, check_all, recipients_from
+from kapso_provider.services.bulk_input import iter_recipients_file
 
 def status_kib(field):
     for line in open("/proc/self/status"):
@@ -185,7 +191,7 @@ def status_kib(field):
 path, concurrency = sys.argv[1], int(sys.argv[2])
 defaults = {"whatsapp_config_id": None, "customer_id": None}
 design = MessageDesign({"content": "Bulk message ${n}"})
-hook = KapsoHook()
+hook = bulk_hook("kapso_default")
 hook.settings  # read the connection before measuring
 # Linux: writing 5 to clear_refs resets the peak (VmHWM) to the current resident size, so the peak read
 # at the end belongs to the bulk send alone, not to the imports before it.

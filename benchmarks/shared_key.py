@@ -1,6 +1,6 @@
 """One API key, many senders: bulk sends in separate processes against one rate limit.
 
-Each sender is a process of its own running the bulk operator's machinery (:class:`~kapso_provider.bulk.
+Each sender is a process of its own running the bulk operator's machinery (:class:`~kapso_provider.services.bulk.
 BulkSender` with its own :class:`~kapso_provider.pacing.RequestPacer`), as Celery workers or tasks would;
 they share nothing but the API key. The simulator runs in this process and enforces the limit per key in
 fixed windows, as Kapso documents it. Measured over whole windows from the first request: the messages
@@ -183,13 +183,13 @@ def _child(args: argparse.Namespace) -> int:
     os.environ["AIRFLOW_CONN_KAPSO_DEFAULT"] = json.dumps(
         {"conn_type": "kapso", "host": args.base_url, "password": args.api_key}
     )
-    from kapso_provider.bulk import BulkSender, MessageDesign, listed_items, recipients_from
-    from kapso_provider.hooks.kapso import KapsoHook, RetryPolicy
+    from kapso_provider.hooks.kapso import RetryPolicy
+    from kapso_provider.services.bulk import BulkSender, MessageDesign, bulk_hook, listed_items, recipients_from
 
     defaults: dict[str, str | None] = {"whatsapp_config_id": None, "customer_id": None}
     design = MessageDesign({"content": "One key, many senders: message ${n}"})
     items = [{"phone_number": f"+1555{args.index:02d}{n:05d}", "n": n} for n in range(args.messages)]
-    hook = KapsoHook(retry_policy=RetryPolicy(rate_limit_window=args.window))
+    hook = bulk_hook("kapso_default", retry_policy=RetryPolicy(rate_limit_window=args.window))
     hook.settings  # noqa: B018 - reads the connection now, not in the timed part
     sender = BulkSender(hook=hook, design=design, max_concurrency=CONCURRENCY, progress_interval=3600)
     print("ready", flush=True)

@@ -1,4 +1,9 @@
-"""The message and recipient arguments that every sending surface (operators, notifier) takes.
+"""The arguments every sending surface (operators, notifier) takes, and the reading of rendered settings.
+
+The message fields and the recipient fields are each listed once, as a ``TypedDict``: type checkers and
+IDEs read the constructors' ``**kwargs: Unpack[...]`` from them, Airflow reads the signatures that
+:func:`keyword_parameters` builds from them, and :data:`MESSAGE_FIELDS` and :data:`RECIPIENT_FIELDS` are
+their keys.
 
 DAG files import this module through the operators and the notifier on every parse, so it imports nothing
 heavy: the payload models and the recipient checks load when a value is checked.
@@ -6,47 +11,146 @@ heavy: the payload models and the recipient checks load when a value is checked.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
-# Every field of the v1 ``message`` object that a DAG author can set, in the reference page's order.
-# ``media_file`` (a multipart upload) is left out: the provider sends JSON bodies only.
-MESSAGE_FIELDS: tuple[str, ...] = (
-    "content",
-    "message_type",
-    "media_url",
-    "media_id",
-    "caption",
-    "filename",
-    "latitude",
-    "longitude",
-    "location_name",
-    "location_address",
-    "interactive_type",
-    "body_text",
-    "header_text",
-    "footer_text",
-    "buttons",
-    "sections",
-    "list_button_text",
-    "template_name",
-    "template_language",
-    "template_params",
-    "header_type",
-    "header_params",
-    "header_filename",
-    "reaction_emoji",
-    "reacted_to_message_id",
-    "contacts",
-)
+from kapso_provider.validation import is_uuid
 
-RECIPIENT_FIELDS: tuple[str, ...] = ("conversation_id", "phone_number", "whatsapp_config_id", "customer_id")
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from kapso_provider.models import KapsoMessage
+
+__all__ = [
+    "MESSAGE_FIELDS",
+    "RECIPIENT_FIELDS",
+    "KapsoMessageArguments",
+    "KapsoSendArguments",
+    "MessageArguments",
+    "MessageFields",
+    "RecipientArguments",
+    "SendArguments",
+    "is_static",
+    "is_uuid",
+    "keyword_parameters",
+    "merge_message_object",
+    "refuse_unknown",
+]
+
+
+class MessageFields(TypedDict, total=False):
+    """Every field of the v1 ``message`` object that a DAG author can set, in the reference page's order.
+
+    ``media_file`` (a multipart upload) is left out: the provider sends JSON bodies only. See
+    :class:`KapsoMessageArguments` for what each field means.
+    """
+
+    content: str | None
+    message_type: str | None
+    media_url: str | None
+    media_id: str | None
+    caption: str | None
+    filename: str | None
+    latitude: float | None
+    longitude: float | None
+    location_name: str | None
+    location_address: str | None
+    interactive_type: str | None
+    body_text: str | None
+    header_text: str | None
+    footer_text: str | None
+    buttons: Sequence[Mapping[str, Any]] | None
+    sections: Sequence[Mapping[str, Any]] | None
+    list_button_text: str | None
+    template_name: str | None
+    template_language: str | None
+    template_params: Sequence[str] | Mapping[str, Any] | None
+    header_type: str | None
+    header_params: str | None
+    header_filename: str | None
+    reaction_emoji: str | None
+    reacted_to_message_id: str | None
+    contacts: Sequence[Mapping[str, Any]] | None
+
+
+class MessageArguments(MessageFields, total=False):
+    """The message fields, or the whole message as ``message`` (a dict or a JSON string)."""
+
+    message: Mapping[str, Any] | str | None
+
+
+class RecipientArguments(TypedDict, total=False):
+    """Who one message goes to: exactly one of ``conversation_id`` or ``phone_number``, and the sender."""
+
+    conversation_id: str | None
+    phone_number: str | None
+    whatsapp_config_id: str | None
+    customer_id: str | None
+
+
+class SendArguments(MessageArguments, RecipientArguments, total=False):
+    """One message and its recipient: what the send operator and the notifier take."""
+
+
+MESSAGE_FIELDS: tuple[str, ...] = tuple(MessageFields.__annotations__)
+RECIPIENT_FIELDS: tuple[str, ...] = tuple(RecipientArguments.__annotations__)
+# The whole message first, as the constructors have always listed it.
+_MESSAGE_ARGUMENTS = ("message", *MESSAGE_FIELDS)
+#: Every argument of :class:`SendArguments`.
+SEND_ARGUMENTS: tuple[str, ...] = (*RECIPIENT_FIELDS, *_MESSAGE_ARGUMENTS)
 
 _JINJA_MARKERS = ("{{", "{%", "{#")
+#: Problems one error lists when every item of a long input is checked; the rest are counted.
+MAX_PROBLEMS_LISTED = 20
+
+F = TypeVar("F", bound="Callable[..., None]")
+
+
+def keyword_parameters(*groups: type) -> Callable[[F], F]:
+    """Show the keys of the ``TypedDict`` classes ``groups`` as keyword-only parameters of an ``__init__``.
+
+    The decorated ``__init__`` takes them through ``**kwargs: Unpack[...]``, which type checkers read; Airflow
+    reads ``inspect.signature`` instead (to tell which arguments ``partial()``, ``expand()`` and
+    ``default_args`` may set), so the signature lists each key as a parameter defaulting to ``None``.
+    """
+
+    def decorate(init: F) -> F:
+        signature = inspect.signature(init)
+        parameters = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        rest = [p for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD]
+        known = {p.name for p in parameters}
+        for group in groups:
+            for name, annotation in group.__annotations__.items():
+                if name not in known:
+                    known.add(name)
+                    text = getattr(annotation, "__forward_arg__", annotation)
+                    parameters.append(
+                        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=text)
+                    )
+        init.__signature__ = signature.replace(parameters=[*parameters, *rest])  # type: ignore[attr-defined]
+        return init
+
+    return decorate
+
+
+def refuse_unknown(owner: str, arguments: Mapping[str, Any], known: Sequence[str]) -> None:
+    """Refuse arguments not in ``known`` with a :class:`TypeError` naming each, and the closest known names.
+
+    :param owner: the class that was given the arguments, e.g. ``"KapsoNotifier"``.
+    """
+    import difflib
+
+    unknown = [name for name in arguments if name not in known]
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = " or ".join(repr(match) for match in difflib.get_close_matches(name, known, n=2))
+            hints.append(f"{name!r}" + (f" (did you mean {close}?)" if close else ""))
+        raise TypeError(f"{owner} got unexpected keyword argument(s): {', '.join(hints)}")
 
 
 def is_static(value: Any) -> bool:
@@ -60,17 +164,6 @@ def is_static(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(key, str) and is_static(item) for key, item in value.items())
     return False
-
-
-def is_uuid(value: object) -> TypeGuard[str]:
-    """Whether ``value`` is a string holding a UUID, the form the OpenAPI files give Kapso's ids."""
-    if not isinstance(value, str):
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def merge_message_object(message: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,11 +193,11 @@ def merge_message_object(message: Any, fields: Mapping[str, Any]) -> dict[str, A
 
 
 class KapsoMessageArguments:
-    """The arguments that describe one WhatsApp message, shared by every class that sends one.
+    """The arguments that describe one WhatsApp message (:class:`MessageArguments`), for every sender.
 
     Give the message either field by field (the v1 ``message`` object's field names, ``message_type``
-    defaulting to ``text``) or whole as ``message``. Every argument is templated where the class using it
-    renders templates.
+    defaulting to ``text``) or whole as ``message``. Each argument becomes an attribute of the same name.
+    Every argument is templated where the class using it renders templates.
 
     :param message: the whole v1 message object, as a dict or a JSON string; excludes the per-field
         arguments. (templated)
@@ -142,79 +235,74 @@ class KapsoMessageArguments:
     """
 
     message: Mapping[str, Any] | str | None
-    content: str | None
-    message_type: str | None
-    media_url: str | None
-    media_id: str | None
-    caption: str | None
-    filename: str | None
-    latitude: float | None
-    longitude: float | None
-    location_name: str | None
-    location_address: str | None
-    interactive_type: str | None
-    body_text: str | None
-    header_text: str | None
-    footer_text: str | None
-    buttons: Sequence[Mapping[str, Any]] | None
-    sections: Sequence[Mapping[str, Any]] | None
-    list_button_text: str | None
-    template_name: str | None
-    template_language: str | None
-    template_params: Sequence[str] | Mapping[str, Any] | None
-    header_type: str | None
-    header_params: str | None
-    header_filename: str | None
-    reaction_emoji: str | None
-    reacted_to_message_id: str | None
-    contacts: Sequence[Mapping[str, Any]] | None
 
-    def __init__(
-        self,
-        *,
-        message: Mapping[str, Any] | str | None = None,
-        content: str | None = None,
-        message_type: str | None = None,
-        media_url: str | None = None,
-        media_id: str | None = None,
-        caption: str | None = None,
-        filename: str | None = None,
-        latitude: float | None = None,
-        longitude: float | None = None,
-        location_name: str | None = None,
-        location_address: str | None = None,
-        interactive_type: str | None = None,
-        body_text: str | None = None,
-        header_text: str | None = None,
-        footer_text: str | None = None,
-        buttons: Sequence[Mapping[str, Any]] | None = None,
-        sections: Sequence[Mapping[str, Any]] | None = None,
-        list_button_text: str | None = None,
-        template_name: str | None = None,
-        template_language: str | None = None,
-        template_params: Sequence[str] | Mapping[str, Any] | None = None,
-        header_type: str | None = None,
-        header_params: str | None = None,
-        header_filename: str | None = None,
-        reaction_emoji: str | None = None,
-        reacted_to_message_id: str | None = None,
-        contacts: Sequence[Mapping[str, Any]] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        # Cooperative: the rest goes to the Airflow base class (BaseOperator, BaseNotifier) after this one.
+    def __init__(self, **kwargs: Any) -> None:
+        # Cooperative: the rest goes on along the MRO (on to BaseOperator or BaseNotifier) after this one.
+        values = {name: kwargs.pop(name, None) for name in _MESSAGE_ARGUMENTS}
         super().__init__(**kwargs)
-        self.message = message
-        values = locals()
-        for name in MESSAGE_FIELDS:
-            setattr(self, name, values[name])
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    def message_fields(self) -> MessageFields:
+        """The per-field message arguments by name, as they stand (``None`` where not given)."""
+        return cast("MessageFields", {name: getattr(self, name) for name in MESSAGE_FIELDS})
 
     def message_object(self) -> dict[str, Any]:
         """The v1 message object these arguments describe, unchecked."""
-        return merge_message_object(self.message, {name: getattr(self, name) for name in MESSAGE_FIELDS})
+        return merge_message_object(self.message, self.message_fields())
 
     def message_is_static(self) -> bool:
         """Whether no message argument holds a template or an XCom reference any more."""
-        return all(is_static(value) for value in (self.message, *(getattr(self, name) for name in MESSAGE_FIELDS)))
+        return is_static(self.message) and all(is_static(value) for value in self.message_fields().values())
+
+
+class KapsoSendArguments(KapsoMessageArguments):
+    """One message (:class:`KapsoMessageArguments`) and its recipient (:class:`RecipientArguments`).
+
+    :param conversation_id: the Kapso conversation to send into. (templated)
+    :param phone_number: the recipient's number in international format; Kapso finds or opens the
+        conversation. (templated)
+    :param whatsapp_config_id: with ``phone_number``, the WhatsApp number to send from. (templated)
+    :param customer_id: with ``phone_number``, the customer whose WhatsApp number to send from. (templated)
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        values = {name: kwargs.pop(name, None) for name in RECIPIENT_FIELDS}
+        super().__init__(**kwargs)
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    def recipient(self) -> RecipientArguments:
+        """The recipient arguments by name, as they stand (``None`` where not given)."""
+        return cast("RecipientArguments", {name: getattr(self, name) for name in RECIPIENT_FIELDS})
+
+    def check_static_send(self) -> None:
+        """Check what no template can change any more: at construction, so when the DAG file is parsed.
+
+        :raises KapsoInvalidMessageError: naming the arguments at fault.
+        """
+        recipient = self.recipient()
+        if all(is_static(value) for value in recipient.values()):
+            from kapso_provider.recipients import check_recipient
+
+            check_recipient(**recipient)
+        if self.message_is_static():
+            from kapso_provider.models import parse_message
+
+            parse_message(self.message_object())
+
+    def checked_send(self, message_object: Mapping[str, Any] | None = None) -> tuple[KapsoMessage, RecipientArguments]:
+        """The rendered message as a checked model, and the recipient arguments; no request is sent.
+
+        :param message_object: the message to check instead of :meth:`message_object` (e.g. an adapted one).
+        :raises KapsoInvalidMessageError: a rendered argument breaks a rule.
+        """
+        from kapso_provider.models import parse_message
+        from kapso_provider.recipients import check_recipient
+
+        recipient = self.recipient()
+        check_recipient(**recipient)
+        return parse_message(self.message_object() if message_object is None else message_object), recipient
 
 
 # -- coercion of rendered operator settings ---------------------------------------------------------------
@@ -263,6 +351,63 @@ def as_number(
         problems.append(f"{field}: must be {kind}, got {value!r}")
         return math.nan
     return number
+
+
+def as_tolerance(field: str, value: object, problems: list[str]) -> int | float:
+    """How many failures a run tolerates: a count (an ``int`` >= 0) or a fraction (a ``float`` from 0 to 1).
+
+    A rendered text holding a dot is a fraction, any other a count.
+
+    :returns: the tolerance, or 0 after appending a problem naming ``field``.
+    """
+    if isinstance(value, str):
+        number = as_number(field, value, problems, integer="." not in value)
+        if math.isnan(number):
+            return 0
+        value = number
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        problems.append(f"{field}: must be a count >= 0 or a fraction 0..1, got {value!r}")
+        return 0
+    if isinstance(value, float) and value > 1:
+        problems.append(f"{field}: a float is a fraction of the recipients, 0..1; got {value}")
+        return 0
+    return value
+
+
+def check_every(
+    items: Iterable[tuple[str, Any]], check: Callable[[str, Any], object], *, listed: int = MAX_PROBLEMS_LISTED
+) -> int:
+    """Check every ``(where, value)`` item before the first request; return how many there are.
+
+    :param check: called with each item; raises :class:`~kapso_provider.exceptions.KapsoArgumentError`
+        naming ``where`` for a bad one.
+    :param listed: the most problems the error lists; the others are counted.
+    :raises KapsoArgumentError: listing the first ``listed`` problems and how many items had more.
+    """
+    from kapso_provider.exceptions import KapsoArgumentError
+
+    problems: list[str] = []
+    unlisted = 0
+    count = 0
+    for where, value in items:
+        count += 1
+        try:
+            check(where, value)
+        except KapsoArgumentError as exc:
+            if len(problems) < listed:
+                problems.extend(exc.problems)
+            else:
+                unlisted += 1
+    if unlisted:
+        problems.append(f"... and {unlisted} more with a problem")
+    if problems:
+        raise KapsoArgumentError(problems)
+    return count
+
+
+def tolerated_count(tolerance: int | float, total: int) -> int:
+    """The number of failures a tolerance of :func:`as_tolerance` allows among ``total``."""
+    return int(tolerance * total) if isinstance(tolerance, float) else tolerance
 
 
 def parse_time(value: object) -> datetime | None:

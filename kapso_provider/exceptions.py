@@ -8,6 +8,8 @@ Three families:
   connection.
 - :class:`KapsoAPIError` and its subclasses carry a failure answered by Kapso (or the lack of an answer),
   with the HTTP status, Kapso's own error text and the request's method and path.
+- :class:`KapsoRunError` reports a run that Kapso carries out over time (a broadcast, a template sync, an
+  agent or flow execution) which failed there, or did not finish while the task waited for it.
 - :class:`KapsoWebhookError` and its subclasses in :mod:`kapso_provider.webhooks` refuse a webhook delivery
   that Kapso sent to your endpoint; none of them holds the webhook's secret.
 
@@ -130,6 +132,22 @@ class KapsoServerError(KapsoAPIError):
     ) -> None:
         super().__init__(status=status, method=method, path=path, error_text=error_text)
         self.may_have_been_processed = may_have_been_processed
+
+
+class KapsoRunError(KapsoError):
+    """A run that Kapso carries out over time failed there, or did not finish while the task waited.
+
+    Raised by :mod:`kapso_provider.services`; the operators fail the task with it, without retries when
+    ``final``.
+
+    :param message: what ran, how it ended (or its last status) and Kapso's own error text.
+    :param final: Kapso reported the run failed, so another try would meet the same outcome; ``False``
+        for a wait that ran out of time, after which a retry finds the run and waits again.
+    """
+
+    def __init__(self, message: str, *, final: bool) -> None:
+        super().__init__(message)
+        self.final = final
 
 
 class KapsoWebhookError(KapsoError):

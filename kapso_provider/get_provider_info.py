@@ -33,6 +33,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "api": "current",
         "phone_number_id": "123456789012345",
         "business_account_id": "987654321098765",
+        "wait_share": "0.25",
     },
 }
 
@@ -49,6 +50,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "label": "Phone number ID",
         "description": "Current API: the WhatsApp phone number id to send from, unless a task names another.",
         "schema": {"type": ["string", "null"]},
+    },
+    "wait_share": {
+        "label": "Share of the rate limit for waits",
+        "description": (
+            "The fraction of the key's rate limit that all deferred waits (sensors, triggers) of one triggerer "
+            "may use together, so that sends keep the rest. Default 0.25."
+        ),
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1},
     },
     "business_account_id": {
         "label": "WhatsApp Business Account ID",

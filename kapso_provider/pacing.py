@@ -54,23 +54,28 @@ class RequestPacer:
     Three rules decide a request's slot:
 
     - *Share* (always): of all the requests Kapso counted for the key between this pacer's answers, the
-      fraction that were this pacer's own is its share; the rates and budgets below are that share of the
-      key's. Alone on the key, the share is one.
+      fraction that were this pacer's own is its share (the lower of the figure over its last 24 answers
+      and over its last 6, so that a sender that joins is seen at once); the rate and budget below are
+      that share of the key's. Alone on the key, the share is one.
     - *Steady rate* (``steady=True``, for bulk work): requests leave evenly spaced at the lower of
-      ``max_requests_per_minute`` and the share of the limit Kapso reports, times ``headroom``. A steady
-      sender never fills a window early, so it never meets a 429 of its own making. Until the first answer
-      tells the limit, one request goes alone and the others wait for its answer (at most
-      ``probe_timeout``): a first burst of every thread at once could spend a small window by itself.
-    - *End of window* (always): once a tenth or less of the window's requests remain, this pacer's share of
-      the rest is spread over the time the window has left, and with none left for it the next request
-      waits for the next window. A window began no later than the answer that first showed its fresh count.
+      ``max_requests_per_minute`` and the share of the limit Kapso reports, times ``headroom``. The first
+      two requests go alone, the second four of the key's request intervals after the first answer, and
+      the other threads wait for their answers (at most ``probe_timeout``): what Kapso counted in between
+      is the first measure of the share, and a first burst of every thread at once could spend a small
+      window by itself.
+    - *Window budget* (always): a steady pacer claims at most its share of what the window has left (as
+      Kapso last reported it, less the requests it reserved since), any pacer does once a tenth or less of
+      the window remains; with nothing left for it, the next request waits for the next window. A steady
+      pacer spreads its part over the time the window has left, any pacer does in that last tenth. A
+      window began no later than the answer that first showed its fresh count; a pacer that has not seen
+      one assumes the window began at its first answer, which keeps the window's end late, never early.
 
     :param window: seconds of Kapso's fixed rate-limit window.
     :param max_requests_per_minute: the caller's own ceiling, or ``None`` for Kapso's reported limit only.
     :param steady: space every request at the rate, not only those at the end of a window.
     :param headroom: the fraction of the rate a steady sender uses, below 1 so that timing jitter between
         this machine and Kapso, and the error of the share, cannot fit one request too many into a window.
-    :param probe_timeout: the longest a steady sender's threads wait for the first answer.
+    :param probe_timeout: the longest a steady sender's threads wait for the first two answers.
     :param clock: a monotonic clock in seconds.
     """
 
@@ -160,7 +165,7 @@ class RequestPacer:
     def reserve(self) -> float:
         """Claim the next request's slot and return the seconds to wait before sending it.
 
-        A steady pacer blocks here, before its first answer, for every request but the first.
+        A steady pacer blocks here, until its first two requests are answered, for every other request.
         """
         with self._lock:
             deadline = time.monotonic() + self.probe_timeout
@@ -177,6 +182,9 @@ class RequestPacer:
 
     def _reserve_slot(self, *, probe: int = 0) -> float:
         now = self._clock()
+        while self._outstanding and self._outstanding[0] < now - self.window:
+            # Never answered (the request failed before any answer): no longer a claim on any window.
+            self._outstanding.popleft()
         slot = max(now, self._next_slot)
         spacing = 0.0
         if self.steady:
@@ -193,20 +201,25 @@ class RequestPacer:
         return slot - now
 
     def _end_of_window(self, slot: float, spacing: float) -> tuple[float, float]:
-        """The slot and spacing once the window's budget is low: this pacer's part of it, spread to its end."""
+        """The slot and spacing within the window's budget: this pacer's share of it, spread to its end."""
         assert self._limit is not None
         window_end = self._window_started_at + self.window + self._end_margin()
         if slot >= window_end:
             # The window this pacer knows of is over: the next one starts with the full limit.
             self._assume_next_window(window_end)
             return slot, spacing
-        # Every sender claims its share of what is left; a little less, as the shares are estimates.
-        mine = self._budget * self._share() * self.headroom - self._reserved
+        # Every sender claims its share of what is left; a little less, as the shares are estimates. An
+        # occasional sender (not steady) claims it only near the window's end: its share, measured over long
+        # gaps between its requests, is tiny, and holding each of its requests to the next window would
+        # slow it down for nothing while the window has plenty left.
+        low = self._budget <= self._limit // 10
+        share = self._share() if self.steady or low else 1.0
+        mine = self._budget * share * self.headroom - self._reserved
         if mine < 1:
             # Nothing left for this pacer in this window: the next one opens at its end.
             self._assume_next_window(window_end)
             return window_end, spacing
-        if not self.steady and self._budget > self._limit // 10:
+        if not self.steady and not low:
             return slot, spacing
         # Spread over the time the window has left: a steady sender is never idle for long, so answers reach
         # it all through the window and its share is measured over all of it, not just over its bursts.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeGuard
 from urllib.parse import quote
 
@@ -76,6 +76,16 @@ def require_text(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise KapsoArgumentError(f"{name}: must be a non-empty string, got {value!r}")
     return value
+
+
+def require_aware_datetime(name: str, value: object) -> datetime:
+    """``value`` when it is a timezone-aware datetime: a moment that can be placed on Kapso's clock.
+
+    :raises KapsoArgumentError: otherwise, naming the argument.
+    """
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    raise KapsoArgumentError(f"{name}: must be a timezone-aware datetime, got {value!r}")
 
 
 def optional_string(name: str, value: object) -> str | None:

@@ -1,11 +1,12 @@
 """``make demo``: run the example DAG against the local Kapso simulator and show what went to XCom.
 
-Everything happens in ``.demo/``: an Airflow home with a sqlite DB, and a simulator on 127.0.0.1 that
-stands in for Kapso, so no account is needed and no real WhatsApp message is sent.
+Everything happens in ``.demo/`` (or ``--home DIR``): an Airflow home with a sqlite DB, and a simulator on
+127.0.0.1 that stands in for Kapso, so no account is needed and no real WhatsApp message is sent.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
@@ -24,16 +25,20 @@ def _airflow(*args: str, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "airflow", *args], env=env, check=True)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--home", type=Path, default=DEMO_HOME, help="the Airflow home to use (default: .demo/)")
+    home: Path = parser.parse_args(argv).home
+
     from kapso_provider.testing import KapsoSimulator
 
-    DEMO_HOME.mkdir(exist_ok=True)
-    db_path = DEMO_HOME / "airflow.db"
+    home.mkdir(parents=True, exist_ok=True)
+    db_path = home / "airflow.db"
     api_key = "demo-" + secrets.token_hex(8)
     with KapsoSimulator(api_key=api_key) as simulator:
         env = {
             **os.environ,
-            "AIRFLOW_HOME": str(DEMO_HOME),
+            "AIRFLOW_HOME": str(home),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db_path}",
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "example_dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -43,7 +48,7 @@ def main() -> int:
             ),
         }
         print(f"Kapso simulator listening at {simulator.base_url}")
-        print("Preparing the Airflow metadata DB in .demo/ ...", flush=True)
+        print(f"Preparing the Airflow metadata DB in {home} ...", flush=True)
         _airflow("db", "migrate", env=env)
         print(f"Running: airflow dags test {DAG_ID}", flush=True)
         _airflow("dags", "test", DAG_ID, env=env)

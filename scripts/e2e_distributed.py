@@ -67,8 +67,6 @@ from e2e_harness import (
 )
 
 E2E_DIR = REPO_ROOT / "e2e"
-sys.path.insert(0, str(E2E_DIR / "dags"))
-from kapso_e2e_distributed import BULK_CHUNK_RECIPIENTS  # noqa: E402
 
 WORKERS = ("worker-a", "worker-b")
 WORKER_CONCURRENCY = 2
@@ -77,6 +75,8 @@ HEARTBEAT_TIMEOUT = 30
 SCENARIO_TIMEOUT = 240.0
 # The simulator holds the answer to the doomed send far longer than it takes to kill the worker.
 HELD_ANSWER_SECONDS = 120.0
+# More chunks than the two workers have slots, so neither takes them all; one number per message.
+BULK_CHUNK_RECIPIENTS = [[f"+155520{chunk:02d}{number:03d}" for number in range(5)] for chunk in range(6)]
 RETRY_PHONE = "+15550300001"
 STATUS_PHONE = "+15550400001"
 ASK_PHONE = "+15550400002"
@@ -292,7 +292,7 @@ def scenario_examples(dep: Deployment, api: Api, steps: Steps) -> set[str]:
 def scenario_bulk_mapped(dep: Deployment, api: Api, steps: Steps) -> set[str]:
     # Alone on idle workers: each takes at most its concurrency of the chunks at a time, so both get some.
     # Beside the examples, one worker could be kept busy by their sensors for the whole run.
-    run = Run("kapso_e2e_bulk_mapped", {}, "success")
+    run = Run("kapso_e2e_bulk_mapped", {"chunks": BULK_CHUNK_RECIPIENTS}, "success")
     with steps.step(f"mapped bulk send: {len(BULK_CHUNK_RECIPIENTS)} chunks over both workers"):
         wait_parsed(dep, api, [run.dag_id])
         trigger(api, run)

@@ -165,6 +165,87 @@ def run_kind(simulator: Any, kind: str, sends: int, rate: float, rng: random.Ran
     return outcome
 
 
+BULK_WORKER_DEATH = "bulk_worker_death"
+BULK_CONCURRENCY = 16
+
+
+def _bulk_child(arguments: dict[str, Any]) -> int:
+    """One try of a bulk send in a process of its own, so that the campaign can kill it (SIGKILL) anywhere."""
+    from kapso_provider.hooks.kapso import RetryPolicy
+    from kapso_provider.services.bulk import MessageDesign, bulk_hook, listed_items, send_bulk
+    from kapso_provider.services.bulk_checkpoint import JsonFileCheckpointStore
+
+    items = [{"phone_number": f"{arguments['prefix']}{n:04d}", "n": n} for n in range(arguments["recipients"])]
+    since = dt.datetime.fromisoformat(arguments["since"]) if arguments["since"] else None
+    hook = bulk_hook(CONN_ID, retry_policy=RetryPolicy(backoff_initial=0.02, backoff_max=0.2, max_retry_after=2))
+    hook.settings  # noqa: B018 - read the connection before saying ready
+    print("ready", flush=True)
+    summary = send_bulk(
+        hook=hook,
+        entries=lambda: listed_items(items),
+        design=MessageDesign({"content": arguments["prefix"] + " #${n}"}),
+        recipient_field="phone_number",
+        defaults={"whatsapp_config_id": None, "customer_id": None},
+        max_concurrency=BULK_CONCURRENCY,
+        earlier_try_since=since,
+        checkpoint_store=JsonFileCheckpointStore(arguments["store"]),
+        progress_interval=3600,
+    )
+    print(json.dumps(summary.to_json()), flush=True)
+    return 0
+
+
+def run_bulk_worker_death(
+    simulator: Any, *, campaigns: int, recipients: int, rng: random.Random, folder: Path
+) -> tuple[Counter[str], list[int]]:
+    """Bulk sends whose worker is killed (SIGKILL) at a random moment of try 1, then retried to the end.
+
+    Each try is a process of its own with the checkpoint in a file that survives it, as the metadata database
+    survives a worker; the kill lands anywhere: before the first checkpoint, between a send and the write that
+    records it, during a write. Every recipient is then classified as for single sends.
+
+    :returns: the outcomes by recipient, and the reads each retry made.
+    """
+    import signal
+    import subprocess
+
+    outcome: Counter[str] = Counter()
+    retry_reads: list[int] = []
+    for campaign in range(campaigns):
+        prefix = f"+1555{campaign % 1000:03d}{rng.randrange(1000):03d}"
+        store = folder / f"bulk-{campaign}.json"
+        since = dt.datetime.now(dt.UTC)
+
+        def child(try_since: dt.datetime | None, prefix: str = prefix, store: Path = store) -> subprocess.Popen[str]:
+            arguments = {"prefix": prefix, "recipients": recipients, "store": str(store)}
+            arguments["since"] = try_since.isoformat() if try_since else ""
+            return subprocess.Popen(
+                [sys.executable, __file__, "--bulk-child", json.dumps(arguments)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+
+        first = child(None)
+        assert first.stdout is not None
+        first.stdout.readline()  # ready: imports done, the send starts now
+        time.sleep(rng.uniform(0.0, 1.2))
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        first.stdout.close()
+        reads_before = sum(1 for request in simulator.requests if request.method == "GET")
+        second = child(since)
+        output, _ = second.communicate(timeout=300)
+        if second.returncode != 0:
+            raise RuntimeError(f"the retry failed: {output[-2000:]}")
+        retry_reads.append(sum(1 for request in simulator.requests if request.method == "GET") - reads_before)
+        outcome["task retries"] += 1
+        stored = Counter(m["content"] for m in simulator.messages() if m["content"].startswith(prefix + " #"))
+        for n in range(recipients):
+            copies = stored[f"{prefix} #{n}"]
+            outcome["exactly once" if copies == 1 else "duplicates" if copies > 1 else "lost"] += 1
+    return outcome, retry_reads
+
+
 def table(results: dict[str, Counter[str]], sends: int, rate: float) -> str:
     lines = [
         f"| fault kind (rate {rate:g}, {sends} sends each) | " + " | ".join(OUTCOMES) + " |",
@@ -181,7 +262,11 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=0.1, help="fraction of requests hit by the fault (default 0.1)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--write-docs", action="store_true", help="put the table into docs/reliability.md")
+    parser.add_argument("--bulk-campaigns", type=int, default=10, help="bulk sends killed at random (default 10)")
+    parser.add_argument("--bulk-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bulk_child:
+        return _bulk_child(json.loads(args.bulk_child))
 
     home = Path(tempfile.mkdtemp(prefix="kapso-campaign-"))
     os.environ.update(
@@ -204,6 +289,19 @@ def main() -> int:
             kind_started = time.monotonic()
             results[kind] = run_kind(simulator, kind, args.sends, args.rate, rng)
             print(f"{kind}: {dict(results[kind])} in {time.monotonic() - kind_started:.1f} s", flush=True)
+        if args.bulk_campaigns:
+            kind_started = time.monotonic()
+            simulator.reset()
+            simulator.latency = 0.05
+            results[BULK_WORKER_DEATH], reads = run_bulk_worker_death(
+                simulator, campaigns=args.bulk_campaigns, recipients=200, rng=rng, folder=home
+            )
+            simulator.latency = 0.0
+            print(
+                f"{BULK_WORKER_DEATH}: {dict(results[BULK_WORKER_DEATH])} in {time.monotonic() - kind_started:.1f} s;"
+                f" reads per retry: max {max(reads)}, median {sorted(reads)[len(reads) // 2]}",
+                flush=True,
+            )
     rendered = table(results, args.sends, args.rate)
     print(rendered)
     print(f"campaign took {time.monotonic() - started:.0f} s")

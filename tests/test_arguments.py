@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+import os
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from kapso_provider.arguments import as_bool, as_number, parse_time, plain_json
+from tests.conftest import REPO_ROOT
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.mark.parametrize(
@@ -77,3 +85,72 @@ def test_parse_time(value: Any, expected: datetime | None) -> None:
 
 def test_plain_json_drops_what_json_cannot_hold() -> None:
     assert plain_json({"a": (1, 2), "b": {"c": None}}) == {"a": [1, 2], "b": {"c": None}}
+
+
+# -- the constructors' types, as a type checker sees them in a DAG file -----------------------------------
+
+_DAG_FILE = """
+from datetime import timedelta
+
+from kapso_provider.notifications.kapso import KapsoNotifier
+from kapso_provider.operators.kapso import KapsoBulkSendMessageOperator, KapsoSendMessageOperator
+
+alert = KapsoNotifier(phone_number="+15551234567", content="{{ ti.task_id }} failed")
+KapsoSendMessageOperator(
+    task_id="fine",
+    phone_number="+15551234567",
+    message_type="location",
+    latitude=52.5,
+    longitude=13.4,
+    retries=3,
+    retry_delay=timedelta(seconds=5),
+    on_failure_callback=alert,
+    kapso_conn_id="kapso_alerts",
+)
+KapsoBulkSendMessageOperator(task_id="bulk", recipients=["+15551234567"], content="Hi ${name}", max_concurrency=4)
+KapsoNotifier(conversation_id="c-1", message={"content": "whole"}, kapso_conn_id="kapso_alerts")
+
+KapsoSendMessageOperator(task_id="typo", phone_number="+15551234567", contnet="hi")  # call-arg
+KapsoSendMessageOperator(task_id="type", phone_number="+15551234567", latitude="north")  # arg-type
+KapsoSendMessageOperator(task_id="base", phone_number="+15551234567", content="hi", retries="3")  # arg-type
+KapsoBulkSendMessageOperator(task_id="bulk_typo", recipients=["+15551234567"], contents="hi")  # call-arg
+KapsoBulkSendMessageOperator(task_id="bulk_type", recipients=["+15551234567"], buttons="yes")  # arg-type
+KapsoNotifier(phone_number="+15551234567", contnet="hi")  # call-arg
+KapsoNotifier(phone_number=15551234567, content="hi")  # arg-type
+"""
+
+# Only the provider's modules are read; Airflow and the HTTP clients are typed as Any. The constructors under
+# test are the provider's, and reading Airflow would make one run take 30 to 60 s instead of a few. The
+# project's own mypy run (`make typecheck`) reads everything and checks the example DAGs.
+_MYPY_CONFIG = """
+[mypy]
+strict = True
+follow_imports = skip
+ignore_missing_imports = True
+[mypy-kapso_provider.*]
+follow_imports = normal
+ignore_errors = True
+"""
+
+
+def test_a_type_checker_catches_misspelt_and_mistyped_arguments(tmp_path: Path) -> None:
+    """mypy on a DAG file: each marked call is refused with its error code, every other call passes."""
+    dag_file = tmp_path / "kapso_typed_dag.py"
+    dag_file.write_text(_DAG_FILE)
+    (tmp_path / "mypy.ini").write_text(_MYPY_CONFIG)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", "mypy.ini", "--cache-dir", "cache", dag_file.name],
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    found = set(re.findall(rf"^{dag_file.name}:(\d+): error: .*\[([a-z-]+)\]$", result.stdout, flags=re.MULTILINE))
+    expected = {
+        (str(number), line.rsplit("# ", 1)[1])
+        for number, line in enumerate(_DAG_FILE.splitlines(), start=1)
+        if "  # " in line
+    }
+    assert found == expected, result.stdout + result.stderr

@@ -214,6 +214,19 @@ def test_bad_settings_are_named(arguments: dict[str, float], message: str) -> No
         RequestPacer(**arguments)  # type: ignore[arg-type]
 
 
+def test_an_occasional_sender_on_a_busy_key_is_not_held_while_the_window_has_plenty_left() -> None:
+    clock = FakeClock()
+    pacer = RequestPacer(clock=clock, window=60.0)  # a sensor's hook, say, beside a bulk send on the key
+    pacer.observe(_headers(600, 500))
+    clock.now += 30
+    _send(pacer, clock)
+    pacer.observe(_headers(600, 200))  # 300 requests counted since its last answer: its share is tiny
+    assert pacer.share < 0.01
+    assert _send(pacer, clock) == 0.0
+    pacer.observe(_headers(600, 40))  # a tenth of the window or less is left: the senders share the rest
+    assert _send(pacer, clock) > 20
+
+
 # -- senders sharing one key --
 
 

@@ -15,25 +15,20 @@ sense against its simulator (the numbers are test numbers).
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 
 try:
-    from airflow.sdk import DAG
+    from airflow.sdk import DAG, task
 except ImportError:  # Airflow 2.11
     from airflow import DAG  # type: ignore[attr-defined,no-redef]
+    from airflow.decorators import task  # type: ignore[attr-defined,no-redef]
 
 from kapso_provider.operators.kapso import KapsoAskOperator, KapsoBulkSendMessageOperator, KapsoSendMessageOperator
 from kapso_provider.sensors.kapso import KapsoMessageStatusSensor
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
-
-#: Chunks of the mapped bulk send: more chunks than the two workers have slots, so neither takes them all.
-BULK_CHUNKS = 6
-BULK_CHUNK_SIZE = 5
-BULK_CHUNK_RECIPIENTS = [
-    [f"+155520{chunk:02d}{number:03d}" for number in range(BULK_CHUNK_SIZE)] for chunk in range(BULK_CHUNKS)
-]
 
 with DAG(
     dag_id="kapso_e2e_bulk_mapped",
@@ -41,15 +36,22 @@ with DAG(
     schedule=None,
     start_date=START,
     catchup=False,
+    # The script that triggers the run passes its chunks of recipients, and checks them against Kapso.
+    params={"chunks": [["+15552000000", "+15552000001"], ["+15552001000", "+15552001001"]]},
     tags=["kapso", "e2e"],
 ):
+
+    @task
+    def recipient_chunks(params: dict[str, Any] | None = None) -> list[list[str]]:
+        return list((params or {})["chunks"])
+
     KapsoBulkSendMessageOperator.partial(
         task_id="send_chunk",
         content="Distributed bulk send of {{ ds }}.",
         max_concurrency=2,
         # About two seconds of sending per chunk: a worker that finished its chunks does not take them all.
         max_requests_per_minute=150,
-    ).expand(recipients=BULK_CHUNK_RECIPIENTS)
+    ).expand(recipients=recipient_chunks())
 
 with DAG(
     dag_id="kapso_e2e_send_retry",

@@ -51,6 +51,7 @@ class KapsoEndpoints:
     create_contact = operation(contacts.create_contact)
     create_contact_note = operation(contacts.create_contact_note)
     delete_contact_note = operation(contacts.delete_contact_note)
+    find_contact_note = operation(contacts.find_contact_note)
     get_contact = operation(contacts.get_contact)
     get_contact_note = operation(contacts.get_contact_note)
     list_contact_notes = listing(contacts.list_contact_notes)
@@ -74,6 +75,7 @@ class KapsoEndpoints:
 
     add_broadcast_recipients = operation(broadcasts.add_broadcast_recipients)
     create_broadcast = operation(broadcasts.create_broadcast)
+    find_broadcast = operation(broadcasts.find_broadcast)
     get_broadcast = operation(broadcasts.get_broadcast)
     list_broadcast_recipients = listing(broadcasts.list_broadcast_recipients)
     list_broadcasts = listing(broadcasts.list_broadcasts)
@@ -81,6 +83,7 @@ class KapsoEndpoints:
 
     # -- agents, flows and their executions --
 
+    find_agent_execution = operation(agents.find_agent_execution)
     find_flow_execution = operation(agents.find_flow_execution)
     get_agent = operation(agents.get_agent)
     get_agent_execution = operation(agents.get_agent_execution)

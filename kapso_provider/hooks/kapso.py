@@ -19,6 +19,9 @@ from airflow.providers.common.compat.sdk import BaseHook
 from kapso_provider.api.generations import Generation, generation_of
 from kapso_provider.get_provider_info import CONN_FIELDS, CONNECTION_TYPE, UI_FIELD_BEHAVIOUR
 from kapso_provider.hooks._endpoints import AsyncDriver, SyncDriver
+from kapso_provider.hooks._shared import DEFAULT_COALESCE_SECONDS, SharedConnection, WaitBudget
+from kapso_provider.hooks._shared import acquire as acquire_shared
+from kapso_provider.hooks._shared import release as release_shared
 from kapso_provider.hooks._table import KapsoEndpoints
 from kapso_provider.pacing import RequestPacer
 from kapso_provider.transport.clock import KapsoClock
@@ -439,13 +442,19 @@ class KapsoAsyncHook(AsyncDriver, _KapsoHookBase):
 
     It reads the same ``kapso`` connection, exposes the same endpoint methods (as coroutines, and async
     iterators for listings), applies the same retry, pacing and exactly-once rules and raises the same
-    errors; only waiting differs. Creating the hook does no I/O: the connection is fetched the async way on
-    first use, and one ``httpx.AsyncClient`` serves every request of the hook until :meth:`aclose`.
+    errors; only waiting differs. Creating the hook does no I/O. On first use it joins the event loop's
+    shared state for its connection id (:mod:`kapso_provider.hooks._shared`): one connection lookup, one
+    ``httpx.AsyncClient``, one pacer and one clock for every async hook of the loop, so a triggerer holding a
+    thousand waits keeps one of each. :meth:`aclose` leaves it; the last hook to leave closes the client.
 
     :param kapso_conn_id: the Airflow connection id.
     :param retry_policy: attempts, backoff and reconciliation budgets; defaults suit Kapso's limits.
-    :param pacer: decides when each request may leave; share one between hooks on the same API key.
+    :param pacer: decides when each request may leave; by default the loop's pacer for the connection.
     :param ledger: the message ids already accounted for by this task; share one between hooks of one task.
+    :param waiting: this hook serves a wait (a trigger, a deferred sensor): its reads share the connection's
+        wait budget (the extra ``wait_share`` of the key's rate limit, 0.25 by default) and identical reads
+        of all waiting hooks within ``coalesce_seconds`` are answered by one request.
+    :param coalesce_seconds: how old an identical read's answer a waiting hook may take instead of asking.
     """
 
     hook_name = "Kapso (async)"
@@ -457,51 +466,70 @@ class KapsoAsyncHook(AsyncDriver, _KapsoHookBase):
         retry_policy: RetryPolicy | None = None,
         pacer: RequestPacer | None = None,
         ledger: SendLedger | None = None,
+        waiting: bool = False,
+        coalesce_seconds: float = DEFAULT_COALESCE_SECONDS,
         **kwargs: Any,
     ) -> None:
         super().__init__(kapso_conn_id, retry_policy=retry_policy, pacer=pacer, ledger=ledger, **kwargs)
-        self._settings: KapsoConnectionSettings | None = None
-        self._client: httpx.AsyncClient | None = None
+        self.waiting = waiting
+        self.coalesce_seconds = coalesce_seconds
+        self._own_pacer = pacer is not None
+        self._shared: SharedConnection | None = None
         self._flow_context: FlowContext | None = None
 
     def __repr__(self) -> str:
-        proxy = redact_url(self._settings.proxy) if self._settings else None
+        proxy = redact_url(self._shared.settings.proxy) if self._shared else None
         return f"KapsoAsyncHook(kapso_conn_id={self.kapso_conn_id!r}, proxy={proxy!r})"
 
-    async def get_settings(self) -> KapsoConnectionSettings:
-        """The parsed connection, fetched the async way once per hook."""
-        if self._settings is None:
-            from kapso_provider.hooks._lookup import aget_connection
+    async def _connection(self) -> SharedConnection:
+        if self._shared is None:
+            self._shared = await acquire_shared(self.kapso_conn_id, self._new_shared_connection)
+            if not self._own_pacer:
+                self.pacer = self._shared.pacer
+            self.clock = self._shared.clock
+        return self._shared
 
-            conn = await aget_connection(self, self.kapso_conn_id)
-            aextra_dejson = getattr(conn, "aextra_dejson", None)
-            # Airflow 3.3 masks extras when decoding them; its sync decoder must not run inside a loop.
-            extra = await aextra_dejson() if aextra_dejson is not None else conn.extra_dejson
-            self._settings = _settings_of(self.kapso_conn_id, conn, extra)
-        return self._settings
+    async def _new_shared_connection(self) -> SharedConnection:
+        import httpx
+
+        from kapso_provider.hooks._lookup import aget_connection
+
+        conn = await aget_connection(self, self.kapso_conn_id)
+        aextra_dejson = getattr(conn, "aextra_dejson", None)
+        # Airflow 3.3 masks extras when decoding them; its sync decoder must not run inside a loop.
+        extra = await aextra_dejson() if aextra_dejson is not None else conn.extra_dejson
+        settings = _settings_of(self.kapso_conn_id, conn, extra)
+        # Proxies come from the connection alone, not from HTTPS_PROXY and friends (trust_env=False);
+        # redirects are never followed (httpx's default, stated for the reader).
+        client = httpx.AsyncClient(
+            headers=_request_headers(settings.api_key),
+            timeout=httpx.Timeout(settings.timeout),
+            proxy=settings.proxy,
+            trust_env=False,
+            follow_redirects=False,
+        )
+        window = self.retry_policy.rate_limit_window
+        return SharedConnection(
+            settings=settings,
+            client=client,
+            pacer=RequestPacer(window=window),
+            budget=WaitBudget(share=settings.wait_share, window=window),
+        )
+
+    async def get_settings(self) -> KapsoConnectionSettings:
+        """The parsed connection, looked up once per event loop and connection id."""
+        return (await self._connection()).settings
 
     async def get_client(self) -> httpx.AsyncClient:
-        """One pooled client per hook, so consecutive calls reuse the TCP and TLS connection."""
-        if self._client is None:
-            import httpx
-
-            settings = await self.get_settings()
-            # Proxies come from the connection alone, not from HTTPS_PROXY and friends (trust_env=False);
-            # redirects are never followed (httpx's default, stated for the reader).
-            self._client = httpx.AsyncClient(
-                headers=_request_headers(settings.api_key),
-                timeout=httpx.Timeout(settings.timeout),
-                proxy=settings.proxy,
-                trust_env=False,
-                follow_redirects=False,
-            )
-        return self._client
+        """The pooled client this hook's loop shares for the connection."""
+        return (await self._connection()).client
 
     async def aclose(self) -> None:
-        """Close the pooled client, if one was opened."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        """Leave the loop's shared state; the last hook to leave closes the client."""
+        shared, self._shared = self._shared, None
+        self._flow_context = None
+        if shared is not None:
+            await release_shared(self.kapso_conn_id, shared)
 
     # -- the driver --
 
@@ -549,7 +577,9 @@ class KapsoAsyncHook(AsyncDriver, _KapsoHookBase):
     async def _perform(self, effect: Effect) -> Any:
         if isinstance(effect, Exchange):
             return await self._exchange(effect.request)
-        if isinstance(effect, Pace):
+        if isinstance(effect, Pace) and not self.waiting:
+            # A waiting hook paces when it really sends (see _exchange): a read answered from the shared
+            # cache claims no slot.
             await self._pace()
         elif isinstance(effect, Sleep):
             await asyncio.sleep(effect.seconds)
@@ -567,10 +597,21 @@ class KapsoAsyncHook(AsyncDriver, _KapsoHookBase):
             await asyncio.sleep(wait)
 
     async def _exchange(self, request: Request) -> Answer | Exception:
+        shared = await self._connection()
+        if not (self.waiting and request.method == "GET"):
+            return await self._send(request, shared)
+
+        async def send_within_the_wait_budget() -> Answer | Exception:
+            await asyncio.sleep(shared.budget.delay(self.pacer.limit))
+            await self._pace()
+            return await self._send(request, shared)
+
+        return await shared.coalesced(request, send_within_the_wait_budget, max_age=self.coalesce_seconds)
+
+    async def _send(self, request: Request, shared: SharedConnection) -> Answer | Exception:
         import httpx
 
-        settings = await self.get_settings()
-        client = await self.get_client()
+        settings, client = shared.settings, shared.client
         sent_at = time.time()
         try:
             response = await client.request(

@@ -13,10 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.notifier import BaseNotifier
 
-from kapso_provider.arguments import MESSAGE_FIELDS, RECIPIENT_FIELDS, KapsoMessageArguments, is_static
+from kapso_provider.arguments import (
+    MESSAGE_FIELDS,
+    RECIPIENT_FIELDS,
+    SEND_ARGUMENTS,
+    KapsoSendArguments,
+    RecipientArguments,
+    SendArguments,
+    keyword_parameters,
+    refuse_unknown,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Unpack
 
     from airflow.providers.common.compat.sdk import Context
 
@@ -68,7 +78,7 @@ def _fit_rendered_message(message: dict[str, Any]) -> list[str]:
     return changed
 
 
-class KapsoNotifier(KapsoMessageArguments, BaseNotifier):
+class KapsoNotifier(KapsoSendArguments, BaseNotifier):
     """Send a WhatsApp message through Kapso when a task or a DAG run changes state.
 
     Use it as ``on_failure_callback``, ``on_retry_callback``, ``on_success_callback`` (and any other
@@ -99,61 +109,37 @@ class KapsoNotifier(KapsoMessageArguments, BaseNotifier):
     :class:`~kapso_provider.hooks.kapso.KapsoAsyncHook`.
 
     :param kapso_conn_id: the ``kapso`` connection to use. (templated)
-    :param conversation_id: the Kapso conversation to send into. (templated)
-    :param phone_number: the recipient's number in international format; Kapso finds or opens the
-        conversation. (templated)
-    :param whatsapp_config_id: with ``phone_number``, the WhatsApp number to send from. (templated)
-    :param customer_id: with ``phone_number``, the customer whose WhatsApp number to send from. (templated)
     :param context: the context of an awaited notification; Airflow 3's triggerer passes it. Callbacks
         get theirs as the call's argument instead.
 
-    The message arguments (``message``, ``message_type``, ``content``, ``template_name``,
-    ``template_language``, ``template_params`` and the rest of the v1 message object's fields, all
-    templated) are those of :class:`~kapso_provider.arguments.KapsoMessageArguments`.
+    The recipient (``conversation_id``, ``phone_number``, ``whatsapp_config_id``, ``customer_id``) and the
+    message arguments (``message``, ``message_type``, ``content``, ``template_name``, ``template_language``,
+    ``template_params`` and the rest of the v1 message object's fields), all templated, are those of
+    :class:`~kapso_provider.arguments.KapsoSendArguments`.
     """
 
     template_fields: Sequence[str] = ("kapso_conn_id", *RECIPIENT_FIELDS, "message", *MESSAGE_FIELDS)
     # Values are data, never file names: a caption ending in ".json" must stay a caption.
     template_ext: Sequence[str] = ()
-    # The DAG whose template environment renders the fields; set on the rendered copy.
-    _template_dag: Any = None
 
+    @keyword_parameters(SendArguments)
     def __init__(
         self,
         *,
         kapso_conn_id: str = "kapso_default",
-        conversation_id: str | None = None,
-        phone_number: str | None = None,
-        whatsapp_config_id: str | None = None,
-        customer_id: str | None = None,
         context: Context | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[SendArguments],
     ) -> None:
-        # The message arguments go to KapsoMessageArguments; Airflow 2's BaseNotifier takes no context, so
+        from kapso_provider.transport.settings import refuse_credentials
+
+        refuse_credentials(type(self).__name__, kapso_conn_id, kwargs)
+        refuse_unknown(type(self).__name__, kwargs, (*SEND_ARGUMENTS, "kapso_conn_id", "context"))
+        # The message and recipient go to KapsoSendArguments; Airflow 2's BaseNotifier takes no context, so
         # it is kept here for both lines.
         super().__init__(**kwargs)
         self.context = context if context is not None else {}  # type: ignore[typeddict-item]
         self.kapso_conn_id = kapso_conn_id
-        self.conversation_id = conversation_id
-        self.phone_number = phone_number
-        self.whatsapp_config_id = whatsapp_config_id
-        self.customer_id = customer_id
-        self._check_static_arguments()
-
-    def _recipient(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in RECIPIENT_FIELDS}
-
-    def _check_static_arguments(self) -> None:
-        """Fail when the DAG file is parsed for arguments that no template can change any more."""
-        recipient = self._recipient()
-        if all(is_static(value) for value in recipient.values()):
-            from kapso_provider.recipients import check_recipient
-
-            check_recipient(**recipient)
-        if self.message_is_static():
-            from kapso_provider.models import parse_message
-
-            parse_message(self.message_object())
+        self.check_static_send()
 
     # -- rendering --
 
@@ -170,14 +156,14 @@ class KapsoNotifier(KapsoMessageArguments, BaseNotifier):
         for key in _OPTIONAL_CONTEXT_KEYS:
             if key not in context:
                 context[key] = None  # type: ignore[literal-required]
+        # As Airflow's notifiers do: the arguments' own values are in the context too.
+        context.update((name, getattr(self, name)) for name in self.template_fields)  # type: ignore[typeddict-item]
         dag = context.get("dag")
         rendered = copy.copy(self)
         # Under dag.test(), Airflow 3 hands DAG-level callbacks the scheduler's SerializedDAG, which has no
         # template environment; its fields still render, in a plain environment.
-        rendered._template_dag = dag if hasattr(dag, "get_template_env") else None
-        rendered._update_context(context)
-        jinja_env = rendered.get_template_env(dag=rendered._template_dag)
-        rendered._do_render_template_fields(rendered, rendered.template_fields, context, jinja_env, set())
+        jinja_env = rendered.get_template_env(dag=dag if hasattr(dag, "get_template_env") else None)
+        rendered.render_template_fields(context, jinja_env=jinja_env)
         return rendered
 
     def _logged_rendering(self, context: Context, mode: str) -> KapsoNotifier:
@@ -188,24 +174,15 @@ class KapsoNotifier(KapsoMessageArguments, BaseNotifier):
             self._log_failure(exc, mode, "could not render its arguments: ")
             raise
 
-    def _render(self, template: Any, context: Any, dag: Any = None) -> Any:
-        # BaseNotifier's version falls back to context["dag"], which may be a SerializedDAG (see _rendered).
-        return super(BaseNotifier, self)._render(template, context, dag or self._template_dag)
-
-    def _prepared(self) -> tuple[KapsoMessage, dict[str, Any]]:
-        """The rendered message as a checked model, and the recipient arguments.
+    def _prepared(self) -> tuple[KapsoMessage, RecipientArguments]:
+        """The rendered message, adapted to WhatsApp's rules, as a checked model; and the recipient.
 
         :raises KapsoInvalidMessageError: a rendered argument breaks a rule; nothing was sent.
         """
-        from kapso_provider.models import parse_message
-        from kapso_provider.recipients import check_recipient
-
-        recipient = self._recipient()
-        check_recipient(**recipient)
         message = self.message_object()
         for change in _fit_rendered_message(message):
             self.log.warning("Kapso notification adapted to WhatsApp's rules: %s", change)
-        return parse_message(message), recipient
+        return self.checked_send(message)
 
     # -- sending --
 

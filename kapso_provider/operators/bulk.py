@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
@@ -10,12 +11,17 @@ from kapso_provider.arguments import (
     MESSAGE_FIELDS,
 )
 from kapso_provider.exceptions import KapsoArgumentError
+from kapso_provider.operators._base import earlier_try_since
 from kapso_provider.operators.messages import BaseKapsoMessageOperator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
+    from typing import Unpack
 
     from airflow.providers.common.compat.sdk import Context, XComArg
+
+    from kapso_provider.hooks.kapso import KapsoHook
+    from kapso_provider.operators.messages import MessageOperatorArguments
 
 
 __all__ = ["KapsoBulkSendMessageOperator"]
@@ -87,14 +93,13 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         recipient_field: str = "phone_number",
         whatsapp_config_id: str | None = None,
         customer_id: str | None = None,
-        kapso_conn_id: str = "kapso_default",
         max_concurrency: int = 16,
         max_requests_per_minute: float | None = None,
         tolerate_failures: int | float = 0,
         progress_interval: float = 30.0,
         max_consecutive_failures: int | None = 100,
         results_file: str | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[MessageOperatorArguments],
     ) -> None:
         super().__init__(**kwargs)
         self.recipients = recipients
@@ -102,7 +107,6 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         self.recipient_field = recipient_field
         self.whatsapp_config_id = whatsapp_config_id
         self.customer_id = customer_id
-        self.kapso_conn_id = kapso_conn_id
         self.max_concurrency = max_concurrency
         self.max_requests_per_minute = max_requests_per_minute
         self.tolerate_failures = tolerate_failures
@@ -111,7 +115,7 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         self.results_file = results_file
         self._check_settings()
         if self.message_is_static():
-            from kapso_provider.bulk import MessageDesign
+            from kapso_provider.services.bulk_input import MessageDesign
 
             MessageDesign(self.message_object())
 
@@ -143,10 +147,17 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         if problems:
             raise KapsoInvalidMessageError(problems)
 
-    def _items(self) -> Iterator[tuple[str, Any]]:
-        from kapso_provider.bulk import recipient_items
+    @cached_property
+    def hook(self) -> KapsoHook:
+        """The task's hook, shared by every sending thread; it paces requests evenly at the rate limit."""
+        from kapso_provider.services.bulk import bulk_hook
 
-        return recipient_items(self.recipients, self.recipients_file)
+        return bulk_hook(self.kapso_conn_id, max_requests_per_minute=self.max_requests_per_minute)
+
+    def _entries(self) -> Iterator[tuple[str, Any]]:
+        from kapso_provider.services.bulk_input import recipient_entries
+
+        return recipient_entries(self.recipients, self.recipients_file)
 
     def _tolerated(self, total: int) -> int:
         if isinstance(self.tolerate_failures, float):
@@ -154,50 +165,38 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
         return self.tolerate_failures
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from kapso_provider.services.bulk import MessageDesign, send_bulk
+        from kapso_provider.services.bulk_checkpoint import store_for
 
-        from kapso_provider.bulk import BulkSender, MessageDesign, check_all, recipients_from
-
-        defaults = {"whatsapp_config_id": self.whatsapp_config_id, "customer_id": self.customer_id}
         try:
+            # Every entry is checked before the first request: a bad line 90,000 must not stop a run that
+            # already messaged 89,999 people. A retry renders the same values, so it cannot help.
             design = MessageDesign(self.message_object())
-            # Every recipient is checked before the first request: a bad line 90,000 must not stop a run
-            # that already messaged 89,999 people.
-            total = check_all(self._items(), design=design, recipient_field=self.recipient_field, defaults=defaults)
+            summary = send_bulk(
+                hook=self.hook,
+                entries=self._entries,
+                design=design,
+                recipient_field=self.recipient_field,
+                defaults={"whatsapp_config_id": self.whatsapp_config_id, "customer_id": self.customer_id},
+                max_concurrency=self.max_concurrency,
+                earlier_try_since=earlier_try_since(context),
+                progress_interval=self.progress_interval,
+                max_consecutive_failures=self.max_consecutive_failures,
+                results_file=self.results_file,
+                log=self.log,
+                checkpoint_store=store_for(context),
+            )
         except KapsoArgumentError as exc:
             raise AirflowFailException(str(exc)) from exc
-        self.log.info("Bulk send to %d recipients, %d at a time", total, self.max_concurrency)
-
-        ti = context["ti"]
-        since = None
-        if ti.try_number > 1:
-            since = context["dag_run"].start_date or ti.start_date
-            self.log.info(
-                "Try %d: each recipient is looked up before sending, to skip earlier tries' sends", ti.try_number
-            )
-        sender = BulkSender(
-            hook=self.hook,
-            design=design,
-            max_concurrency=self.max_concurrency,
-            max_requests_per_minute=self.max_requests_per_minute,
-            earlier_try_since=since,
-            progress_interval=self.progress_interval,
-            max_consecutive_failures=self.max_consecutive_failures,
-            results_file=self.results_file,
-            log=self.log,
-        )
-        try:
-            summary = sender.run(
-                recipients_from(self._items(), recipient_field=self.recipient_field, defaults=defaults), total=total
-            )
         finally:
-            self.hook.close()
+            self.close_hook()
 
-        result = summary.to_json()
-        unfinished = summary.failed + (summary.total - summary.done)
+        unfinished = summary.failed + summary.not_attempted
+        total = summary.total
         if unfinished > self._tolerated(total):
             listed = "; ".join(f"{f['recipient']}: {f['error']}" for f in summary.failures[:10])
             raise AirflowException(
-                f"{summary.failed} of {total} sends failed and {total - summary.done} were not attempted "
+                f"{summary.failed} of {total} sends failed and {summary.not_attempted} were not attempted "
                 f"(tolerated: {self._tolerated(total)}). First failures: {listed or 'none'}"
             )
-        return result
+        return summary.to_json()

@@ -1,33 +1,26 @@
-"""Operators on templates: sync from Meta and wait for it."""
+"""Operators on templates: sync from Meta and wait for it (the work is :mod:`kapso_provider.services.templates`)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
-
-from kapso_provider.arguments import (
-    as_bool,
-    as_number,
-    is_static,
-    plain_json,
-)
-from kapso_provider.exceptions import KapsoArgumentError
-from kapso_provider.operators._base import KapsoHookMixin
-from kapso_provider.validation import check_text
+from kapso_provider.arguments import plain_json
+from kapso_provider.operators._base import KapsoBaseOperator
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Unpack
 
     from airflow.providers.common.compat.sdk import Context
+
+    from kapso_provider.operators._base import KapsoOperatorArguments
+    from kapso_provider.services.templates import TemplateSync
 
 
 __all__ = ["KapsoSyncTemplatesOperator"]
 
 
-class KapsoSyncTemplatesOperator(KapsoHookMixin, BaseOperator):
+class KapsoSyncTemplatesOperator(KapsoBaseOperator):
     """Sync WhatsApp templates from Meta into Kapso and, by default, wait until the sync has finished.
 
     Kapso queues one sync per WhatsApp Business Account (``POST /whatsapp_templates/sync``) and runs at most
@@ -59,9 +52,6 @@ class KapsoSyncTemplatesOperator(KapsoHookMixin, BaseOperator):
         "poll_interval",
         "timeout",
     )
-    # Values are data, never file names.
-    template_ext: Sequence[str] = ()
-    ui_color = "#25d366"
 
     def __init__(
         self,
@@ -71,8 +61,7 @@ class KapsoSyncTemplatesOperator(KapsoHookMixin, BaseOperator):
         wait_for_completion: bool | str = True,
         poll_interval: float | str = 30.0,
         timeout: float | str = 1800.0,
-        kapso_conn_id: str = "kapso_default",
-        **kwargs: Any,
+        **kwargs: Unpack[KapsoOperatorArguments],
     ) -> None:
         super().__init__(**kwargs)
         self.whatsapp_config_id = whatsapp_config_id
@@ -80,103 +69,21 @@ class KapsoSyncTemplatesOperator(KapsoHookMixin, BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.poll_interval = poll_interval
         self.timeout = timeout
-        self.kapso_conn_id = kapso_conn_id
-        if all(is_static(getattr(self, name)) for name in self.template_fields):
-            self._settings()
+        self.check_when_static(self.template_fields, self._sync)
 
-    def _settings(self) -> tuple[bool, float, float]:
-        """The checked arguments: wait or not, poll interval and timeout in seconds.
+    def _sync(self) -> TemplateSync:
+        from kapso_provider.services.templates import TemplateSync
 
-        :raises KapsoInvalidMessageError: naming every bad argument.
-        """
-        from kapso_provider.exceptions import KapsoInvalidMessageError
-
-        problems: list[str] = []
-        check_text(problems, "whatsapp_config_id", self.whatsapp_config_id)
-        check_text(problems, "customer_id", self.customer_id)
-        if self.whatsapp_config_id is not None and self.customer_id is not None:
-            problems.append("whatsapp_config_id, customer_id: give at most one of them")
-        wait = as_bool("wait_for_completion", self.wait_for_completion, problems)
-        poll_interval = as_number("poll_interval", self.poll_interval, problems, minimum=0, unit="seconds")
-        timeout = as_number("timeout", self.timeout, problems, minimum=0, unit="seconds")
-        if problems:
-            raise KapsoInvalidMessageError(problems)
-        return wait, poll_interval, timeout
+        return TemplateSync.checked(
+            whatsapp_config_id=self.whatsapp_config_id,
+            customer_id=self.customer_id,
+            wait_for_completion=self.wait_for_completion,
+            poll_interval=self.poll_interval,
+            timeout=self.timeout,
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
-
-        try:
-            wait, poll_interval, timeout = self._settings()
-        except KapsoArgumentError as exc:
-            # A retry renders the same values again, so it cannot help: fail without retrying.
-            raise AirflowFailException(str(exc)) from exc
-        try:
-            started = self.hook.sync_templates(whatsapp_config_id=self.whatsapp_config_id, customer_id=self.customer_id)
-            runs = [run for run in started.get("sync_requests") or [] if isinstance(run, Mapping)]
-            summary = started.get("summary") or {}
-            self.log.info(
-                "Kapso template sync: %d sync request(s) for Business Account(s) %s (%s new, %s already running)",
-                len(runs),
-                ", ".join(str(run.get("business_account_id")) for run in runs) or "-",
-                summary.get("jobs_enqueued", "?"),
-                summary.get("already_in_progress", "?"),
-            )
-            if not wait:
-                result: dict[str, Any] = plain_json(started)
-                return result
-            return self._wait(runs, poll_interval=poll_interval, timeout=timeout)
-        finally:
-            self.hook.close()
-
-    def _wait(self, runs: list[Mapping[str, Any]], *, poll_interval: float, timeout: float) -> dict[str, Any]:
-
-        from kapso_provider.api.v1.templates import SYNC_FINAL_STATUSES
-
-        ids = [str(run["id"]) for run in runs if run.get("id")]
-        if not ids:
-            raise AirflowException(f"Kapso answered the template sync with no sync request id: {runs!r}")
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.hook.get_template_sync_status(sync_request_ids=ids)
-            current = {str(run.get("id")): run for run in status.get("sync_requests") or [] if isinstance(run, Mapping)}
-            # A run missing from the answer has not been seen to finish: it counts as unfinished.
-            unfinished = [run_id for run_id in ids if current.get(run_id, {}).get("status") not in SYNC_FINAL_STATUSES]
-            self.log.info(
-                "Kapso template sync: %d of %d finished (%s); %d templates synced so far",
-                len(ids) - len(unfinished),
-                len(ids),
-                ", ".join(f"{run_id}: {current.get(run_id, {}).get('status', 'unknown')}" for run_id in ids),
-                sum(int(run.get("templates_synced") or 0) for run in current.values()),
-            )
-            if not unfinished:
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AirflowException(
-                    f"Kapso template sync not finished after {timeout:g} s: "
-                    + ", ".join(
-                        f"{run_id} is {current.get(run_id, {}).get('status', 'unknown')}" for run_id in unfinished
-                    )
-                )
-            time.sleep(min(poll_interval, remaining))
-        failed = [current[run_id] for run_id in ids if current[run_id].get("status") == "failed"]
-        if failed:
-            raise AirflowException(
-                "Kapso template sync failed: "
-                + "; ".join(
-                    f"Business Account {run.get('business_account_id')} (sync {run.get('id')}): "
-                    f"{run.get('error_class') or 'error'}: {run.get('error_message') or 'no error message'}"
-                    for run in failed
-                )
-            )
-        for run in current.values():
-            self.log.info(
-                "Business Account %s: %s templates synced (%s created, %s updated, %s removed)",
-                run.get("business_account_id"),
-                run.get("templates_synced"),
-                run.get("templates_created"),
-                run.get("templates_updated"),
-                run.get("templates_removed"),
-            )
-        result: dict[str, Any] = plain_json(status)
+        with self.running():
+            answer = self._sync().run(self.hook, self.log)
+        result: dict[str, Any] = plain_json(answer)
         return result

@@ -19,6 +19,8 @@ from kapso_provider.get_provider_info import (
     UI_FIELD_BEHAVIOUR,
 )
 
+#: The fraction of a key's rate limit the waits of one triggerer may use when the connection says nothing.
+DEFAULT_WAIT_SHARE = 0.25
 # Where Kapso's current APIs live; a connection to this host speaks them unless its ``api`` extra says v1.
 CURRENT_API_HOST = "api.kapso.ai"
 
@@ -86,6 +88,7 @@ class KapsoConnectionSettings:
         ``/meta/whatsapp/v24.0`` and ``/platform/v1`` of the base URL).
     :param phone_number_id: current API: the WhatsApp phone number id sends use unless a task names another.
     :param business_account_id: current API: the WhatsApp Business Account id whose templates are managed.
+    :param wait_share: the fraction of the key's rate limit all deferred waits of one triggerer may use.
     """
 
     base_url: str
@@ -96,6 +99,7 @@ class KapsoConnectionSettings:
     generation: str = "v1"
     phone_number_id: str | None = None
     business_account_id: str | None = None
+    wait_share: float = DEFAULT_WAIT_SHARE
 
     def __repr__(self) -> str:
         return (
@@ -179,6 +183,22 @@ def _timeout(conn_id: str, extra: Mapping[str, Any]) -> float:
     return timeout
 
 
+def _wait_share(conn_id: str, extra: Mapping[str, Any]) -> float:
+    raw = _extra_value(extra, "wait_share")
+    if raw is None:
+        return DEFAULT_WAIT_SHARE
+    try:
+        share = float(raw)
+    except (TypeError, ValueError):
+        share = math.nan
+    if not 0 < share <= 1:
+        raise KapsoConfigurationError(
+            f"Connection {conn_id!r}: extra 'wait_share' must be a fraction of the rate limit above 0 and at most "
+            f"1, got {raw!r}."
+        )
+    return share
+
+
 def _proxy(conn_id: str, extra: Mapping[str, Any]) -> str | None:
     proxy = _extra_value(extra, "proxy")
     if proxy is None:
@@ -220,7 +240,7 @@ def parse_connection(
         and, without a path, ``/api/v1``.
     :param password: the API key (required).
     :param extra: the connection's extras: ``timeout`` (seconds), ``proxy``, ``api`` (``current`` or ``v1``),
-        and for the current API ``phone_number_id`` and ``business_account_id``.
+        ``wait_share``, and for the current API ``phone_number_id`` and ``business_account_id``.
     :param port: the connection's port, used only with a bare host name.
     :raises KapsoConfigurationError: when the key is missing, the URL is not usable, plain ``http://``
         points at anything but loopback, or an extra has a wrong type or an unknown name.
@@ -254,5 +274,6 @@ def parse_connection(
         proxy=_proxy(conn_id, extra),
         https_assumed=https_assumed,
         generation=generation,
+        wait_share=_wait_share(conn_id, extra),
         **ids,
     )

@@ -22,9 +22,6 @@ from kapso_provider.exceptions import (
     error_class_for_status,
 )
 
-# Kapso's error texts are short; an HTML page from a proxy is not, and only its start helps a reader.
-MAX_ERROR_TEXT = 500
-
 
 @dataclass(frozen=True)
 class Request:
@@ -85,19 +82,41 @@ class Answer:
 
 
 def error_text(answer: Answer) -> str:
-    """Kapso's own words for a failure, whatever shape the body has."""
+    """Kapso's own words for a failure; for a body without them, its size and shape, never its content.
+
+    A body Kapso did not shape as an error (a proxy's page, a truncated record) may hold phone numbers and
+    message texts, and the error text reaches logs and task failures.
+    """
     try:
         body = answer.json()
     except ValueError:
-        body = None
+        body = _NOT_JSON
     if isinstance(body, Mapping):
         parts = [str(body[key]) for key in ("error", "message", "errors", "details") if body.get(key)]
         if parts:
             return " - ".join(dict.fromkeys(parts))
-    text = " ".join(answer.text.split())
-    if not text:
+    if not answer.body.strip():
         return answer.reason or "no error text"
-    return text[:MAX_ERROR_TEXT] + ("..." if len(text) > MAX_ERROR_TEXT else "")
+    status_line = f"{answer.status} {answer.reason}".strip()
+    return f"{status_line}; {body_shape(body, answer)}"
+
+
+_NOT_JSON = object()
+_MAX_KEYS_NAMED = 10
+
+
+def body_shape(body: Any, answer: Answer) -> str:
+    """What a body is without what it says: its size, content type and JSON shape (the keys of an object)."""
+    size = f"{len(answer.body)} bytes"
+    if body is _NOT_JSON:
+        return f"the answer is not JSON ({size}, content type {answer.headers.get('Content-Type') or 'not given'})"
+    if isinstance(body, Mapping):
+        keys = [str(key)[:40] for key in list(body)[:_MAX_KEYS_NAMED]]
+        more = ", ..." if len(body) > _MAX_KEYS_NAMED else ""
+        return f"the answer is a JSON object with keys {', '.join(keys) or 'none'}{more} ({size})"
+    if isinstance(body, list):
+        return f"the answer is a JSON list of {len(body)} items ({size})"
+    return f"the answer is a JSON {type(body).__name__} ({size})"
 
 
 def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -157,13 +176,9 @@ def decode_answer(answer: Answer, request: Request, *, not_found_hint: str = "")
     try:
         return answer.json()
     except ValueError:
-        # Its size and first characters only: a malformed answer may hold phone numbers and texts.
+        # Its size and shape only: a malformed answer may hold phone numbers and texts.
         raise KapsoServerError(
-            status=answer.status,
-            method=method,
-            path=path,
-            error_text=f"answer is not JSON ({len(answer.body)} bytes, "
-            f"content type {answer.headers.get('Content-Type') or 'not given'})",
+            status=answer.status, method=method, path=path, error_text=body_shape(_NOT_JSON, answer)
         ) from None
 
 

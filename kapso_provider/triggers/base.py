@@ -84,10 +84,20 @@ class KapsoBaseTrigger(BaseTrigger):
         return TriggerEvent(payload)  # type: ignore[no-untyped-call]  # untyped in Airflow 3.x
 
     def new_hook(self) -> KapsoAsyncHook:
-        """The async hook on :attr:`kapso_conn_id`; the connection is read on its first request."""
+        """The async hook on :attr:`kapso_conn_id`, for waiting; the connection is read on its first request.
+
+        Every trigger of one triggerer shares the connection's client and pacer, and their reads share the
+        connection's wait budget; an identical read within half this trigger's poll interval (at most 10 s)
+        is answered once for all (:mod:`kapso_provider.hooks._shared`).
+        """
+        from kapso_provider.hooks._shared import DEFAULT_COALESCE_SECONDS
         from kapso_provider.hooks.kapso import KapsoAsyncHook
 
-        return KapsoAsyncHook(kapso_conn_id=self.kapso_conn_id)
+        poll_interval = getattr(self, "poll_interval", None)
+        coalesce = (
+            DEFAULT_COALESCE_SECONDS if poll_interval is None else min(DEFAULT_COALESCE_SECONDS, poll_interval / 2)
+        )
+        return KapsoAsyncHook(kapso_conn_id=self.kapso_conn_id, waiting=True, coalesce_seconds=coalesce)
 
 
 @dataclass

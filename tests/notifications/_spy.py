@@ -20,11 +20,12 @@ class CallbackSpy:
 
     def context_of(self, content_start: str) -> tuple[KapsoNotifier, Any]:
         """The call whose notifier's (unrendered) content or template name starts with ``content_start``."""
-        (call,) = [
-            (notifier, context)
-            for notifier, context in self.calls
-            if (notifier.content or notifier.template_name or "").startswith(content_start)
-        ]
+
+        def starts(notifier: KapsoNotifier) -> bool:
+            fields = notifier.message_fields()
+            return (fields.get("content") or fields.get("template_name") or "").startswith(content_start)
+
+        (call,) = [(notifier, context) for notifier, context in self.calls if starts(notifier)]
         return call
 
 

@@ -98,8 +98,8 @@ class TestExampleDag:
 
         # Airflow's BaseNotifier renders in place; this one renders a copy for each call.
         notifier, failure_context = callback_spy.context_of("{{ ti.task_id }} failed in")
-        assert str(notifier.content).startswith("{{ ti.task_id }} failed in {{ dag.dag_id }}")
-        assert notifier.phone_number == "{{ params.on_call_phone }}"
+        assert str(notifier.message_fields().get("content")).startswith("{{ ti.task_id }} failed in {{ dag.dag_id }}")
+        assert notifier.recipient().get("phone_number") == "{{ params.on_call_phone }}"
 
         if not EXCEPTION_IN_TEST_CONTEXT:
             # Airflow 3.1's worker adds the task's error to the real context before the failure callbacks
@@ -375,7 +375,7 @@ class TestConstruction:
         with pytest.raises(TypeError):
             KapsoNotifier(PHONE)  # type: ignore[misc]
         with pytest.raises(TypeError, match="contnet"):
-            KapsoNotifier(phone_number=PHONE, contnet="typo")
+            KapsoNotifier(phone_number=PHONE, contnet="typo")  # type: ignore[call-arg]
 
     def test_airflow_notifier_and_alias(self) -> None:
         from airflow.providers.common.compat.notifier import BaseNotifier

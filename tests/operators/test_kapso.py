@@ -173,7 +173,7 @@ class TestParseTimeValidation:
 
         # Airflow 2.11 reports positional arguments itself, before the signature is applied.
         with pytest.raises((TypeError, AirflowException)):
-            KapsoSendMessageOperator("t")  # type: ignore[misc]
+            KapsoSendMessageOperator("t")  # type: ignore[misc,call-arg,arg-type]
 
 
 class TestTaskRetry:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.exceptions import KapsoInvalidMessageError
+from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.hooks.kapso import KapsoHook
 from kapso_provider.operators.kapso import KapsoBroadcastOperator
 from tests._airflow import task_states, xcom_return_value
@@ -273,7 +273,7 @@ class TestBadInput:
             "whatsapp_template_id": "t",
             "recipients": ["+15554440001"],
         }
-        with pytest.raises(KapsoInvalidMessageError, match=problem):
+        with pytest.raises(KapsoArgumentError, match=problem):
             KapsoBroadcastOperator(**{**base, **arguments})
 
     def test_every_argument_is_templated(self) -> None:

@@ -64,7 +64,9 @@ class TestExampleDag:
 
 
 class TestExactlyOnce:
-    def test_a_retry_sends_only_what_the_failed_try_did_not(self, run_dag: Any, kapso_server: KapsoServer) -> None:
+    def test_a_retry_sends_only_what_the_failed_try_did_not(
+        self, run_dag: Any, kapso_server: KapsoServer, caplog: Any, capsys: Any
+    ) -> None:
         # The first send of try 1 is refused (a 422 is not retried within the try), so try 1 fails
         # after 11 of 12 sends; try 2 must send that one and skip the other eleven.
         kapso_server.simulator.add_fault(
@@ -79,6 +81,18 @@ class TestExactlyOnce:
         assert len(per_number) == 12
         assert set(per_number.values()) == {1}
         assert len(_posts(kapso_server)) == 13  # 12 sends and the refused one
+        # Try 1's checkpoint (the task state store on Airflow 3.3, a Variable before) confirms eleven: the
+        # retry reads Kapso only for the one that failed.
+        reads = [r for r in kapso_server.simulator.requests if r.method == "GET"]
+        assert 1 <= len(reads) <= 2
+        from importlib.metadata import version
+
+        from packaging.version import Version
+
+        has_task_state_store = Version(version("apache-airflow")) >= Version("3.3")
+        store = "the task state store" if has_task_state_store else "the Airflow Variable 'kapso_bulk_checkpoint/"
+        task_log = caplog.text + capsys.readouterr().out
+        assert f"Resuming from the checkpoint in {store}" in task_log
 
     @pytest.mark.parametrize("kind", ["server_error_after_store", "drop_after_store"])
     def test_a_lost_answer_is_not_sent_twice(self, run_dag: Any, kapso_server: KapsoServer, kind: str) -> None:
@@ -154,12 +168,32 @@ class TestFileInput:
                 "when": people[line["index"]]["when"],
             }
 
+    def test_a_spreadsheet_export_with_a_byte_order_mark_and_one_person_in_three_notations(
+        self, run_dag: Any, kapso_server: KapsoServer, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "people.jsonl"
+        numbers = ["+1 555 666 0001", "+15556660001", "+1 (555) 666-0001", "+15556660002"]
+        people = [{"phone_number": number, "name": "P", "when": "9:00"} for number in numbers]
+        path.write_bytes(("\ufeff" + "\n".join(json.dumps(p) for p in people) + "\n").encode())
+        dag_run = run_dag("kapso_test_bulk_file", run_conf={"path": str(path), "results": str(tmp_path / "r")})
+        assert str(dag_run.state) == "success", task_states(dag_run)
+        summary = xcom_return_value(dag_run, "bulk")
+        assert (summary["total"], summary["sent"], summary["merged"], summary["not_attempted"]) == (4, 2, 2, 0)
+        assert [entry["where"] for entry in summary["merged_entries"]] == ["people.jsonl line 2", "people.jsonl line 3"]
+        assert {entry["same_as"] for entry in summary["merged_entries"]} == {"people.jsonl line 1"}
+        assert len(kapso_server.simulator.messages()) == 2
+
     @pytest.mark.parametrize(
         ("content", "expected"),
         [
             ('{"phone_number": "+15556660001"}\nnot json\n', "people.jsonl line 2: not JSON"),
             ('{"phone_number": "+15556660001"}\n{"phone_number": "12"}\n', "people.jsonl line 2: phone_number"),
             ('{"name": "x"}\n', "people.jsonl line 1: recipient: give exactly one of conversation_id or phone_number"),
+            # Every bad line is named, not only the first.
+            (
+                '{"phone_number": "+15556660001"}\nnot json\n{"phone_number": "12"}\n',
+                "people.jsonl line 3: phone_number",
+            ),
         ],
     )
     def test_a_bad_line_is_named_and_nothing_is_sent(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kapso_provider.exceptions import KapsoInvalidMessageError
+from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.hooks.kapso import KapsoHook
 from kapso_provider.operators.kapso import KapsoCreateContactNoteOperator, KapsoSyncTemplatesOperator
 from tests._airflow import task_states, xcom_return_value
@@ -145,7 +145,7 @@ class TestSyncTemplates:
         ],
     )
     def test_static_arguments_fail_at_parse(self, kwargs: dict[str, Any], expected: str) -> None:
-        with pytest.raises(KapsoInvalidMessageError, match=expected):
+        with pytest.raises(KapsoArgumentError, match=expected):
             KapsoSyncTemplatesOperator(task_id="sync", **kwargs)
 
     def test_templated_arguments_wait_for_render(self) -> None:
@@ -222,11 +222,11 @@ class TestCreateContactNote:
             ({"contact": "+12 34", "content": "x"}, "contact: 4 digits, expected 7..15"),
             ({"contact": "+15551234567", "content": " "}, "content: must be a non-empty string"),
             ({"contact": "+15551234567", "content": "x", "name": ""}, "name: must be a non-empty string"),
-            ({"contact": "+15551234567", "content": "x", "metadata": ["a"]}, "metadata: must be a dict"),
+            ({"contact": "+15551234567", "content": "x", "metadata": ["a"]}, r"metadata: must be an object"),
         ],
     )
     def test_static_arguments_fail_at_parse(self, kwargs: dict[str, Any], expected: str) -> None:
-        with pytest.raises(KapsoInvalidMessageError, match=expected):
+        with pytest.raises(KapsoArgumentError, match=expected):
             KapsoCreateContactNoteOperator(task_id="note", **kwargs)
 
     def test_every_argument_is_templated(self) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from kapso_provider.arguments import parse_time
 from kapso_provider.exceptions import KapsoArgumentError, KapsoServerError
 from kapso_provider.transport.flows import (
     MAX_PAGE_SIZE,
@@ -22,17 +23,20 @@ from kapso_provider.transport.flows import (
     ListingSteps,
     Pager,
     Steps,
+    collect,
     data_list,
     data_object,
     numbered_pages,
     request,
     scan,
 )
+from kapso_provider.transport.sending import window_start
 from kapso_provider.transport.wire import Request
-from kapso_provider.validation import is_uuid, path_segment, require_text
+from kapso_provider.validation import is_uuid, path_segment, require_aware_datetime, require_text
 
 #: The endpoints this module defines, by the name both hooks expose them under.
 ENDPOINTS = (
+    "find_agent_execution",
     "find_flow_execution",
     "get_agent",
     "get_agent_execution",
@@ -263,6 +267,37 @@ def list_agent_executions(
     }
     params = {key: value for key, value in filters.items() if value is not None}
     return numbered_pages(f"{_agent_path(agent_id)}/executions", params, per_page=per_page)
+
+
+def find_agent_execution(agent_id: str, *, phone_number: str, since: datetime) -> Flow[dict[str, Any] | None]:
+    """The newest execution of the agent for ``phone_number`` started at or after ``since``, or ``None``.
+
+    This is how a task retry finds the execution an earlier try started: Kapso takes no idempotency key
+    for a start, and an execution records the number it talks to and nothing else of the start's.
+    ``since`` is placed on Kapso's clock (measured from the ``Date`` header of its answers) less the retry
+    policy's ``clock_skew``; when no answer has told Kapso's clock yet, the agent is read first, because
+    the list's ``q[started_at_gteq]`` filter leaves with the first request.
+
+    :param agent_id: the agent's id.
+    :param phone_number: the number the execution talks to.
+    :param since: when the earlier try began, on this machine's clock (timezone-aware).
+    :raises KapsoArgumentError: for a bad argument, before any request.
+    """
+    path = _agent_path(agent_id)
+    phone = require_text("phone_number", phone_number)
+    began = require_aware_datetime("since", since)
+
+    def run(context: FlowContext) -> Steps[dict[str, Any] | None]:
+        if not context.clock.known:
+            yield from request(context, Request("GET", path))
+        window = window_start(context, began)
+        listing = list_agent_executions(agent_id, phone_number=phone, started_after=window)
+        started = [(parse_time(record.get("started_at")), record) for record in (yield from collect(context, listing))]
+        # The filter is Kapso's; the window is checked again here, where it is known to be applied.
+        candidates = [(at, record) for at, record in started if at is not None and at >= window]
+        return max(candidates, key=lambda candidate: candidate[0])[1] if candidates else None
+
+    return Flow(run)
 
 
 def get_agent_execution(agent_id: str, execution_id: str) -> Call[dict[str, Any]]:

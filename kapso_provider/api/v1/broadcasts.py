@@ -9,17 +9,39 @@ endpoint to schedule a broadcast for later, to delete one or to remove a recipie
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kapso_provider.arguments import parse_time
 from kapso_provider.exceptions import KapsoArgumentError
-from kapso_provider.transport.flows import MAX_PAGE_SIZE, Call, Pager, data_object, numbered_pages
+from kapso_provider.transport.flows import (
+    MAX_PAGE_SIZE,
+    Call,
+    Flow,
+    FlowContext,
+    Pager,
+    Steps,
+    collect,
+    data_object,
+    numbered_pages,
+)
+from kapso_provider.transport.sending import window_start
 from kapso_provider.transport.wire import Request
-from kapso_provider.validation import check_text, path_segment, phone_number_problem, raise_problems
+from kapso_provider.validation import (
+    check_text,
+    path_segment,
+    phone_number_problem,
+    raise_problems,
+    require_aware_datetime,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 #: The endpoints this module defines, by the name both hooks expose them under.
 ENDPOINTS = (
     "add_broadcast_recipients",
     "create_broadcast",
+    "find_broadcast",
     "get_broadcast",
     "list_broadcast_recipients",
     "list_broadcasts",
@@ -145,6 +167,21 @@ def get_broadcast(broadcast_id: str) -> Call[dict[str, Any]]:
     return Call(Request("GET", broadcasts_path(broadcast_id)), data_object)
 
 
+def check_broadcast(name: object, whatsapp_config_id: object, whatsapp_template_id: object) -> None:
+    """Check what names a broadcast: its name, config and template, each a non-empty string.
+
+    :raises KapsoArgumentError: naming every field at fault.
+    """
+    problems: list[str] = []
+    for field, value in (
+        ("name", name),
+        ("whatsapp_config_id", whatsapp_config_id),
+        ("whatsapp_template_id", whatsapp_template_id),
+    ):
+        check_text(problems, field, value, required=True)
+    raise_problems(problems)
+
+
 def create_broadcast(*, name: str, whatsapp_config_id: str, whatsapp_template_id: str) -> Call[dict[str, Any]]:
     """Create a draft broadcast and return its record (``POST /whatsapp_broadcasts``).
 
@@ -155,14 +192,7 @@ def create_broadcast(*, name: str, whatsapp_config_id: str, whatsapp_template_id
     :param whatsapp_template_id: the template's Kapso id.
     :raises KapsoArgumentError: for an empty argument, before any request.
     """
-    problems: list[str] = []
-    for field, value in (
-        ("name", name),
-        ("whatsapp_config_id", whatsapp_config_id),
-        ("whatsapp_template_id", whatsapp_template_id),
-    ):
-        check_text(problems, field, value, required=True)
-    raise_problems(problems)
+    check_broadcast(name, whatsapp_config_id, whatsapp_template_id)
     body = {
         "whatsapp_broadcast": {
             "name": name,
@@ -171,6 +201,43 @@ def create_broadcast(*, name: str, whatsapp_config_id: str, whatsapp_template_id
         }
     }
     return Call(Request("POST", broadcasts_path(), json=body), data_object)
+
+
+def find_broadcast(
+    *, name: str, whatsapp_config_id: str, whatsapp_template_id: str, since: datetime
+) -> Flow[dict[str, Any] | None]:
+    """The newest broadcast of this name, config and template created at or after ``since``, or ``None``.
+
+    This is how a task retry, or a create whose answer was lost, finds the broadcast an earlier attempt
+    made: Kapso takes no idempotency key for a broadcast, and a broadcast has no field of the caller's to
+    tag it with, so its name, config, template and creation time tell it from the others. ``since`` is
+    placed on Kapso's clock (measured from the ``Date`` header of its answers) less the retry policy's
+    ``clock_skew``. Every page of the config's and template's broadcasts is read: the list is documented
+    as most recent first, but that order is not relied on.
+
+    :param name: the broadcast's name.
+    :param whatsapp_config_id: the WhatsApp config it sends from.
+    :param whatsapp_template_id: the template it sends.
+    :param since: when the earlier attempt began, on this machine's clock (timezone-aware).
+    :raises KapsoArgumentError: for an empty argument or a naive ``since``, before any request.
+    """
+    check_broadcast(name, whatsapp_config_id, whatsapp_template_id)
+    began = require_aware_datetime("since", since)
+    listing = list_broadcasts(whatsapp_config_id=whatsapp_config_id, whatsapp_template_id=whatsapp_template_id)
+
+    def run(context: FlowContext) -> Steps[dict[str, Any] | None]:
+        records = yield from collect(context, listing)
+        # Placed after the first answer, whose Date header tells Kapso's clock.
+        window = window_start(context, began)
+        newest: dict[str, Any] | None = None
+        newest_at = window
+        for record in records:
+            created_at = parse_time(record.get("created_at"))
+            if record.get("name") == name and created_at is not None and created_at >= newest_at:
+                newest, newest_at = record, created_at
+        return newest
+
+    return Flow(run)
 
 
 def add_broadcast_recipients(broadcast_id: str, recipients: Sequence[str | Mapping[str, Any]]) -> Call[dict[str, Any]]:

@@ -8,10 +8,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kapso_provider.arguments import parse_time
 from kapso_provider.exceptions import KapsoArgumentError
-from kapso_provider.transport.flows import MAX_PAGE_SIZE, Call, Pager, data_object, nothing, numbered_pages
+from kapso_provider.transport.flows import (
+    MAX_PAGE_SIZE,
+    Call,
+    Flow,
+    FlowContext,
+    Pager,
+    Steps,
+    collect,
+    data_object,
+    nothing,
+    numbered_pages,
+)
+from kapso_provider.transport.sending import window_start
 from kapso_provider.transport.wire import Request
 from kapso_provider.validation import (
     check_text,
@@ -20,13 +33,18 @@ from kapso_provider.validation import (
     phone_digits_problem,
     phone_number_problem,
     raise_problems,
+    require_aware_datetime,
 )
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 #: The endpoints this module defines, by the name both hooks expose them under.
 ENDPOINTS = (
     "create_contact",
     "create_contact_note",
     "delete_contact_note",
+    "find_contact_note",
     "get_contact",
     "get_contact_note",
     "list_contact_notes",
@@ -231,6 +249,21 @@ def get_contact_note(contact: str, note_id: str) -> Call[dict[str, Any]]:
     return Call(Request("GET", _note_path(contact, note_id)), data_object)
 
 
+def new_note(content: str | None, name: str | None, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``note`` object of a new note, checked.
+
+    :raises KapsoArgumentError: naming every bad argument.
+    """
+    problems: list[str] = []
+    if content is None:
+        problems.append("content: is required")
+    check_text(problems, "content", content)
+    check_text(problems, "name", name)
+    _check_metadata(problems, "metadata", metadata)
+    raise_problems(problems)
+    return _note_fields(content, name, metadata)
+
+
 def create_contact_note(
     contact: str,
     *,
@@ -240,8 +273,8 @@ def create_contact_note(
 ) -> Call[dict[str, Any]]:
     """Add a note to a contact (``POST /whatsapp_contacts/{identifier}/notes``) and return it.
 
-    Not retried after an ambiguous failure (a second note would be a duplicate): list the contact's
-    notes to learn whether it was stored.
+    Not retried after an ambiguous failure (a second note would be a duplicate): :meth:`find_contact_note`
+    tells whether it was stored.
 
     :param contact: the contact's id or phone number.
     :param content: the note's text.
@@ -249,15 +282,50 @@ def create_contact_note(
     :param metadata: free-form data kept with the note.
     :raises KapsoArgumentError: naming every bad argument, before any request.
     """
-    problems: list[str] = []
-    if content is None:
-        problems.append("content: is required")
-    check_text(problems, "content", content)
-    check_text(problems, "name", name)
-    _check_metadata(problems, "metadata", metadata)
-    raise_problems(problems)
-    body = {"note": _note_fields(content, name, metadata)}
+    body = {"note": new_note(content, name, metadata)}
     return Call(Request("POST", f"{_contact_path(contact)}/notes", json=body), data_object)
+
+
+def find_contact_note(
+    contact: str,
+    *,
+    content: str,
+    name: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    since: datetime,
+) -> Flow[dict[str, Any] | None]:
+    """A note of the contact with this content, name and metadata created at or after ``since``, or ``None``.
+
+    This is how a task retry finds the note an earlier try stored: Kapso takes no idempotency key for a
+    note. ``since`` is placed on Kapso's clock (measured from the ``Date`` header of its answers) less the
+    retry policy's ``clock_skew``. Every page of the contact's notes is read.
+
+    :param contact: the contact's id or phone number.
+    :param content: the note's text.
+    :param name: its title, if it has one.
+    :param metadata: its metadata, if it has any (a note without metadata matches ``None`` and ``{}``).
+    :param since: when the earlier try began, on this machine's clock (timezone-aware).
+    :raises KapsoArgumentError: naming every bad argument, before any request.
+    """
+    new_note(content, name, metadata)
+    began = require_aware_datetime("since", since)
+    listing = list_contact_notes(contact)
+    expected = (content, name, dict(metadata or {}))
+
+    def same(note: Mapping[str, Any]) -> bool:
+        return (note.get("content"), note.get("name"), note.get("metadata") or {}) == expected
+
+    def run(context: FlowContext) -> Steps[dict[str, Any] | None]:
+        notes = yield from collect(context, listing)
+        # Placed after the first answer, whose Date header tells Kapso's clock.
+        window = window_start(context, began)
+        for note in notes:
+            created_at = parse_time(note.get("created_at"))
+            if created_at is not None and created_at >= window and same(note):
+                return note
+        return None
+
+    return Flow(run)
 
 
 def update_contact_note(

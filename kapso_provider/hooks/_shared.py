@@ -1,0 +1,156 @@
+"""One connection's client, pacer and clock, shared by every async hook of one event loop.
+
+A triggerer runs every deferred Kapso wait as a trigger in one event loop. Each trigger building its own
+hook, ``httpx.AsyncClient`` (about 14 ms of CPU and 700 KiB each) and connection lookup would make a
+thousand waits cost seconds and hundreds of MiB, and each would pace itself as if alone on the key. So
+async hooks of one loop share, per connection id, one :class:`SharedConnection`: the parsed connection
+(looked up once), one client, one pacer and one clock. The last hook to close closes it.
+
+Hooks created *for waiting* (``KapsoAsyncHook(..., waiting=True)``, which the triggers and deferred
+sensors use) also share two things that keep waits from starving sends on the same key:
+
+- a **read cache**: identical reads (same ``GET`` path and query) within ``coalesce_seconds`` are answered
+  by one request, and a read already in flight is awaited rather than repeated. Waits on the same
+  conversation, or on messages one listing answers, cost one request per ``coalesce_seconds``, not one each;
+- a **wait budget**: all waiting hooks of the connection together make at most ``wait_share`` of the key's
+  rate limit (learned from ``X-RateLimit-Limit``, which every answer of Kapso carries; until the first
+  answer, and against a server that sends no such header, reads are not held). When more waits want to
+  read than that allows, each one's reads are spaced further apart.
+
+``docs/at-scale.md`` gives the figures and how long a wait may then take to notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kapso_provider.transport.clock import KapsoClock
+from kapso_provider.transport.settings import DEFAULT_WAIT_SHARE
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import httpx
+
+    from kapso_provider.pacing import RequestPacer
+    from kapso_provider.transport.settings import KapsoConnectionSettings
+    from kapso_provider.transport.wire import Answer, Request
+
+#: Seconds an answer to a waiting hook's read serves identical reads, by default.
+DEFAULT_COALESCE_SECONDS = 10.0
+
+
+@dataclass
+class WaitBudget:
+    """Spaces the reads of all waiting hooks of one connection at ``share`` of the key's rate.
+
+    :param share: the fraction of the key's limit the waits may use, from 0 (exclusive) to 1.
+    :param window: seconds of Kapso's rate-limit window.
+    """
+
+    share: float = DEFAULT_WAIT_SHARE
+    window: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _next_slot: float = 0.0
+
+    def delay(self, limit: int | None) -> float:
+        """Claim the next slot; seconds to wait for it.
+
+        :param limit: the key's requests per window as Kapso reported it, or ``None`` before any answer.
+        """
+        if not limit:
+            return 0.0
+        rate = self.share * limit / self.window
+        now = self.clock()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1.0 / rate
+        return slot - now
+
+
+@dataclass
+class SharedConnection:
+    """What async hooks of one loop share for one connection id."""
+
+    settings: KapsoConnectionSettings
+    client: httpx.AsyncClient
+    pacer: RequestPacer
+    clock: KapsoClock = field(default_factory=KapsoClock)
+    users: int = 0
+    budget: WaitBudget = field(default_factory=WaitBudget)
+    # (path, query) -> (when the answer arrived, the answer); and the reads in flight.
+    _answers: dict[tuple[str, str], tuple[float, Answer | Exception]] = field(default_factory=dict)
+    _in_flight: dict[tuple[str, str], asyncio.Future[Answer | Exception]] = field(default_factory=dict)
+
+    async def coalesced(
+        self,
+        request: Request,
+        send: Callable[[], Awaitable[Answer | Exception]],
+        *,
+        max_age: float,
+    ) -> Answer | Exception:
+        """The answer to a read: a recent identical one, one in flight, or a new one from ``send``."""
+        key = (request.path, repr(sorted(request.query.items())))
+        cached = self._answers.get(key)
+        if cached is not None and time.monotonic() - cached[0] <= max_age:
+            return cached[1]
+        pending = self._in_flight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Answer | Exception] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            outcome = await send()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here, so that no "never retrieved" warning follows
+            raise
+        finally:
+            self._in_flight.pop(key, None)
+        future.set_result(outcome)
+        self._answers[key] = (time.monotonic(), outcome)
+        # Forget what no reader can take any more, so the cache stays as small as the set of waits.
+        for stale in [k for k, (at, _) in self._answers.items() if time.monotonic() - at > max_age]:
+            del self._answers[stale]
+        return outcome
+
+
+# One registry per event loop: a client is bound to the loop that made it.
+_REGISTRIES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedConnection]] = (
+    weakref.WeakKeyDictionary()
+)
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
+
+
+async def acquire(conn_id: str, create: Callable[[], Awaitable[SharedConnection]]) -> SharedConnection:
+    """The loop's shared state for ``conn_id``, made by ``create`` for the first user; counts one more user."""
+    loop = asyncio.get_running_loop()
+    registry = _REGISTRIES.setdefault(loop, {})
+    lock = _LOCKS.setdefault(loop, {}).setdefault(conn_id, asyncio.Lock())
+    # One lookup and one client for a thousand triggers starting at once: the others wait for the first.
+    async with lock:
+        shared = registry.get(conn_id)
+        if shared is None:
+            shared = registry[conn_id] = await create()
+        shared.users += 1
+        return shared
+
+
+async def release(conn_id: str, shared: SharedConnection) -> None:
+    """One user less; the last one closes the client and forgets the connection."""
+    shared.users -= 1
+    if shared.users > 0:
+        return
+    registry = _REGISTRIES.get(asyncio.get_running_loop(), {})
+    if registry.get(conn_id) is shared:
+        del registry[conn_id]
+    await shared.client.aclose()
+
+
+def users(conn_id: str) -> int:
+    """How many hooks of the running loop share ``conn_id`` now (for tests and logs)."""
+    shared = _REGISTRIES.get(asyncio.get_running_loop(), {}).get(conn_id)
+    return 0 if shared is None else shared.users

@@ -1,0 +1,29 @@
+"""``make demo``, the README's first command from a clone: scripts/demo.py end to end in its own Airflow home."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests._docs import REPO_ROOT
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.mark.packaging
+def test_make_demo_runs_and_says_where_the_messages_went(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "demo.py"), "--home", str(tmp_path / "home")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "the XCom record is one of them: True" in result.stdout
+    assert "Nothing went to WhatsApp" in result.stdout
+    assert "Kapso simulator on 127.0.0.1" in result.stdout
