@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kapso_provider.exceptions import KapsoArgumentError, KapsoRateLimitError
-from kapso_provider.triggers.base import KapsoPollingTrigger, Poll
+from kapso_provider.triggers.base import KapsoPollingTrigger, Poll, State
 
 if TYPE_CHECKING:
     from kapso_provider.hooks.kapso import KapsoAsyncHook
 
 __all__ = ["KapsoAgentExecutionTrigger", "KapsoFlowExecutionTrigger"]
-
-State = TypeVar("State")
 
 
 class _KapsoExecutionTrigger(KapsoPollingTrigger[State]):
