@@ -79,6 +79,10 @@ class KapsoInboundMessageSensor(KapsoHookMixin, BaseSensorOperator):
         lookback: float = 5.0,
         **kwargs: Any,
     ) -> None:
+        from kapso_provider.transport.settings import refuse_credentials
+
+        # Before Airflow's base, which would refuse the argument with a bare "Invalid arguments".
+        refuse_credentials(type(self).__name__, kapso_conn_id, kwargs)
         super().__init__(**kwargs)
         self.kapso_conn_id = kapso_conn_id
         self.whatsapp_config_id = whatsapp_config_id

@@ -96,6 +96,10 @@ class KapsoMessageStatusSensor(KapsoHookMixin, BaseSensorOperator):
         poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
+        from kapso_provider.transport.settings import refuse_credentials
+
+        # Before Airflow's base, which would refuse the argument with a bare "Invalid arguments".
+        refuse_credentials(type(self).__name__, kapso_conn_id, kwargs)
         super().__init__(**kwargs)
         if message is None and message_id is None:
             raise KapsoArgumentError(

@@ -22,8 +22,8 @@ from airflow.providers.common.compat.sdk import (
     TaskDeferred,
 )
 
-from kapso_provider.exceptions import KapsoArgumentError
-from kapso_provider.sensors.kapso import KapsoMessageStatusSensor
+from kapso_provider.exceptions import KapsoArgumentError, KapsoConfigurationError
+from kapso_provider.sensors.kapso import KapsoInboundMessageSensor, KapsoMessageStatusSensor
 from kapso_provider.triggers.kapso import KapsoMessageStatusTrigger
 from tests._airflow import get_dag, task_states, xcom_return_value
 from tests._modes import IN_BOTH_MODES
@@ -303,6 +303,20 @@ class TestArguments:
     def test_refused(self, kwargs: dict[str, Any], field_name: str) -> None:
         with pytest.raises(KapsoArgumentError, match=f"^{field_name}:"):
             KapsoMessageStatusSensor(task_id="wait", **kwargs)
+
+    @pytest.mark.parametrize(
+        "sensor",
+        [
+            lambda **kw: KapsoMessageStatusSensor(task_id="wait", message_id="m", conversation_id="c", **kw),
+            lambda **kw: KapsoInboundMessageSensor(task_id="wait", **kw),
+        ],
+        ids=["status", "inbound"],
+    )
+    def test_an_api_key_argument_points_at_the_connection(self, sensor: Any) -> None:
+        with pytest.raises(KapsoConfigurationError) as info:
+            sensor(kapso_conn_id="kapso_x", api_key="key-1")
+        assert "does not take api_key: store the API key in the password of connection 'kapso_x'" in str(info.value)
+        assert "key-1" not in str(info.value)
 
     def test_target_status_error_lists_allowed_values(self) -> None:
         with pytest.raises(KapsoArgumentError, match="'delivered', 'read'"):
