@@ -18,7 +18,6 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from kapso_provider.exceptions import KapsoArgumentError
-from kapso_provider.operators._base import KapsoHookMixin
 from kapso_provider.utils.inbound import (
     InboundCursor,
     check_since,
@@ -27,6 +26,7 @@ from kapso_provider.utils.inbound import (
     inbound_payload,
     order_new,
 )
+from kapso_provider.utils.mixins import KapsoHookMixin
 from kapso_provider.validation import seconds
 
 if TYPE_CHECKING:

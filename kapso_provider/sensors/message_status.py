@@ -22,7 +22,6 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from kapso_provider.exceptions import KapsoArgumentError
-from kapso_provider.operators._base import KapsoHookMixin
 from kapso_provider.utils.message_status import (
     MessageRef,
     check_target_status,
@@ -31,6 +30,7 @@ from kapso_provider.utils.message_status import (
     message_ref,
     timeout_text,
 )
+from kapso_provider.utils.mixins import KapsoHookMixin
 from kapso_provider.utils.waiting import DEFERRAL_GRACE_SECONDS
 from kapso_provider.validation import require_text, seconds
 
