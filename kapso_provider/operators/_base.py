@@ -7,13 +7,13 @@ operator: the hook (and with it ``requests``) loads when a task runs.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Required, TypedDict
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
 from kapso_provider.arguments import is_static
 from kapso_provider.exceptions import KapsoArgumentError, KapsoConfigurationError, KapsoRunError
+from kapso_provider.utils.mixins import KapsoHookMixin
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from airflow.providers.common.compat.sdk import Context
 
-    from kapso_provider.hooks.kapso import KapsoHook
 
 __all__ = [
     "BaseOperatorArguments",
@@ -121,29 +120,6 @@ def earlier_try_since(context: Context) -> datetime | None:
     dag_run = context.get("dag_run")
     started: datetime | None = getattr(dag_run, "start_date", None) or ti.start_date
     return started
-
-
-class KapsoHookMixin:
-    """The ``hook`` every Kapso operator talks through, built from ``kapso_conn_id`` on first use.
-
-    First use is in ``execute``, after Airflow rendered the templates, so a templated connection id works;
-    the hook (and with it ``requests``) is imported only then.
-    """
-
-    kapso_conn_id: str
-
-    @cached_property
-    def hook(self) -> KapsoHook:
-        """A hook on ``kapso_conn_id``."""
-        from kapso_provider.hooks.kapso import KapsoHook
-
-        return KapsoHook(kapso_conn_id=self.kapso_conn_id)
-
-    def close_hook(self) -> None:
-        """Close the hook's sessions, if it was built."""
-        hook: KapsoHook | None = self.__dict__.get("hook")
-        if hook is not None:
-            hook.close()
 
 
 class KapsoBaseOperator(KapsoHookMixin, BaseOperator):

@@ -19,6 +19,7 @@ from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.sensors.kapso import KapsoInboundMessageSensor
 from kapso_provider.triggers.kapso import KapsoInboundMessageTrigger
 from tests._airflow import get_dag, task_states, xcom_return_value
+from tests._modes import IN_BOTH_MODES
 from tests._triggers import conversation_lists
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def reply_when_read(kapso_server: KapsoServer) -> Iterator[Callable[..., None]]:
     assert errors == []
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
 def test_waits_for_the_reply(
     mode: str, run_dag: Any, kapso_server: KapsoServer, reply_when_read: Callable[..., None]
