@@ -74,6 +74,7 @@ class KapsoAgentExecutionTrigger(_KapsoExecutionTrigger[None]):
 
     :param agent_id: the agent's id.
     :param execution_id: the execution's id.
+
     The other arguments, ``kapso_conn_id``, ``poll_interval``, ``deadline`` and ``last_status``, are every
     execution trigger's (:class:`_KapsoExecutionTrigger`).
     """
@@ -118,6 +119,7 @@ class KapsoFlowExecutionTrigger(_KapsoExecutionTrigger[_Found]):
     :param tracking_id: the ``tracking_id`` the start answered.
     :param execution_id: the execution's id when already known.
     :param started_after: ISO-8601 time before the start, to keep the list short.
+
     The other arguments, ``kapso_conn_id``, ``poll_interval``, ``deadline`` and ``last_status``, are every
     execution trigger's (:class:`_KapsoExecutionTrigger`).
     """
