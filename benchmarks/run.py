@@ -13,6 +13,8 @@ Never part of the test suite's pass or fail. Prints each table as it is measured
    key, against the share of the limit reached and the requests answered 429.
 5. Fan-out (``benchmarks/fanout.py``): a mapped send operator against the bulk operator, in real DAG runs.
 6. Peak memory of bulk sends by number of recipients (``benchmarks/bulk.py``).
+7. Bulk send retries after a worker death (``benchmarks/bulk_retry.py``): requests on the retry with the
+   checkpoint against today's lookups, and the end-to-end time of a send at the rate limit.
 """
 
 from __future__ import annotations
@@ -462,6 +464,16 @@ the number of recipients.
 """)
 
 
+def bulk_retry_section(page: Page, plan: Plan) -> None:
+    from benchmarks.bulk import default_max_concurrency
+    from benchmarks.bulk_retry import section
+
+    text, targets = section(quick=plan is QUICK, max_concurrency=default_max_concurrency())
+    for name, result, met, why_not in targets:
+        page.target(name, result, met, why_not)
+    page.add(text)
+
+
 def machine() -> str:
     model = platform.processor() or platform.machine()
     try:
@@ -483,7 +495,7 @@ def machine() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a small smoke run (figures not worth publishing)")
-    sections = ["parse", "send", "bulk", "onekey", "fanout", "memory"]
+    sections = ["parse", "send", "bulk", "onekey", "fanout", "memory", "retry"]
     parser.add_argument("--only", nargs="+", choices=sections, default=None)
     parser.add_argument("--with-pacing", action="store_true", help="add a run through a full 600/min window")
     parser.add_argument(
@@ -511,6 +523,8 @@ def main() -> int:
         fanout_section(page, plan)
     if "memory" in chosen:
         memory_section(page, plan)
+    if "retry" in chosen:
+        bulk_retry_section(page, plan)
     elapsed = time.perf_counter() - started
 
     summary = table(
@@ -543,6 +557,7 @@ messages). Other work on a shared machine shows up as spread between min and max
 ```sh
 make bench   # the whole run, about {max(1, round(elapsed / 60))} minutes; rewrites this page and the chart
 .venv/bin/python -m benchmarks.run --only parse send   # some sections only
+.venv/bin/python -m benchmarks.run --only retry       # bulk retries after a worker death (10 to 20 minutes)
 .venv/bin/python -m benchmarks.run --with-pacing       # adds a run through a full 600/min window (about 1 minute)
 .venv/bin/python -m benchmarks.run --with-minute-window   # adds the one-key table with one-minute windows (10 minutes)
 .venv/bin/python -m benchmarks.run --quick --output /tmp/bench.md --chart /tmp/bench.png   # a smoke run

@@ -38,7 +38,8 @@ with DAG(
     # [START howto_sensor_kapso_message_status_poke]
     wait_poke = KapsoMessageStatusSensor(
         task_id="wait_delivered_poke",
-        # The record the send returned: its id and conversation are read from it at run time.
+        # The record the send returned: its id at run time, and its conversation (found from its
+        # phone_number when the record names none).
         message=send.output,
         poke_interval=10,
         timeout=timedelta(minutes=10).total_seconds(),

@@ -2,7 +2,7 @@
 
 The message fields and the recipient fields are each listed once, as a ``TypedDict``: type checkers and
 IDEs read the constructors' ``**kwargs: Unpack[...]`` from them, Airflow reads the signatures that
-:func:`keyword_parameters` builds from them, and :data:`MESSAGE_FIELDS` and :data:`RECIPIENT_FIELDS` are
+``keyword_parameters`` builds from them, and :data:`MESSAGE_FIELDS` and :data:`RECIPIENT_FIELDS` are
 their keys.
 
 DAG files import this module through the operators and the notifier on every parse, so it imports nothing
@@ -15,10 +15,12 @@ import inspect
 import json
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar, cast
 
-from kapso_provider.validation import is_uuid
+from kapso_provider.exceptions import KapsoArgumentError
+from kapso_provider.validation import is_uuid, raise_problems
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -38,6 +40,7 @@ __all__ = [
     "SendArguments",
     "SendOptions",
     "V1MessageFields",
+    "WaitSettings",
     "is_static",
     "is_uuid",
     "keyword_parameters",
@@ -132,9 +135,11 @@ class SendArguments(MessageArguments, RecipientArguments, SendOptions, total=Fal
     """One message, its recipient and how it is sent: what the send operator and the notifier take."""
 
 
+#: The names of :class:`MessageFields`, in order.
 MESSAGE_FIELDS: tuple[str, ...] = tuple(MessageFields.__annotations__)
 #: The fields of API v1's ``message`` object, the first ones of :data:`MESSAGE_FIELDS`.
 V1_MESSAGE_FIELDS: tuple[str, ...] = tuple(V1MessageFields.__annotations__)
+#: The names of :class:`RecipientArguments`, in order.
 RECIPIENT_FIELDS: tuple[str, ...] = tuple(RecipientArguments.__annotations__)
 SEND_OPTION_FIELDS: tuple[str, ...] = tuple(SendOptions.__annotations__)
 # The whole message first, as the constructors have always listed it.
@@ -155,6 +160,8 @@ def keyword_parameters(*groups: type) -> Callable[[F], F]:
     The decorated ``__init__`` takes them through ``**kwargs: Unpack[...]``, which type checkers read; Airflow
     reads ``inspect.signature`` instead (to tell which arguments ``partial()``, ``expand()`` and
     ``default_args`` may set), so the signature lists each key as a parameter defaulting to ``None``.
+
+    :meta private:
     """
 
     def decorate(init: F) -> F:
@@ -298,10 +305,12 @@ class KapsoMessageArguments:
     """
 
     message: Mapping[str, Any] | str | None
+    #: The arguments this class takes out of the keyword arguments, each kept as an attribute.
+    taken_arguments: ClassVar[tuple[str, ...]] = _MESSAGE_ARGUMENTS
 
     def __init__(self, **kwargs: Any) -> None:
         # Cooperative: the rest goes on along the MRO (on to BaseOperator or BaseNotifier) after this one.
-        values = {name: kwargs.pop(name, None) for name in _MESSAGE_ARGUMENTS}
+        values = {name: kwargs.pop(name, None) for name in self.taken_arguments}
         super().__init__(**kwargs)
         for name, value in values.items():
             setattr(self, name, value)
@@ -335,11 +344,7 @@ class KapsoSendArguments(KapsoMessageArguments):
         webhooks for this message. (templated)
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        values = {name: kwargs.pop(name, None) for name in (*RECIPIENT_FIELDS, *SEND_OPTION_FIELDS)}
-        super().__init__(**kwargs)
-        for name, value in values.items():
-            setattr(self, name, value)
+    taken_arguments: ClassVar[tuple[str, ...]] = SEND_ARGUMENTS
 
     def recipient(self) -> RecipientArguments:
         """The recipient arguments by name, as they stand (``None`` where not given)."""
@@ -367,7 +372,8 @@ class KapsoSendArguments(KapsoMessageArguments):
     def checked_send(self, message_object: Mapping[str, Any] | None = None) -> tuple[KapsoMessage, RecipientArguments]:
         """The rendered message as a checked model, and the recipient arguments; no request is sent.
 
-        :param message_object: the message to check instead of :meth:`message_object` (e.g. an adapted one).
+        :param message_object: the message to check instead of
+            :meth:`~KapsoMessageArguments.message_object`'s (e.g. an adapted one).
         :raises KapsoInvalidMessageError: a rendered argument breaks a rule.
         """
         from kapso_provider.models import parse_message
@@ -457,8 +463,6 @@ def check_every(
     :param listed: the most problems the error lists; the others are counted.
     :raises KapsoArgumentError: listing the first ``listed`` problems and how many items had more.
     """
-    from kapso_provider.exceptions import KapsoArgumentError
-
     problems: list[str] = []
     unlisted = 0
     count = 0
@@ -481,6 +485,33 @@ def check_every(
 def tolerated_count(tolerance: int | float, total: int) -> int:
     """The number of failures a tolerance of :func:`as_tolerance` allows among ``total``."""
     return int(tolerance * total) if isinstance(tolerance, float) else tolerance
+
+
+def _seconds(value: object) -> object:
+    return value.total_seconds() if isinstance(value, timedelta) else value
+
+
+@dataclass(frozen=True)
+class WaitSettings:
+    """How a run waits: seconds between two reads, and at most how long (``None``: as long as the task may)."""
+
+    poll_interval: float = 30.0
+    timeout: float | None = None
+
+    @classmethod
+    def checked(cls, *, poll_interval: object, timeout: object) -> WaitSettings:
+        """The settings from seconds or ``timedelta`` values.
+
+        :raises KapsoArgumentError: naming every argument at fault.
+        """
+        interval, limit = _seconds(poll_interval), _seconds(timeout)
+        problems = []
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or not interval > 0:
+            problems.append(f"poll_interval: {poll_interval!r} must be a positive number of seconds or a timedelta")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0):
+            problems.append(f"timeout: {timeout!r} must be a positive number of seconds, a timedelta, or None")
+        raise_problems(problems)
+        return cls(float(interval), None if limit is None else float(limit))  # type: ignore[arg-type]
 
 
 def parse_time(value: object) -> datetime | None:

@@ -137,8 +137,8 @@ class KapsoServerError(KapsoAPIError):
 class KapsoRunError(KapsoError):
     """A run that Kapso carries out over time failed there, or did not finish while the task waited.
 
-    Raised by :mod:`kapso_provider.services`; the operators fail the task with it, without retries when
-    ``final``.
+    Raised by the services of ``kapso_provider.services``; the operators fail the task with it, without
+    retries when ``final``.
 
     :param message: what ran, how it ended (or its last status) and Kapso's own error text.
     :param final: Kapso reported the run failed, so another try would meet the same outcome; ``False``

@@ -138,10 +138,11 @@ class KapsoNotifier(KapsoSendArguments, BaseNotifier):
         context: Context | None = None,
         **kwargs: Unpack[SendArguments],
     ) -> None:
-        from kapso_provider.transport.settings import refuse_credentials
+        if kwargs.keys() - set(SEND_ARGUMENTS):
+            from kapso_provider.transport.settings import refuse_credentials
 
-        refuse_credentials(type(self).__name__, kapso_conn_id, kwargs)
-        refuse_unknown(type(self).__name__, kwargs, (*SEND_ARGUMENTS, "kapso_conn_id", "context"))
+            refuse_credentials(type(self).__name__, kapso_conn_id, kwargs)
+            refuse_unknown(type(self).__name__, kwargs, (*SEND_ARGUMENTS, "kapso_conn_id", "context"))
         # The message and recipient go to KapsoSendArguments; Airflow 2's BaseNotifier takes no context, so
         # it is kept here for both lines.
         super().__init__(**kwargs)

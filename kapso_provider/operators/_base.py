@@ -7,13 +7,13 @@ operator: the hook (and with it ``requests``) loads when a task runs.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Required, TypedDict
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
 from kapso_provider.arguments import is_static
 from kapso_provider.exceptions import KapsoArgumentError, KapsoConfigurationError, KapsoRunError
+from kapso_provider.utils.mixins import KapsoHookMixin
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from airflow.providers.common.compat.sdk import Context
 
-    from kapso_provider.hooks.kapso import KapsoHook
 
 __all__ = [
     "BaseOperatorArguments",
@@ -123,29 +122,6 @@ def earlier_try_since(context: Context) -> datetime | None:
     return started
 
 
-class KapsoHookMixin:
-    """The ``hook`` every Kapso operator talks through, built from ``kapso_conn_id`` on first use.
-
-    First use is in ``execute``, after Airflow rendered the templates, so a templated connection id works;
-    the hook (and with it ``requests``) is imported only then.
-    """
-
-    kapso_conn_id: str
-
-    @cached_property
-    def hook(self) -> KapsoHook:
-        """A hook on ``kapso_conn_id``."""
-        from kapso_provider.hooks.kapso import KapsoHook
-
-        return KapsoHook(kapso_conn_id=self.kapso_conn_id)
-
-    def close_hook(self) -> None:
-        """Close the hook's sessions, if it was built."""
-        hook: KapsoHook | None = self.__dict__.get("hook")
-        if hook is not None:
-            hook.close()
-
-
 class KapsoBaseOperator(KapsoHookMixin, BaseOperator):
     """The base of every Kapso operator: the hook, fail-fast argument errors, the earlier-try window.
 
@@ -160,18 +136,26 @@ class KapsoBaseOperator(KapsoHookMixin, BaseOperator):
     ui_color = "#25d366"
 
     def __init__(self, *, kapso_conn_id: str = "kapso_default", **kwargs: Unpack[BaseOperatorArguments]) -> None:
-        from kapso_provider.transport.settings import refuse_credentials
+        if kwargs.keys() - BaseOperatorArguments.__annotations__.keys():
+            # Only then: the connection's rules load when a task runs, not when every DAG file is parsed.
+            from kapso_provider.transport.settings import refuse_credentials
 
-        refuse_credentials(type(self).__name__, kapso_conn_id, kwargs)
+            refuse_credentials(type(self).__name__, kapso_conn_id, kwargs)
         super().__init__(**kwargs)
         self.kapso_conn_id = kapso_conn_id
 
-    def check_when_static(self, fields: Iterable[str], check: Callable[[], object]) -> None:
+    def template_values(self) -> dict[str, Any]:
+        """The templated arguments but the connection, by name, as they stand (rendered once ``execute`` runs)."""
+        return {name: getattr(self, name) for name in self.template_fields if name != "kapso_conn_id"}
+
+    def check_when_static(self, check: Callable[[], object], fields: Iterable[str] | None = None) -> None:
         """Run ``check`` now, so when the DAG file is parsed, if no template can change ``fields`` any more.
 
-        Templated values are checked again after rendering, in ``execute``.
+        :param fields: the arguments ``check`` reads; by default every templated one but the connection.
+            Templated values are checked again after rendering, in ``execute``.
         """
-        if all(is_static(getattr(self, name)) for name in fields):
+        names = self.template_values().keys() if fields is None else fields
+        if all(is_static(getattr(self, name)) for name in names):
             check()
 
     @contextmanager

@@ -120,7 +120,7 @@ class KapsoBroadcastOperator(KapsoBaseOperator):
         self.tolerate_recipient_errors = tolerate_recipient_errors
         if (recipients is None) == (recipients_file is None):
             raise KapsoArgumentError("recipients: give exactly one of recipients or recipients_file")
-        self.check_when_static(_SETTINGS, self._settings)
+        self.check_when_static(self._settings, _SETTINGS)
 
     def _settings(self) -> BroadcastSettings:
         from kapso_provider.services.broadcasts import BroadcastSettings
@@ -128,7 +128,7 @@ class KapsoBroadcastOperator(KapsoBaseOperator):
         return BroadcastSettings.checked(**{name: getattr(self, name) for name in _SETTINGS})
 
     def _items(self) -> Iterator[tuple[str, Any]]:
-        from kapso_provider.bulk import recipient_items
+        from kapso_provider.services.bulk_input import recipient_items
 
         return recipient_items(self.recipients, self.recipients_file)
 

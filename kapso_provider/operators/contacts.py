@@ -58,12 +58,12 @@ class KapsoCreateContactNoteOperator(KapsoBaseOperator):
         self.content = content
         self.name = name
         self.metadata = metadata
-        self.check_when_static(("contact", "content", "name", "metadata"), self._note)
+        self.check_when_static(self._note)
 
     def _note(self) -> ContactNote:
         from kapso_provider.services.contacts import ContactNote
 
-        return ContactNote.checked(contact=self.contact, content=self.content, name=self.name, metadata=self.metadata)
+        return ContactNote.checked(**self.template_values())
 
     def execute(self, context: Context) -> dict[str, Any]:
         with self.running():

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
-    from kapso_provider.services.executions import Execution, Progress, WaitSettings
+    from kapso_provider.arguments import WaitSettings
+    from kapso_provider.services.executions import Execution, Progress
 
 
 __all__ = ["KapsoRunAgentOperator", "KapsoRunFlowOperator", "RunExecutionArguments"]
@@ -54,7 +55,7 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
         timeout: float | timedelta | None = None,
         **kwargs: Unpack[KapsoOperatorArguments],
     ) -> None:
-        from kapso_provider.services.executions import WaitSettings
+        from kapso_provider.arguments import WaitSettings
 
         super().__init__(**kwargs)
         self.wait_for_completion = wait_for_completion
@@ -65,14 +66,35 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
 
     def _execution(self) -> Execution:
         """The execution these (rendered) arguments describe, checked."""
-        raise NotImplementedError
+        from kapso_provider.services.executions import EXECUTIONS
 
-    def _trigger(self, progress: Progress) -> BaseTrigger:
-        """The trigger that waits on in the triggerer."""
-        raise NotImplementedError
+        return EXECUTIONS[self.kind].checked(**self.template_values())
+
+    def _trigger(self, execution: Execution, progress: Progress) -> BaseTrigger:
+        """The trigger that goes on waiting in the triggerer."""
+        from kapso_provider.triggers.kapso import (
+            KapsoAgentExecutionTrigger,
+            KapsoAgentRunTrigger,
+            KapsoFlowExecutionTrigger,
+        )
+
+        triggers = {
+            "agent": KapsoAgentExecutionTrigger,
+            "agent_run": KapsoAgentRunTrigger,
+            "flow": KapsoFlowExecutionTrigger,
+        }
+        trigger = triggers[execution.kind]
+        built: BaseTrigger = trigger(
+            **execution.trigger_arguments(progress),
+            kapso_conn_id=self.kapso_conn_id,
+            poll_interval=self.poll_interval,
+            deadline=progress.deadline,
+            last_status=progress.last_status,
+        )
+        return built
 
     def _settings(self) -> WaitSettings:
-        from kapso_provider.services.executions import WaitSettings
+        from kapso_provider.arguments import WaitSettings
 
         return WaitSettings(self.poll_interval, self.timeout)
 
@@ -81,10 +103,11 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
         from kapso_provider.services.executions import run
 
         with self.running():
+            execution = self._execution()
             result, progress = run(
                 self.hook,
                 self.log,
-                self._execution(),
+                execution,
                 self._settings(),
                 earlier_try_since=self.earlier_try_since(context),
                 wait=self.wait_for_completion,
@@ -92,7 +115,7 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
             )
             if result is None:
                 self.defer(
-                    trigger=self._trigger(progress),
+                    trigger=self._trigger(execution, progress),
                     method_name="execute_complete",
                     timeout=None if self.timeout is None else timedelta(seconds=self.timeout + _DEFERRAL_GRACE_SECONDS),
                 )
@@ -124,14 +147,6 @@ class _KapsoRunExecutionOperator(KapsoBaseOperator):
             f"Waiting for Kapso {self.kind} execution {name} failed: "
             f"{event.get('error') or f'unexpected event {status!r}'}"
         )
-
-    def _trigger_arguments(self, progress: Progress) -> dict[str, Any]:
-        return {
-            "kapso_conn_id": self.kapso_conn_id,
-            "poll_interval": self.poll_interval,
-            "deadline": progress.deadline,
-            "last_status": progress.last_status,
-        }
 
 
 class KapsoRunAgentOperator(_KapsoRunExecutionOperator):
@@ -192,6 +207,11 @@ class KapsoRunAgentOperator(_KapsoRunExecutionOperator):
         "session_id",
         "metadata",
     )
+    # The arguments each kind of run takes.
+    _ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "agent": ("agent_id", "message", "phone_number", "whatsapp_config_id"),
+        "agent_run": ("mode", "message", "session_id", "metadata"),
+    }
 
     def __init__(
         self,
@@ -213,7 +233,7 @@ class KapsoRunAgentOperator(_KapsoRunExecutionOperator):
         self.whatsapp_config_id = whatsapp_config_id
         self.session_id = session_id
         self.metadata = metadata
-        self.check_when_static(("agent_id", "mode"), self._which)
+        self.check_when_static(self._which, ("agent_id", "mode"))
 
     def _which(self) -> str:
         """``agent`` or ``agent_run``: what the (rendered) arguments ask for.
@@ -229,27 +249,11 @@ class KapsoRunAgentOperator(_KapsoRunExecutionOperator):
         return "agent" if self.agent_id else "agent_run"
 
     def _execution(self) -> Execution:
-        from kapso_provider.services.executions import AgentExecution, AgentRun
+        from kapso_provider.services.executions import EXECUTIONS
 
-        if self._which() == "agent_run":
-            return AgentRun.checked(
-                mode=self.mode, message=self.message, session_id=self.session_id, metadata=self.metadata
-            )
-        return AgentExecution.checked(
-            agent_id=self.agent_id,
-            message=self.message,
-            phone_number=self.phone_number,
-            whatsapp_config_id=self.whatsapp_config_id,
-        )
-
-    def _trigger(self, progress: Progress) -> BaseTrigger:
-        from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger, KapsoAgentRunTrigger
-
-        if self._which() == "agent_run":
-            return KapsoAgentRunTrigger(run_id=str(progress.answer["run_id"]), **self._trigger_arguments(progress))
-        return KapsoAgentExecutionTrigger(
-            agent_id=str(self.agent_id), execution_id=str(progress.answer["id"]), **self._trigger_arguments(progress)
-        )
+        which = self._which()
+        values = self.template_values()
+        return EXECUTIONS[which].checked(**{name: values[name] for name in self._ARGUMENTS[which]})
 
 
 class KapsoRunFlowOperator(_KapsoRunExecutionOperator):
@@ -308,25 +312,3 @@ class KapsoRunFlowOperator(_KapsoRunExecutionOperator):
         # Not "context": that name would shadow the task context in templates and execute().
         self.execution_context = context
         self.whatsapp_config_id = whatsapp_config_id
-
-    def _execution(self) -> Execution:
-        from kapso_provider.services.executions import FlowExecution
-
-        return FlowExecution.checked(
-            flow_id=self.flow_id,
-            phone_number=self.phone_number,
-            variables=self.variables,
-            context=self.execution_context,
-            whatsapp_config_id=self.whatsapp_config_id,
-        )
-
-    def _trigger(self, progress: Progress) -> BaseTrigger:
-        from kapso_provider.triggers.kapso import KapsoFlowExecutionTrigger
-
-        return KapsoFlowExecutionTrigger(
-            flow_id=self.flow_id,
-            tracking_id=str(progress.answer["tracking_id"]),
-            execution_id=None if progress.record is None else str(progress.record["id"]),
-            started_after=progress.started_after,
-            **self._trigger_arguments(progress),
-        )

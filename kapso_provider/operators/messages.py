@@ -102,7 +102,8 @@ class KapsoSendMessageOperator(KapsoSendArguments, BaseKapsoMessageOperator):
 
     @keyword_parameters(RecipientArguments, SendOptions)
     def __init__(self, **kwargs: Unpack[SendMessageOperatorArguments]) -> None:
-        super().__init__(**kwargs)
+        # The recipient arguments pass through the message base to KapsoSendArguments, which takes them.
+        super().__init__(**kwargs)  # type: ignore[misc]
         self.check_static_send()
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -154,7 +155,7 @@ class KapsoMarkAsReadOperator(KapsoBaseOperator):
         self.message_id = message_id
         self.typing_indicator = typing_indicator
         self.phone_number_id = phone_number_id
-        self.check_when_static(("message_id", "typing_indicator"), self._checked)
+        self.check_when_static(self._checked, ("message_id", "typing_indicator"))
 
     def _checked(self) -> tuple[str, bool | None]:
         from kapso_provider.arguments import as_bool

@@ -71,7 +71,7 @@ class KapsoPhoneNumberHealthOperator(KapsoBaseOperator):
         self.min_quality_rating = min_quality_rating
         self.allow_limited = allow_limited
         self.allow_degraded = allow_degraded
-        self.check_when_static(("min_quality_rating", "allow_limited", "allow_degraded"), self._settings)
+        self.check_when_static(self._settings, ("min_quality_rating", "allow_limited", "allow_degraded"))
 
     def _settings(self) -> dict[str, Any]:
         from kapso_provider.arguments import as_bool

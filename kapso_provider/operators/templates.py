@@ -94,7 +94,7 @@ class KapsoSyncTemplatesOperator(KapsoBaseOperator):
         self.wait_for_completion = wait_for_completion
         self.poll_interval = poll_interval
         self.timeout = timeout
-        self.check_when_static(self.template_fields, self._sync)
+        self.check_when_static(self._sync)
 
     def _sync(self) -> TemplatePublish | TemplateSync:
         from kapso_provider.exceptions import KapsoArgumentError

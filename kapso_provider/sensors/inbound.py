@@ -18,7 +18,6 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from kapso_provider.exceptions import KapsoArgumentError
-from kapso_provider.operators._base import KapsoHookMixin
 from kapso_provider.utils.inbound import (
     InboundCursor,
     check_since,
@@ -27,6 +26,7 @@ from kapso_provider.utils.inbound import (
     inbound_payload,
     order_new,
 )
+from kapso_provider.utils.mixins import KapsoHookMixin
 from kapso_provider.validation import seconds
 
 if TYPE_CHECKING:
@@ -90,6 +90,10 @@ class KapsoInboundMessageSensor(KapsoHookMixin, BaseSensorOperator):
         phone_number_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        from kapso_provider.transport.settings import refuse_credentials
+
+        # Before Airflow's base, which would refuse the argument with a bare "Invalid arguments".
+        refuse_credentials(type(self).__name__, kapso_conn_id, kwargs)
         super().__init__(**kwargs)
         self.kapso_conn_id = kapso_conn_id
         self.whatsapp_config_id = whatsapp_config_id

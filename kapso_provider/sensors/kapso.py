@@ -1,7 +1,7 @@
 """Sensors that wait on Kapso: a sent WhatsApp message reaching ``delivered`` or ``read``, or a customer writing.
 
-Each sensor lives in the module of its area (:mod:`~kapso_provider.sensors.message_status`,
-:mod:`~kapso_provider.sensors.inbound`); this module exports them. DAG files import it on every parse, so
+Each sensor lives in the module of its area (``message_status`` and ``inbound`` of
+``kapso_provider.sensors``); this module exports them. DAG files import it on every parse, so
 nothing here loads the hooks (``requests``, ``httpx``) or the triggers: they load when a task runs.
 """
 

@@ -22,7 +22,6 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from kapso_provider.exceptions import KapsoArgumentError
-from kapso_provider.operators._base import KapsoHookMixin
 from kapso_provider.utils.message_status import (
     MessageRef,
     check_target_status,
@@ -31,6 +30,7 @@ from kapso_provider.utils.message_status import (
     message_ref,
     timeout_text,
 )
+from kapso_provider.utils.mixins import KapsoHookMixin
 from kapso_provider.utils.waiting import DEFERRAL_GRACE_SECONDS
 from kapso_provider.validation import require_text, seconds
 
@@ -96,6 +96,10 @@ class KapsoMessageStatusSensor(KapsoHookMixin, BaseSensorOperator):
         poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
+        from kapso_provider.transport.settings import refuse_credentials
+
+        # Before Airflow's base, which would refuse the argument with a bare "Invalid arguments".
+        refuse_credentials(type(self).__name__, kapso_conn_id, kwargs)
         super().__init__(**kwargs)
         if message is None and message_id is None:
             raise KapsoArgumentError(

@@ -86,7 +86,7 @@ class BroadcastSettings:
 def check_recipients(items: Iterable[tuple[str, Any]]) -> int:
     """Check every recipient before the first request (a file is read once for this); return the count.
 
-    :param items: ``(where, value)`` pairs, e.g. from :func:`kapso_provider.bulk.recipient_items`.
+    :param items: ``(where, value)`` pairs, e.g. from :func:`kapso_provider.services.bulk_input.recipient_items`.
     :raises KapsoArgumentError: naming the recipients at fault, or when there is none.
     """
     count = check_every(items, lambda where, value: check_recipient(value, where))
@@ -187,7 +187,9 @@ class BroadcastRun:
         status = broadcast.get("status")
         if status == "failed":
             raise KapsoRunError(
-                f"Broadcast {broadcast_id} from an earlier try failed in Kapso; not sending it again", final=True
+                f"Broadcast {broadcast_id} from an earlier try failed in Kapso; not sending it again "
+                "(give the broadcast another name to send a new one)",
+                final=True,
             )
         if status == "draft":
             # A new draft has no recipients; an earlier try's may hold some: add only the others.
@@ -317,7 +319,9 @@ class BroadcastRun:
             # The same recipients would be refused again: a retry cannot help.
             raise KapsoRunError(
                 f"Kapso refused {added.refused} of {total} recipients (tolerated: {tolerated}); "
-                f"broadcast {broadcast_id} stays a draft, not sent. First refusals: " + "; ".join(added.errors[:10]),
+                f"broadcast {broadcast_id} stays a draft, not sent (fix those recipients, or raise "
+                "tolerate_recipient_errors, and send the draft from Kapso). First refusals: "
+                + "; ".join(added.errors[:10]),
                 final=True,
             )
 
@@ -366,7 +370,8 @@ class BroadcastRun:
             if deadline is not None and time.monotonic() + settings.poll_interval > deadline:
                 raise KapsoRunError(
                     f"Broadcast {broadcast_id} is still {record.get('status')} after {settings.timeout:g} s "
-                    f"({record.get('pending_count')} recipients pending)",
+                    f"({record.get('pending_count')} recipients pending); a retry waits for it again without "
+                    "sending it again, or raise timeout",
                     final=False,
                 )
             time.sleep(settings.poll_interval)

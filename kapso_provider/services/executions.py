@@ -13,20 +13,21 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from kapso_provider.api.v1.agents import agent_message, check_flow_phone_number
-from kapso_provider.arguments import plain_json
+from kapso_provider.arguments import WaitSettings, plain_json
 from kapso_provider.exceptions import KapsoArgumentError, KapsoRunError
 from kapso_provider.utils.executions import execution_outcome
-from kapso_provider.validation import raise_problems, require_text, require_uuid
+from kapso_provider.validation import require_text, require_uuid
 
 if TYPE_CHECKING:
     from kapso_provider.hooks.kapso import KapsoHook
     from kapso_provider.transport.policy import WarningLog
 
 __all__ = [
+    "EXECUTIONS",
     "AgentExecution",
     "AgentRun",
     "Execution",
@@ -45,33 +46,6 @@ _RECORD_TEXT_LIMIT = 1000
 def _record_text(record: Mapping[str, Any]) -> str:
     text = json.dumps(record, sort_keys=True, default=str)
     return text if len(text) <= _RECORD_TEXT_LIMIT else text[: _RECORD_TEXT_LIMIT - 3] + "..."
-
-
-def _seconds(value: object) -> object:
-    return value.total_seconds() if isinstance(value, timedelta) else value
-
-
-@dataclass(frozen=True)
-class WaitSettings:
-    """How a run waits: seconds between two reads, and at most how long (``None``: as long as the task may)."""
-
-    poll_interval: float = 30.0
-    timeout: float | None = None
-
-    @classmethod
-    def checked(cls, *, poll_interval: object, timeout: object) -> WaitSettings:
-        """The settings from seconds or ``timedelta`` values.
-
-        :raises KapsoArgumentError: naming every argument at fault.
-        """
-        interval, limit = _seconds(poll_interval), _seconds(timeout)
-        problems = []
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or not interval > 0:
-            problems.append(f"poll_interval: {poll_interval!r} must be a positive number of seconds or a timedelta")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0):
-            problems.append(f"timeout: {timeout!r} must be a positive number of seconds, a timedelta, or None")
-        raise_problems(problems)
-        return cls(float(interval), None if limit is None else float(limit))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -110,6 +84,9 @@ class Execution(Protocol):
     def name(self, progress: Progress) -> str:
         """How log lines and errors name the execution."""
 
+    def trigger_arguments(self, progress: Progress) -> dict[str, Any]:
+        """What the kind's trigger needs to go on waiting from ``progress`` in the triggerer."""
+
 
 def finished(kind: str, name: str, record: Mapping[str, Any]) -> bool:
     """Whether the execution completed; ``False`` while it runs.
@@ -130,7 +107,7 @@ def timeout_error(kind: str, name: str, timeout: float | None, last_status: str 
     """The error of a wait that ran out of time: not final, a retry finds the execution and waits on."""
     return KapsoRunError(
         f"Kapso {kind} execution {name} did not finish within {timeout or 0:g} s "
-        f"(last status: {last_status or 'not seen yet'}).",
+        f"(last status: {last_status or 'not seen yet'}); raise timeout to wait longer.",
         final=False,
     )
 
@@ -272,6 +249,9 @@ class AgentExecution:
     def name(self, progress: Progress) -> str:
         return str(progress.answer.get("id"))
 
+    def trigger_arguments(self, progress: Progress) -> dict[str, Any]:
+        return {"agent_id": self.agent_id, "execution_id": str(progress.answer["id"])}
+
 
 # -- agent runs (current API) --------------------------------------------------------------------------------
 
@@ -318,9 +298,8 @@ class AgentRun:
         record = hook.start_agent_run(
             mode=self.mode, prompt=self.prompt, session_id=self.session_id, metadata=self.metadata
         )
-        log.info(
-            "Kapso started run %s of agent mode %s (status %s)", record.get("run_id"), self.mode, record.get("status")
-        )
+        run_id, status = record.get("run_id"), record.get("status")
+        log.info("Kapso started run %s of agent mode %s (status %s)", run_id, self.mode, status)
         # The start answers the run: that is the first look.
         return Progress(answer=record, record=record)
 
@@ -329,6 +308,9 @@ class AgentRun:
 
     def name(self, progress: Progress) -> str:
         return str(progress.answer.get("run_id"))
+
+    def trigger_arguments(self, progress: Progress) -> dict[str, Any]:
+        return {"run_id": str(progress.answer["run_id"])}
 
 
 # -- flows -------------------------------------------------------------------------------------------------
@@ -385,17 +367,25 @@ class FlowExecution:
 
     @classmethod
     def checked(
-        cls, *, flow_id: object, phone_number: object, variables: object, context: object, whatsapp_config_id: object
+        cls,
+        *,
+        flow_id: object,
+        phone_number: object,
+        variables: object,
+        execution_context: object,
+        whatsapp_config_id: object,
     ) -> FlowExecution:
         """The execution from rendered operator arguments.
 
+        :param execution_context: the ``context`` argument of the operator (kept under this name there, so
+            that it does not shadow the task context).
         :raises KapsoArgumentError: naming the first argument at fault.
         """
         return cls(
             flow_id=require_uuid("flow_id", flow_id),
             phone_number=check_flow_phone_number(phone_number),
             variables=json_object("variables", variables),
-            context=json_object("context", context),
+            context=json_object("context", execution_context),
             whatsapp_config_id=None
             if whatsapp_config_id is None
             else require_uuid("whatsapp_config_id", whatsapp_config_id),
@@ -428,3 +418,19 @@ class FlowExecution:
 
     def name(self, progress: Progress) -> str:
         return str(progress.record.get("id") if progress.record is not None else progress.answer.get("tracking_id"))
+
+    def trigger_arguments(self, progress: Progress) -> dict[str, Any]:
+        return {
+            "flow_id": self.flow_id,
+            "tracking_id": str(progress.answer["tracking_id"]),
+            "execution_id": None if progress.record is None else str(progress.record["id"]),
+            "started_after": progress.started_after,
+        }
+
+
+#: Each kind of execution by its name, as the operators and triggers call it.
+EXECUTIONS: dict[str, type[AgentExecution] | type[AgentRun] | type[FlowExecution]] = {
+    "agent": AgentExecution,
+    "agent_run": AgentRun,
+    "flow": FlowExecution,
+}

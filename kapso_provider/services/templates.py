@@ -134,7 +134,8 @@ class TemplateSync:
             if remaining <= 0:
                 raise KapsoRunError(
                     f"Kapso template sync not finished after {self.timeout:g} s: "
-                    + ", ".join(f"{run_id} is {states[run_id]}" for run_id in unfinished),
+                    + ", ".join(f"{run_id} is {states[run_id]}" for run_id in unfinished)
+                    + "; raise timeout to wait longer",
                     final=False,
                 )
             time.sleep(min(self.poll_interval, remaining))

@@ -24,13 +24,14 @@ if TYPE_CHECKING:
 
     from kapso_provider.hooks.kapso import KapsoAsyncHook
 
-__all__ = ["PUBLIC_MODULE", "KapsoBaseTrigger", "KapsoPollingTrigger", "Poll"]
+__all__ = ["PUBLIC_MODULE", "KapsoBaseTrigger", "KapsoPollingTrigger", "Poll", "State"]
 
 #: Where every trigger of the provider is imported from when the triggerer rebuilds it. The classes live in
 #: one module per area, but the classpath they serialize to stays this one: triggers stored by an earlier
 #: release deserialize, and an asset watcher keeps its identity (Airflow hashes the classpath into it).
 PUBLIC_MODULE = "kapso_provider.triggers.kapso"
 
+#: What one run of a :class:`KapsoPollingTrigger` keeps across its reads (``None`` for most).
 State = TypeVar("State")
 
 
@@ -84,11 +85,11 @@ class KapsoBaseTrigger(BaseTrigger):
         return TriggerEvent(payload)  # type: ignore[no-untyped-call]  # untyped in Airflow 3.x
 
     def new_hook(self) -> KapsoAsyncHook:
-        """The async hook on :attr:`kapso_conn_id`, for waiting; the connection is read on its first request.
+        """The async hook on ``kapso_conn_id``, for waiting; the connection is read on its first request.
 
         Every trigger of one triggerer shares the connection's client and pacer, and their reads share the
         connection's wait budget; an identical read within half this trigger's poll interval (at most 10 s)
-        is answered once for all (:mod:`kapso_provider.hooks._shared`).
+        is answered once for all (``kapso_provider.hooks._shared``).
         """
         from kapso_provider.hooks._shared import DEFAULT_COALESCE_SECONDS
         from kapso_provider.hooks.kapso import KapsoAsyncHook
@@ -120,7 +121,7 @@ class KapsoPollingTrigger(KapsoBaseTrigger, Generic[State]):
     A subclass says what one read is (:meth:`poll`), what the first events report before any read
     (:meth:`initial_report`) and, if it keeps state across reads within one run, how that begins
     (:meth:`begin`). A failure of a read ends the wait with an ``error`` event carrying its text, so that the
-    task resumes and fails in :meth:`execute_complete`, where Airflow runs its failure callbacks: a trigger
+    task resumes and fails in ``execute_complete``, where Airflow runs its failure callbacks: a trigger
     that raises instead is failed by ``airflow dags test`` without them (``docs/triggers.md``). Errors in
     :attr:`transient_errors` only delay the next read (by ``Retry-After`` when the error says one).
 

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kapso_provider.exceptions import KapsoArgumentError, KapsoRateLimitError
-from kapso_provider.triggers.base import KapsoPollingTrigger, Poll
+from kapso_provider.triggers.base import KapsoPollingTrigger, Poll, State
 
 if TYPE_CHECKING:
     from kapso_provider.hooks.kapso import KapsoAsyncHook
 
 __all__ = ["KapsoAgentExecutionTrigger", "KapsoAgentRunTrigger", "KapsoFlowExecutionTrigger"]
-
-State = TypeVar("State")
 
 
 class _KapsoExecutionTrigger(KapsoPollingTrigger[State]):
@@ -30,6 +28,11 @@ class _KapsoExecutionTrigger(KapsoPollingTrigger[State]):
 
     A 429 that outlasts the hook's own retries does not end the wait: the trigger waits ``Retry-After``
     (at least ``poll_interval``) and reads again, so a busy API key only slows the wait down.
+
+    :param kapso_conn_id: the ``kapso`` connection id.
+    :param poll_interval: seconds between two reads.
+    :param deadline: when to give up, as a Unix timestamp, or ``None`` for never.
+    :param last_status: the status the operator saw before deferring, reported if no read succeeds.
     """
 
     kind: ClassVar[str]
@@ -71,10 +74,9 @@ class KapsoAgentExecutionTrigger(_KapsoExecutionTrigger[None]):
 
     :param agent_id: the agent's id.
     :param execution_id: the execution's id.
-    :param kapso_conn_id: the ``kapso`` connection id.
-    :param poll_interval: seconds between two reads.
-    :param deadline: when to give up, as a Unix timestamp, or ``None`` for never.
-    :param last_status: the status the operator saw before deferring, reported if no read succeeds.
+
+    The other arguments, ``kapso_conn_id``, ``poll_interval``, ``deadline`` and ``last_status``, are every
+    execution trigger's (:class:`_KapsoExecutionTrigger`).
     """
 
     kind = "agent"
@@ -145,10 +147,9 @@ class KapsoFlowExecutionTrigger(_KapsoExecutionTrigger[_Found]):
     :param tracking_id: the ``tracking_id`` the start answered.
     :param execution_id: the execution's id when already known.
     :param started_after: ISO-8601 time before the start, to keep the list short.
-    :param kapso_conn_id: the ``kapso`` connection id.
-    :param poll_interval: seconds between two reads.
-    :param deadline: when to give up, as a Unix timestamp, or ``None`` for never.
-    :param last_status: the status the operator saw before deferring, reported if no read succeeds.
+
+    The other arguments, ``kapso_conn_id``, ``poll_interval``, ``deadline`` and ``last_status``, are every
+    execution trigger's (:class:`_KapsoExecutionTrigger`).
     """
 
     kind = "flow"

@@ -26,7 +26,7 @@ class KapsoReplyTrigger(KapsoPollingTrigger[ReplyWatch]):
     :class:`~kapso_provider.hooks.kapso.KapsoAsyncHook`, which paces them to Kapso's rate limit and waits
     out 429s; a rate limit or server error that outlasts its retries only delays the next read.
 
-    Nothing is kept between runs: a trigger rebuilt from :meth:`serialize` after a triggerer restart starts
+    Nothing is kept between runs: a trigger rebuilt from ``serialize()`` after a triggerer restart starts
     again from the question's ``created_at``, reads the same messages and finds the same first answer. The
     one write, the optional reminder, is sent once: a restarted trigger sees it in the conversation and
     does not send it again.
@@ -39,7 +39,7 @@ class KapsoReplyTrigger(KapsoPollingTrigger[ReplyWatch]):
     :param conversation_id: the conversation the question was sent into.
     :param question_message_id: the question's Kapso message id.
     :param question_created_at: the question's ``created_at`` (ISO-8601): answers count from it.
-    :param spec: what counts as an answer, as :meth:`ReplySpec.to_json` writes it.
+    :param spec: what counts as an answer, as :meth:`~kapso_provider.utils.replies.ReplySpec.to_json` writes it.
     :param other_numbers: numbers, besides the conversation's own, whose conversations are read.
     :param whatsapp_config_id: the WhatsApp number the question went out from, to find those conversations.
     :param kapso_conn_id: the ``kapso`` connection id.

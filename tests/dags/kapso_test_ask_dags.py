@@ -119,3 +119,15 @@ for _mode in ("worker", "deferrable"):
             deferrable=_deferrable,
             **_FAST,
         )
+
+# The customer's own text reaches the confirmation through a template: its braces are text, never placeholders.
+with DAG(dag_id="kapso_test_ask_braces", params={"phone_number": "+15551234567", "note": "{smile}"}, **_COMMON):
+    KapsoAskOperator(
+        task_id="ask",
+        phone_number="{{ params.phone_number }}",
+        question="Keep the note?",
+        options=["Keep", "Drop"],
+        timeout=30,
+        confirmation_text="{option_title}: {{ params.note }} {option_id.__class__} {0} {answered_by}",
+        **_FAST,
+    )

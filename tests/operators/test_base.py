@@ -13,6 +13,7 @@ from kapso_provider.exceptions import KapsoConfigurationError
 from kapso_provider.notifications.kapso import KapsoNotifier
 from kapso_provider.operators._base import BaseOperatorArguments
 from kapso_provider.operators.kapso import (
+    KapsoAskOperator,
     KapsoAssignConversationOperator,
     KapsoBroadcastOperator,
     KapsoBulkSendMessageOperator,
@@ -38,6 +39,7 @@ CONSTRUCTORS: dict[str, Any] = {
     "assign": lambda **kw: KapsoAssignConversationOperator(task_id="t", conversation_id="c", user_id=UUID, **kw),
     "agent": lambda **kw: KapsoRunAgentOperator(task_id="t", agent_id="a", message="hi", **kw),
     "flow": lambda **kw: KapsoRunFlowOperator(task_id="t", flow_id=UUID, phone_number=PHONE, **kw),
+    "ask": lambda **kw: KapsoAskOperator(task_id="t", question="Ship?", phone_number=PHONE, options=["Yes"], **kw),
     "notifier": lambda **kw: KapsoNotifier(phone_number=PHONE, content="hi", **kw),
 }
 

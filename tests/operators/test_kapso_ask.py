@@ -17,6 +17,7 @@ from kapso_provider.operators.kapso import KapsoApprovalOperator, KapsoAskOperat
 from kapso_provider.utils.inbound import reply_option_id
 from kapso_provider.utils.replies import option_ids
 from tests._airflow import task_states, xcom_return_value
+from tests._modes import IN_BOTH_MODES
 from tests._openapi import assert_requests_valid, conversation_filters_file
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def _success(dag_run: Any) -> None:
     assert str(dag_run.state) == "success", task_states(dag_run)
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("mode", MODES)
 def test_ask_returns_the_tapped_option(mode: str, run_dag: Any, kapso_server: KapsoServer) -> None:
     simulator = kapso_server.simulator
@@ -85,6 +87,7 @@ def test_more_than_three_options_go_in_a_list(mode: str, run_dag: Any, kapso_ser
     _assert_requests_valid(kapso_server)
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("dag_id", ["kapso_deployment_approval", "kapso_deployment_approval_in_worker"])
 def test_approve_runs_the_deployment(dag_id: str, run_dag: Any, kapso_server: KapsoServer) -> None:
     mode = "worker" if dag_id.endswith("in_worker") else "deferrable"
@@ -160,6 +163,7 @@ def test_timeout_takes_the_default_or_fails(mode: str, run_dag: Any, kapso_serve
     _assert_requests_valid(kapso_server)
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("mode", MODES)
 def test_a_number_not_allowed_is_ignored(mode: str, run_dag: Any, kapso_server: KapsoServer) -> None:
     simulator = kapso_server.simulator
@@ -217,6 +221,7 @@ def test_reminder_is_sent_once(mode: str, run_dag: Any, kapso_server: KapsoServe
     _assert_requests_valid(kapso_server)
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("mode", MODES)
 def test_question_is_sent_once_across_a_retry(mode: str, run_dag: Any, kapso_server: KapsoServer) -> None:
     simulator = kapso_server.simulator
@@ -231,6 +236,14 @@ def test_question_is_sent_once_across_a_retry(mode: str, run_dag: Any, kapso_ser
     posts = [r for r in simulator.requests if r.method == "POST"]
     assert len(posts) == 2
     _assert_requests_valid(kapso_server)
+
+
+def test_braces_in_the_confirmation_stay_text(run_dag: Any, kapso_server: KapsoServer) -> None:
+    # A customer's "{smile}" (rendered in by Jinja) used to fail the task; "{option_id.__class__}" was evaluated.
+    kapso_server.simulator.reply_to_question("Keep", phone_number=PHONE, after_reads=1)
+    dag_run = run_dag("kapso_test_ask_braces", run_conf={"phone_number": PHONE, "note": "{smile}"})
+    _success(dag_run)
+    assert _texts(kapso_server) == [f"Keep: {{smile}} {{option_id.__class__}} {{0}} {PHONE}"]
 
 
 class TestArguments:

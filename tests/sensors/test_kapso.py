@@ -22,10 +22,11 @@ from airflow.providers.common.compat.sdk import (
     TaskDeferred,
 )
 
-from kapso_provider.exceptions import KapsoArgumentError
-from kapso_provider.sensors.kapso import KapsoMessageStatusSensor
+from kapso_provider.exceptions import KapsoArgumentError, KapsoConfigurationError
+from kapso_provider.sensors.kapso import KapsoInboundMessageSensor, KapsoMessageStatusSensor
 from kapso_provider.triggers.kapso import KapsoMessageStatusTrigger
 from tests._airflow import get_dag, task_states, xcom_return_value
+from tests._modes import IN_BOTH_MODES
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -114,6 +115,7 @@ def _message_reads(kapso_server: KapsoServer) -> int:
     )
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("mode", list(SENSORS))
 def test_reached_returns_the_record(
     mode: str, run_dag: Any, kapso_server: KapsoServer, status_dag: Any, spy: SensorSpy
@@ -143,6 +145,7 @@ def test_reached_returns_the_record(
     assert [r.method for r in kapso_server.simulator.requests].count("POST") == 1
 
 
+@IN_BOTH_MODES
 @pytest.mark.parametrize("mode", list(SENSORS))
 def test_failed_fails_at_once_with_whatsapp_error(
     mode: str, run_dag: Any, kapso_server: KapsoServer, status_dag: Any, spy: SensorSpy
@@ -182,6 +185,42 @@ def test_timeout_says_sent_was_never_confirmed(
     assert _message_reads(kapso_server) >= 2
     if mode == "deferrable":
         assert [event["status"] for event in spy.trigger_events] == ["timeout"]
+
+
+@pytest.mark.parametrize("mode", ["poke", "reschedule"])
+def test_a_delivery_at_the_deadline_still_counts(
+    mode: str, run_dag: Any, kapso_server: KapsoServer, status_dag: Any, spy: SensorSpy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first read sees "sent" and Airflow's timeout strikes right after it; the last read sees "delivered".
+    kapso_server.simulator.status_sequence = ["sent", "delivered"]
+    monkeypatch.setattr(status_dag.get_task(SENSORS[mode]), "timeout", 0.001)
+    dag_run = _run(run_dag, mode)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    assert xcom_return_value(dag_run, SENSORS[mode])["status"] == "delivered"
+    assert _message_reads(kapso_server) == 2
+
+
+def test_a_failing_trigger_still_runs_the_failure_callback(
+    run_dag: Any, kapso_server: KapsoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``airflow dags test`` did with a connection stored in the metadata DB (issue 15): the trigger's
+    connection lookup failed. A trigger that raises is failed by ``dags test`` without the task's failure
+    callbacks; the trigger's error event makes the task fail in the worker, where they run."""
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+    from kapso_provider.hooks.kapso import KapsoAsyncHook
+
+    async def lookup_fails(self: KapsoAsyncHook) -> Any:
+        raise AirflowNotFoundException(f"The conn_id `{self.kapso_conn_id}` isn't defined")
+
+    monkeypatch.setattr(KapsoAsyncHook, "get_settings", lookup_fails)
+    dag_run = run_dag("kapso_test_deferred_failure", run_conf={"phone_number": "+15551234567"})
+
+    states = task_states(dag_run)
+    assert (str(dag_run.state), states["send"], states["wait"]) == ("failed", "success", "failed"), states
+    texts = [m["content"] for m in kapso_server.simulator.messages() if m["direction"] == "outbound"]
+    assert texts == ["Hello", f"wait failed in {dag_run.run_id}"]
 
 
 @pytest.mark.parametrize("status", ["sent", "read"])
@@ -264,6 +303,20 @@ class TestArguments:
     def test_refused(self, kwargs: dict[str, Any], field_name: str) -> None:
         with pytest.raises(KapsoArgumentError, match=f"^{field_name}:"):
             KapsoMessageStatusSensor(task_id="wait", **kwargs)
+
+    @pytest.mark.parametrize(
+        "sensor",
+        [
+            lambda **kw: KapsoMessageStatusSensor(task_id="wait", message_id="m", conversation_id="c", **kw),
+            lambda **kw: KapsoInboundMessageSensor(task_id="wait", **kw),
+        ],
+        ids=["status", "inbound"],
+    )
+    def test_an_api_key_argument_points_at_the_connection(self, sensor: Any) -> None:
+        with pytest.raises(KapsoConfigurationError) as info:
+            sensor(kapso_conn_id="kapso_x", api_key="key-1")
+        assert "does not take api_key: store the API key in the password of connection 'kapso_x'" in str(info.value)
+        assert "key-1" not in str(info.value)
 
     def test_target_status_error_lists_allowed_values(self) -> None:
         with pytest.raises(KapsoArgumentError, match="'delivered', 'read'"):

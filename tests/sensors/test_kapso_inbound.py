@@ -20,6 +20,7 @@ from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.sensors.kapso import KapsoInboundMessageSensor
 from kapso_provider.triggers.kapso import KapsoInboundMessageTrigger
 from tests._airflow import get_dag, task_states, xcom_return_value
+from tests._modes import IN_BOTH_MODES
 from tests._triggers import conversation_lists, set_created_at
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ def reply_when_read(kapso_server: KapsoServer) -> Iterator[Callable[..., None]]:
     assert errors == []
 
 
+@IN_BOTH_MODES
 @pytest.mark.usefixtures("kapso_api")
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
 def test_waits_for_the_reply(

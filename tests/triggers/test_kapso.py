@@ -11,6 +11,7 @@ import pytest
 
 from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.triggers.kapso import KapsoMessageStatusTrigger
+from tests._modes import IN_BOTH_MODES
 from tests._triggers import rebuilt
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class TestSerialize:
         ("delivered", ["failed"], "failed", "failed"),
     ],
 )
+@IN_BOTH_MODES
 def test_polls_until_the_outcome(
     target: str, sequence: list[str], expected: str, last_status: str, kapso_server: KapsoServer
 ) -> None:

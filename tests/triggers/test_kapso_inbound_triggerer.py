@@ -6,6 +6,9 @@ an asset event row; the test counts those rows. Between the two triggerer runs m
 of them carrying a timestamp already passed. Where the cursor lives depends on the version: Airflow 3.3
 hands the trigger the asset's state store, 3.1 and 3.2 do not, and the trigger keeps it in a Variable.
 Without either, the restarted watcher (``since=None``) would begin at "now" and miss those messages.
+
+The connection is stored in that DB with ``airflow connections add``, as a user's would be, and no
+``AIRFLOW_CONN_*`` variable reaches the triggerer: its asynchronous connection lookup must find it there.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ class Deployment:
         (home / "dags").mkdir(parents=True)
         (home / "dags" / "kapso_inbound_restart.py").write_text(_DAG_FILE)
         self.env = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW_CONN_")},
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
@@ -103,8 +106,19 @@ class Deployment:
         with sqlite3.connect(self.db, timeout=30) as connection:
             return connection.execute(sql, parameters).fetchall()
 
-    def set_up(self) -> None:
+    def set_up(self, kapso_server: KapsoServer) -> None:
         self.run("db", "migrate")
+        self.run(
+            "connections",
+            "add",
+            kapso_server.conn_id,
+            "--conn-type",
+            "kapso",
+            "--conn-host",
+            kapso_server.base_url,
+            "--conn-password",
+            kapso_server.api_key,
+        )
         # The first pass creates the DAG row; a watcher is registered only for an active, unpaused DAG.
         for _ in range(2):
             self.run("dags", "reserialize")
@@ -166,7 +180,7 @@ def test_a_restarted_triggerer_neither_misses_nor_repeats(kapso_server: KapsoSer
     simulator = kapso_server.simulator
     a = simulator.create_conversation(phone_number=PHONE_A)
     b = simulator.create_conversation(phone_number=PHONE_B)
-    deployment.set_up()
+    deployment.set_up(kapso_server)
 
     deployment.start_triggerer()
     # Polling shows the trigger has started, and so has saved its starting point.

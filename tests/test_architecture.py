@@ -1,0 +1,141 @@
+"""The package's shape, checked: no import cycles, each layer imports only what it may, modules stay small.
+
+Imports inside functions count: a cycle that only closes at run time still ties two modules together.
+``docs/architecture.md`` draws the layers this checks.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "kapso_provider"
+# About what one reader takes in at one sitting; generated data files are not modules.
+MAX_MODULE_LINES = 700
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(name: str) -> set[str]:
+    """The package modules ``name`` imports anywhere in its source (module level or inside functions)."""
+    path = MODULES[name]
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in MODULES:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+GRAPH = {name: _imports(name) for name in MODULES}
+
+
+def _cycles() -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in GRAPH[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            # A package importing its own submodules (re-exports) is not a cycle of the code.
+            members = [m for m in component if not any(other.startswith(m + ".") for other in component)]
+            if len(members) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(GRAPH):
+        if node not in index:
+            visit(node)
+    return components
+
+
+def test_no_import_cycles() -> None:
+    assert _cycles() == []
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_modules_stay_readable_in_one_sitting(name: str) -> None:
+    lines = len(MODULES[name].read_text().splitlines())
+    assert lines <= MAX_MODULE_LINES, f"{name}: {lines} lines"
+
+
+# Layers that must not reach up: the pure core knows nothing of Airflow, hooks, operators or services.
+PURE = ("kapso_provider.transport", "kapso_provider.pacing", "kapso_provider.validation", "kapso_provider.exceptions")
+FORBIDDEN_FOR_PURE = (
+    "kapso_provider.hooks",
+    "kapso_provider.operators",
+    "kapso_provider.sensors",
+    "kapso_provider.triggers",
+    "kapso_provider.notifications",
+    "kapso_provider.services",
+    "kapso_provider.api",
+    "kapso_provider.models",
+)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith(PURE)))
+def test_the_pure_core_imports_no_upper_layer(name: str) -> None:
+    assert sorted(t for t in GRAPH[name] if t.startswith(FORBIDDEN_FOR_PURE)) == []
+    source = MODULES[name].read_text()
+    imported = re.findall(r"^\s*(?:import|from) (\w+)", source, re.MULTILINE)
+    assert sorted({library for library in imported if library in ("airflow", "requests", "httpx", "pydantic")}) == []
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("kapso_provider.api.")))
+def test_endpoint_definitions_do_no_io_and_know_no_hook(name: str) -> None:
+    assert sorted(t for t in GRAPH[name] if t.startswith(FORBIDDEN_FOR_PURE[:6])) == []
+
+
+def test_no_merge_conflict_markers_were_committed() -> None:
+    import subprocess
+
+    # A merge that stops on a conflict leaves these lines; one committed by mistake breaks a page or a module.
+    found = subprocess.run(
+        ["git", "grep", "-n", "-E", "^(<<<<<<< |>>>>>>> )"],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.stdout == ""
