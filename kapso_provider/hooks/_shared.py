@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 #: Seconds an answer to a waiting hook's read serves identical reads, by default.
 DEFAULT_COALESCE_SECONDS = 10.0
 
+
 @dataclass
 class WaitBudget:
     """Spaces the reads of all waiting hooks of one connection at ``share`` of the key's rate.

@@ -160,7 +160,8 @@ class TestCheckAll:
             check_all(listed_items(items), design=design, recipient_field="phone_number", defaults=NO_DEFAULTS)
         assert info.value.problems == [
             "recipients[1]: no value for placeholder(s) ${name}",
-            "recipients[2]: phone_number: 1 digits, expected 7..15",
+            "recipients[2]: phone_number: 1 digits, expected 7..15 with the country code "
+            "(international format, e.g. +15551230001)",
             "recipients[3]: expected a phone number, a conversation id or a dict, got int",
         ]
 
@@ -371,7 +372,10 @@ class TestEveryBadLine:
             )
         problems = info.value.problems
         assert problems[0] == "people.jsonl line 2: not JSON (Expecting value)"
-        assert problems[15] == "people.jsonl line 17: phone_number: 2 digits, expected 7..15"
+        assert problems[15] == (
+            "people.jsonl line 17: phone_number: 2 digits, expected 7..15 with the country code "
+            "(international format, e.g. +15551230001)"
+        )
         assert len(problems) == 21
         assert problems[-1] == "... and 10 more problem(s), not listed"
 
