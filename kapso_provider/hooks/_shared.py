@@ -56,6 +56,9 @@ class WaitBudget:
     window: float = 60.0
     clock: Callable[[], float] = time.monotonic
     _next_slot: float = 0.0
+    # Whether Kapso answered a read yet (its answer tells the key's limit), and the read sent alone until then.
+    _answered: bool = False
+    _first_read: asyncio.Future[None] | None = None
 
     def delay(self, limit: int | None) -> float:
         """Claim the next slot; seconds to wait for it.
@@ -69,6 +72,35 @@ class WaitBudget:
         slot = max(now, self._next_slot)
         self._next_slot = slot + 1.0 / rate
         return slot - now
+
+    async def take_turn(self, limit: Callable[[], int | None]) -> bool:
+        """Wait for a read's turn: the next slot of :meth:`delay`, or, before Kapso answered any read, the
+        answer of the one read that goes alone.
+
+        A triggerer starting a thousand waits would otherwise send them all before the first answer said
+        how many requests the key may make, and claim the whole key for a while.
+
+        :param limit: reads the key's limit as Kapso last reported it.
+        :returns: ``True`` for the read that goes alone; its sender reports with :meth:`first_read_done`.
+        """
+        while not self._answered:
+            if self._first_read is None:
+                self._first_read = asyncio.get_running_loop().create_future()
+                return True
+            # Shielded: a wait cancelled here must not cancel the turn the others wait for.
+            await asyncio.shield(self._first_read)
+        await asyncio.sleep(self.delay(limit()))
+        return False
+
+    def first_read_done(self, *, answered: bool) -> None:
+        """The read that went alone is over; without an answer (lost, cancelled) the next read goes alone.
+
+        :param answered: whether Kapso answered it.
+        """
+        first, self._first_read = self._first_read, None
+        self._answered = self._answered or answered
+        if first is not None and not first.done():
+            first.set_result(None)
 
 
 @dataclass
@@ -111,11 +143,34 @@ class SharedConnection:
         finally:
             self._in_flight.pop(key, None)
         future.set_result(outcome)
-        self._answers[key] = (time.monotonic(), outcome)
+        # Only a success serves later reads: a failure (no answer, a 429, a 5xx) would otherwise answer the
+        # retries meant to get past it, and end the wait after attempts that never reached Kapso.
+        if not isinstance(outcome, Exception) and 200 <= outcome.status < 300:
+            self._answers[key] = (time.monotonic(), outcome)
         # Forget what no reader can take any more, so the cache stays as small as the set of waits.
         for stale in [k for k, (at, _) in self._answers.items() if time.monotonic() - at > max_age]:
             del self._answers[stale]
         return outcome
+
+    async def within_budget(
+        self, limit: Callable[[], int | None], send: Callable[[], Awaitable[Answer | Exception]]
+    ) -> Answer | Exception:
+        """``send`` a waiting hook's read once the wait budget gives it its turn (:meth:`WaitBudget.take_turn`).
+
+        :param limit: reads the key's limit as Kapso last reported it (the shared pacer's).
+        """
+        alone = await self.budget.take_turn(limit)
+        answered = False
+        try:
+            outcome = await send()
+            # A 5xx may come from a proxy in front of Kapso, without the rate-limit headers: it tells
+            # nothing about the key. Kapso's own answers carry them; one that does not means a server
+            # that states no limit, and reads are not held.
+            answered = not isinstance(outcome, Exception) and (limit() is not None or outcome.status < 500)
+            return outcome
+        finally:
+            if alone:
+                self.budget.first_read_done(answered=answered)
 
 
 # One registry per event loop: a client is bound to the loop that made it.
