@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from kapso_provider.transport.clock import KapsoClock
 from kapso_provider.transport.settings import DEFAULT_WAIT_SHARE
+from kapso_provider.transport.wire import Answer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -38,10 +40,31 @@ if TYPE_CHECKING:
 
     from kapso_provider.pacing import RequestPacer
     from kapso_provider.transport.settings import KapsoConnectionSettings
-    from kapso_provider.transport.wire import Answer, Request
+    from kapso_provider.transport.wire import Request
 
 #: Seconds an answer to a waiting hook's read serves identical reads, by default.
 DEFAULT_COALESCE_SECONDS = 10.0
+
+
+class SharedAnswer(Answer):
+    """An answer that serves the identical reads of several waiting hooks: its body is decoded once for all.
+
+    A thousand waits on one conversation read the same pages; decoding each page once per wait made their
+    CPU grow with the square of their number. Every reader gets the same decoded records, which the waits
+    only read (what they keep, such as an answer's message, they copy).
+    """
+
+    @cached_property
+    def _decoded(self) -> Any:
+        return super().json()
+
+    def json(self) -> Any:
+        """The body as JSON, decoded on the first call; :class:`ValueError` when it is not JSON."""
+        return self._decoded
+
+    @classmethod
+    def of(cls, answer: Answer) -> SharedAnswer:
+        return cls(**{part.name: getattr(answer, part.name) for part in fields(answer)})
 
 
 @dataclass
@@ -142,11 +165,12 @@ class SharedConnection:
             raise
         finally:
             self._in_flight.pop(key, None)
-        future.set_result(outcome)
         # Only a success serves later reads: a failure (no answer, a 429, a 5xx) would otherwise answer the
         # retries meant to get past it, and end the wait after attempts that never reached Kapso.
         if not isinstance(outcome, Exception) and 200 <= outcome.status < 300:
+            outcome = SharedAnswer.of(outcome)
             self._answers[key] = (time.monotonic(), outcome)
+        future.set_result(outcome)
         # Forget what no reader can take any more, so the cache stays as small as the set of waits.
         for stale in [k for k, (at, _) in self._answers.items() if time.monotonic() - at > max_age]:
             del self._answers[stale]

@@ -83,6 +83,23 @@ def test_waits_on_one_conversation_are_answered_by_one_read(kapso_server: KapsoS
     assert len(reads) == 1
 
 
+def test_waits_on_one_conversation_decode_each_answer_once(kapso_server: KapsoServer) -> None:
+    # A thousand waits on one conversation read the same pages: one decoding serves them all, so the
+    # records they get are the very same objects.
+    conversation = kapso_server.simulator.create_conversation(phone_number=PHONE)
+
+    async def main() -> list[dict[str, Any]]:
+        hooks = [KapsoAsyncHook(waiting=True) for _ in range(3)]
+        try:
+            return list(await asyncio.gather(*(hook.get_conversation(conversation["id"]) for hook in hooks)))
+        finally:
+            await asyncio.gather(*(hook.aclose() for hook in hooks))
+
+    first, *others = asyncio.run(main())
+    assert all(other is first for other in others)
+    assert len(kapso_server.simulator.requests) == 1
+
+
 def test_a_hook_that_does_not_wait_always_asks(kapso_server: KapsoServer) -> None:
     conversation = kapso_server.simulator.create_conversation(phone_number=PHONE)
 
