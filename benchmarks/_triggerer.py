@@ -73,9 +73,14 @@ with DAG("{dag_id}", schedule=None, start_date=datetime.datetime(2026, 1, 1, tzi
 
 @dataclass(frozen=True)
 class Usage:
-    """The triggerer's processes at one moment: proportional set size (KiB) and CPU seconds, summed."""
+    """The triggerer's processes at one moment, summed: private memory (KiB) and CPU seconds.
 
-    pss_kib: int
+    Private memory (``Private_Clean`` + ``Private_Dirty``, the unique set size) is what the processes hold
+    alone: what waits add to their heaps shows in full, and other programs mapping the same libraries
+    (which move proportional set sizes) do not.
+    """
+
+    private_kib: int
     cpu_seconds: float
     processes: int
 
@@ -99,7 +104,7 @@ def _group_pids(leader: int) -> list[int]:
 def usage(leader: int) -> Usage:
     """Memory and CPU of the process group ``leader`` leads, from ``/proc`` (Linux)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    pss = 0
+    private = 0
     cpu = 0.0
     pids = _group_pids(leader)
     for pid in pids:
@@ -111,9 +116,9 @@ def usage(leader: int) -> Usage:
         # utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
         cpu += (int(fields[11]) + int(fields[12])) / ticks
         for line in rollup.splitlines():
-            if line.startswith("Pss:"):
-                pss += int(line.split()[1])
-    return Usage(pss_kib=pss, cpu_seconds=cpu, processes=len(pids))
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                private += int(line.split()[1])
+    return Usage(private_kib=private, cpu_seconds=cpu, processes=len(pids))
 
 
 class Deployment:

@@ -9,7 +9,7 @@ of each size is the same number of Airflow's own ``DateTimeTrigger`` (a moment a
 setup, so "beyond Airflow's own" is the difference. The single-wait row (one status wait and one question)
 is the baseline for requests and the time to notice.
 
-Per row: the triggerer's memory (proportional set size of its processes) and CPU from handing the waits
+Per row: the triggerer's private memory (unique set size of its processes) and CPU from handing the waits
 over until all have started and it settled; for Kapso rows the requests Kapso received in a minute of
 waiting and the triggerer's CPU in it, then, with every message marked delivered and every question
 answered at once, the time until each task instance left ``deferred`` (its trigger's event, as the
@@ -106,7 +106,7 @@ class Loaded:
 
     @property
     def memory_kib(self) -> int:
-        return self.loaded.pss_kib - self.idle.pss_kib
+        return self.loaded.private_kib - self.idle.private_kib
 
     @property
     def start_cpu_seconds(self) -> float:
@@ -506,8 +506,8 @@ def section(result: Campaign, *, with_thousand: bool) -> str:
     )
     return f"""## Waits in one triggerer
 
-Deferred waits in one real `airflow triggerer` (Airflow {_airflow_version()}, sqlite metadata DB; its
-supervisor and trigger-runner processes measured together). Each row starts a fresh triggerer and, once it
+Deferred waits in one real `airflow triggerer` (Airflow {_airflow_version()}, sqlite metadata DB; all its
+processes measured together: supervisor, trigger runner, log server). Each row starts a fresh triggerer and, once it
 idles, hands it its waits at once: task instances left `deferred` on trigger rows as Airflow's execution
 API leaves a task that defers, with the trigger kwargs a deferrable `KapsoMessageStatusSensor` and
 `KapsoAskOperator` write (poll interval {result.poll_interval:g} s, a two-button question). Status waits
@@ -520,7 +520,7 @@ notice, the single-wait row ({single.layout.label}). One run of each row.
 
 ### Memory and CPU of the triggerer
 
-Memory: the triggerer's proportional set size once every trigger has started and it settled, less the
+Memory: the triggerer's private memory once every trigger has started and it settled, less the
 same triggerer idle. CPU: from handing the waits over until then (for Kapso rows it includes the first reads).
 
 {resources_table(result)}
