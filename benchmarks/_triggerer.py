@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks._common import REPO_ROOT
+from benchmarks._common import child_env, run_module
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -132,16 +132,14 @@ class Deployment:
         self.db = home / "airflow.db"
         (home / "dags").mkdir(parents=True, exist_ok=True)
         (home / "dags" / f"{DAG_ID}.py").write_text(_DAG_FILE.format(dag_id=DAG_ID))
-        self.env = {
-            **{name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")},
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        self.env = child_env(
+            AIRFLOW_HOME=str(home),
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.db}",
+            AIRFLOW__CORE__DAGS_FOLDER=str(home / "dags"),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
             # Room for the largest row in one triggerer (Airflow's default is 1,000 triggers).
-            "AIRFLOW__TRIGGERER__CAPACITY": "5000",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-        }
+            AIRFLOW__TRIGGERER__CAPACITY="5000",
+        )
         self.airflow = str(Path(sys.executable).parent / "airflow")
         self.triggerer: subprocess.Popen[bytes] | None = None
         self.runs = 0
@@ -169,16 +167,7 @@ class Deployment:
         """
         spec = self.home / f"{run_id}.json"
         spec.write_text(json.dumps({"run_id": run_id, "waits": waits or {}, "airflow_waits": airflow_waits}))
-        done = subprocess.run(
-            [sys.executable, "-m", "benchmarks._triggerer", "--seed", str(spec)],
-            env=self.env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"seeding {run_id} failed: {done.stderr.decode()[-3000:]}")
+        run_module("benchmarks._triggerer", "--seed", str(spec), env=self.env, what=f"seeding {run_id}")
 
     def start_triggerer(self, connection: str | None = None) -> None:
         """Start ``airflow triggerer`` in a process group of its own.

@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks._common import REPO_ROOT, Summary
+from benchmarks._common import Summary, child_env, run_module
 
 
 def question_parts(index: int, phone_number: str) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
@@ -149,22 +148,13 @@ def _start_cost_child(waits: int, repeat: int) -> int:
 def start_cost(waits: int, *, repeat: int = 5) -> StartCost:
     """CPU and memory of the provider's part of starting ``waits`` waits, in a fresh interpreter."""
     with tempfile.TemporaryDirectory(prefix="kapso-bench-start-") as home:
-        env = {
-            **{name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")},
-            "AIRFLOW_HOME": home,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-        }
-        done = subprocess.run(
-            [sys.executable, "-m", "benchmarks._waits_start", "--waits", str(waits), "--repeat", str(repeat)],
-            env=env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            timeout=600,
-            check=False,
+        out = run_module(
+            "benchmarks._waits_start",
+            *("--waits", str(waits), "--repeat", str(repeat)),
+            env=child_env(AIRFLOW_HOME=home),
+            what="measuring the start cost",
         )
-    if done.returncode != 0:
-        raise RuntimeError(f"measuring the start cost failed: {done.stderr.decode()[-3000:]}")
-    found = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    found = json.loads(out.strip().splitlines()[-1])
     return StartCost(
         waits=found["waits"],
         first_hook_seconds=found["first_hook_seconds"],

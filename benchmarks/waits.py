@@ -326,9 +326,13 @@ class Target:
 
 
 def notice_bound(row: KapsoRow) -> float:
-    """The longest a wait may take to notice, as docs/at-scale.md says: one read cycle, plus half an interval
-    for an answer a coalesced read took from another wait, plus the triggerer writing the event."""
-    return row.layout.cycle_seconds(row.poll_interval) + row.poll_interval / 2 + 5.0
+    """The longest a wait may take to notice, as docs/at-scale.md says: one read cycle, plus the age of an
+    identical read that answered it instead (half the interval, at most 10 s), plus 10 s for the read itself
+    and the triggerer writing the event."""
+    from kapso_provider.hooks._shared import DEFAULT_COALESCE_SECONDS
+
+    coalesce = min(DEFAULT_COALESCE_SECONDS, row.poll_interval / 2)
+    return row.layout.cycle_seconds(row.poll_interval) + coalesce + 10.0
 
 
 def targets(result: Campaign) -> list[Target]:
