@@ -261,7 +261,13 @@ class Deployment:
 
 @contextlib.contextmanager
 def deployment() -> Iterator[Deployment]:
-    """A set-up :class:`Deployment` in a temporary directory; its triggerer is stopped on the way out."""
+    """A set-up :class:`Deployment` in a temporary directory; its triggerer is stopped on the way out, also
+    when the benchmark gets SIGTERM."""
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, leave)
     with tempfile.TemporaryDirectory(prefix="kapso-bench-triggerer-") as folder:
         made = Deployment(Path(folder))
         try:
@@ -269,6 +275,7 @@ def deployment() -> Iterator[Deployment]:
             yield made
         finally:
             made.stop_triggerer()
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _seed(spec_path: Path) -> int:

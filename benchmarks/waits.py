@@ -501,31 +501,35 @@ def start_table(start: StartCost) -> str:
 def section(result: Campaign, *, with_thousand: bool) -> str:
     """The benchmarks page's section."""
     single = result.kapso[0]
+    one_off = single.loaded.memory_kib - result.airflow[single.layout.waits].memory_kib
     start = result.start
     thousand = (
         ""
         if with_thousand
-        else "\nThe rows of 1,000 status waits and 1,000 questions take about 15 minutes and are left out of "
+        else "\nThe rows of 1,000 status waits and 1,000 questions take about 15 minutes and are left out of\n"
         "`make bench`; `--with-thousand-waits` adds them.\n"
     )
     return f"""## Waits in one triggerer
 
-Deferred waits in one real `airflow triggerer` (Airflow {_airflow_version()}, sqlite metadata DB; all its
-processes measured together: supervisor, trigger runner, log server). Each row starts a fresh triggerer and, once it
-idles, hands it its waits at once: task instances left `deferred` on trigger rows as Airflow's execution
-API leaves a task that defers, with the trigger kwargs a deferrable `KapsoMessageStatusSensor` and
-`KapsoAskOperator` write (poll interval {result.poll_interval:g} s, a two-button question). Status waits
-and questions share conversations as the row says: "in N conversations" puts one awaited message and one
-question in each. Kapso is the simulator, answering after {LATENCY * 1000:.0f} ms and allowing
-{LIMIT_PER_MINUTE:,} requests a minute (Kapso's Enterprise and Platform plans); the connection's
-`wait_share` is left at {WAIT_SHARE:g}. Baselines, in the same run: for memory and CPU, as many of
-Airflow's own `DateTimeTrigger` (a moment a day away) in the same setup; for requests and the time to
-notice, the single-wait row ({single.layout.label}). One run of each row.
+Deferred waits in one real `airflow triggerer` (Airflow {_airflow_version()}, sqlite metadata DB; all
+its processes measured together: supervisor, trigger runner, log server). Each row starts a fresh
+triggerer and, once it idles, hands it its waits at once: task instances left `deferred` on trigger rows
+as Airflow's execution API leaves a task that defers, with the trigger kwargs a deferrable
+`KapsoMessageStatusSensor` and `KapsoAskOperator` write (poll interval {result.poll_interval:g} s, a
+two-button question). Status waits and questions share conversations as the row says ("N + N in N
+conversations" puts one awaited message and one question in each). Kapso is the simulator, answering after
+{LATENCY * 1000:.0f} ms and allowing {LIMIT_PER_MINUTE:,} requests a minute (Kapso's Enterprise and
+Platform plans); the connection's `wait_share` is left at {WAIT_SHARE:g}. Baselines, in the same run: for
+memory and CPU, as many of Airflow's own `DateTimeTrigger` (a moment a day away) in the same setup; for
+requests and the time to notice, the single-wait row ({single.layout.label}). One run of each row.
 
 ### Memory and CPU of the triggerer
 
-Memory: the triggerer's private memory once every trigger has started and it settled, less the
-same triggerer idle. CPU: from handing the waits over until then (for Kapso rows it includes the first reads).
+Memory: the triggerer's private memory once every trigger has started and it settled, less the same
+triggerer idle. CPU: from handing the waits over until then (for Kapso rows it includes the first reads).
+The first Kapso wait of a triggerer also loads the provider's modules and builds the one client (about
+{_mib(one_off)} MiB more than the first `DateTimeTrigger`, in the single-wait row); below a hundred waits
+that one-off cost is most of the per-wait figure.
 
 {resources_table(result)}
 
