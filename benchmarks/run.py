@@ -13,7 +13,9 @@ Never part of the test suite's pass or fail. Prints each table as it is measured
    key, against the share of the limit reached and the requests answered 429.
 5. Fan-out (``benchmarks/fanout.py``): a mapped send operator against the bulk operator, in real DAG runs.
 6. Peak memory of bulk sends by number of recipients (``benchmarks/bulk.py``).
-7. Waits in one triggerer (``benchmarks/waits.py``): 1, 100 (and with ``--with-thousand-waits`` 1,000)
+7. Bulk send retries after a worker death (``benchmarks/bulk_retry.py``): requests on the retry with the
+   checkpoint against today's lookups, and the end-to-end time of a send at the rate limit.
+8. Waits in one triggerer (``benchmarks/waits.py``): 1, 100 (and with ``--with-thousand-waits`` 1,000)
    deferred status waits and questions in a real ``airflow triggerer``, against as many of Airflow's own
    ``DateTimeTrigger`` and the single-wait row.
 """
@@ -496,6 +498,16 @@ the number of recipients.
 """)
 
 
+def bulk_retry_section(page: Page, plan: Plan) -> None:
+    from benchmarks.bulk import default_max_concurrency
+    from benchmarks.bulk_retry import section
+
+    text, targets = section(quick=plan is QUICK, max_concurrency=default_max_concurrency())
+    for name, result, met, why_not in targets:
+        page.target(name, result, met, why_not)
+    page.add(text)
+
+
 def machine() -> str:
     model = platform.processor() or platform.machine()
     try:
@@ -517,7 +529,7 @@ def machine() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a small smoke run (figures not worth publishing)")
-    sections = ["parse", "send", "bulk", "onekey", "fanout", "memory", "waits"]
+    sections = ["parse", "send", "bulk", "onekey", "fanout", "memory", "retry", "waits"]
     parser.add_argument("--only", nargs="+", choices=sections, default=None)
     parser.add_argument("--with-pacing", action="store_true", help="add a run through a full 600/min window")
     parser.add_argument(
@@ -548,6 +560,8 @@ def main() -> int:
         fanout_section(page, plan)
     if "memory" in chosen:
         memory_section(page, plan)
+    if "retry" in chosen:
+        bulk_retry_section(page, plan)
     if "waits" in chosen:
         waits_section(page, plan, with_thousand=args.with_thousand_waits)
     elapsed = time.perf_counter() - started
@@ -582,6 +596,7 @@ messages). Other work on a shared machine shows up as spread between min and max
 ```sh
 make bench   # the whole run, about {max(1, round(elapsed / 60))} minutes; rewrites this page and the chart
 .venv/bin/python -m benchmarks.run --only parse send   # some sections only
+.venv/bin/python -m benchmarks.run --only retry       # bulk retries after a worker death (10 to 20 minutes)
 .venv/bin/python -m benchmarks.run --with-pacing       # adds a run through a full 600/min window (about 1 minute)
 .venv/bin/python -m benchmarks.run --with-minute-window   # adds the one-key table with one-minute windows (10 minutes)
 .venv/bin/python -m benchmarks.run --with-thousand-waits  # adds the triggerer rows of 1,000 waits (15 minutes)

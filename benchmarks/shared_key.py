@@ -119,9 +119,12 @@ def shared_key(
             # Every child imports Airflow first; the sends start together once all are ready.
             for child in children:
                 assert child.stdout is not None
+                # Airflow 2.x logs "Retrieving connection" to stdout before the child says it is ready.
                 line = child.stdout.readline()
+                while line and line.strip() != "ready":
+                    line = child.stdout.readline()
                 if line.strip() != "ready":
-                    raise RuntimeError(f"a sender did not start: {line!r}")
+                    raise RuntimeError(f"a sender did not start (exit code {child.poll()})")
             for child in children:
                 assert child.stdin is not None
                 child.stdin.write("go\n")
@@ -235,6 +238,10 @@ def results_table(results: list[SharedKeyResult]) -> str:
     return table(header, ["r", "r", "r", "r", "r", "r", "l", "l"], rows)
 
 
+def _windows(count: int) -> str:
+    return f"{count} whole window" + ("" if count == 1 else "s")
+
+
 def section(short: list[SharedKeyResult], minute: list[SharedKeyResult] | None) -> str:
     """The benchmarks page's section: the short-window table, and the one-minute one when it was run."""
     first = short[0]
@@ -243,8 +250,8 @@ def section(short: list[SharedKeyResult], minute: list[SharedKeyResult] | None) 
         minute_text = f"""
 ### One-minute windows
 
-The same with Kapso's own window: {last.limit} requests per {last.window:g} s, counted over {last.windows}
-windows (one run of each row).
+The same with Kapso's own window: {last.limit} requests per {last.window:g} s, counted over
+{_windows(last.windows)} (one run of each row).
 
 {results_table(minute)}
 """
@@ -260,9 +267,9 @@ process runs the bulk operator's machinery (`BulkSender`, {CONCURRENCY} sends in
 `RequestPacer`) on its own recipients. The simulator runs in the benchmark's process on 127.0.0.1, answers
 after {first.latency * 1000:.0f} ms and allows {first.limit} requests per API key in fixed windows of
 {first.window:g} s (Kapso's are one minute; the short window keeps the run short). The senders start
-together once all have imported Airflow; the count covers {first.windows} whole windows from the first
-request: messages accepted against what the windows allow, and requests answered 429 (each retried by the
-hook after `Retry-After`). One run of each row. Baseline: the one-sender row, the most one pacer alone
+together once all have imported Airflow; the count covers {_windows(first.windows)} from the first
+request: messages accepted against what the windows allow, and requests answered 429 (each retried by
+the hook after `Retry-After`). One run of each row. Baseline: the one-sender row, the most one pacer alone
 makes of the key.
 
 {results_table(short)}

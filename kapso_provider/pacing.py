@@ -17,7 +17,6 @@ between them.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections import deque
@@ -62,7 +61,8 @@ class RequestPacer:
       two requests go alone, the second four of the key's request intervals after the first answer, and
       the other threads wait for their answers (at most ``probe_timeout``): what Kapso counted in between
       is the first measure of the share, and a first burst of every thread at once could spend a small
-      window by itself.
+      window by itself. When the first answer shows a window that holds only that request, nobody else
+      is sending and the first request is probe enough.
     - *Window budget* (always): a steady pacer claims at most its share of what the window has left (as
       Kapso last reported it, less the requests it reserved since), any pacer does once a tenth or less of
       the window remains; with nothing left for it, the next request waits for the next window. A steady
@@ -85,7 +85,7 @@ class RequestPacer:
         window: float = 60.0,
         max_requests_per_minute: float | None = None,
         steady: bool = False,
-        headroom: float = 0.95,
+        headroom: float = 0.98,
         probe_timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -126,6 +126,9 @@ class RequestPacer:
         self._stale_answers = 0
         # Per recent answer: the requests Kapso counted for the key since this pacer's previous answer.
         self._counts: deque[int] = deque(maxlen=_SHARE_HISTORY)
+        self._recent_counts: deque[int] = deque(maxlen=_SHARE_RECENT)
+        self._counted = self._recently_counted = 0
+        self._current_share = 1.0
 
     @property
     def limit(self) -> int | None:
@@ -139,15 +142,31 @@ class RequestPacer:
             return self._share()
 
     def _share(self) -> float:
+        return self._current_share
+
+    def _count(self, counted: int | None) -> None:
+        """Record one answer's count (``None``: forget them all) and work the share out again."""
+        if counted is None:
+            self._counts.clear()
+            self._recent_counts.clear()
+            self._counted = self._recently_counted = 0
+        else:
+            # Running totals: the oldest count leaves each full history as the new one comes in.
+            if len(self._counts) == self._counts.maxlen:
+                self._counted -= self._counts[0]
+            if len(self._recent_counts) == self._recent_counts.maxlen:
+                self._recently_counted -= self._recent_counts[0]
+            self._counts.append(counted)
+            self._recent_counts.append(counted)
+            self._counted += counted
+            self._recently_counted += counted
         # The lower of the share over all recent answers and over the last few: a sender that starts is seen
         # at once, one that stops over a window or two.
-        shares = [1.0]
-        for answers in (len(self._counts), _SHARE_RECENT):
-            counted = sum(itertools.islice(reversed(self._counts), answers))
-            mine = min(answers, len(self._counts))
-            if mine and counted > mine:
-                shares.append(mine / counted)
-        return min(shares)
+        share = 1.0
+        for mine, total in ((len(self._counts), self._counted), (len(self._recent_counts), self._recently_counted)):
+            if mine and total > mine:
+                share = min(share, mine / total)
+        self._current_share = share
 
     def requests_per_second(self) -> float | None:
         """The steady rate in requests per second, or ``None`` when nothing bounds it yet."""
@@ -245,19 +264,24 @@ class RequestPacer:
             if self._outstanding:
                 self._outstanding.popleft()
             self._probe_in_flight = False
+            was_measured = self._measured
             if figures is None:
                 self._limit = None
-                self._measured = True
-                self._answered.notify_all()
+                if not was_measured:
+                    self._measured = True
+                    self._answered.notify_all()
                 return
             limit, remaining = figures
             now = self._clock() if answered_at is None else answered_at
             if self._limit is None or limit != self._limit:
                 # First figures: a window is running, since when is unknown; assuming now keeps its end late.
                 self._limit = limit
-                self._counts.clear()
+                self._count(None)
                 self._fresh_count(now, remaining)
-            elif remaining > self._lowest_reported + self._reorder_margin():
+                if remaining >= limit - 1:
+                    # The window holds this request alone: nobody else is sending, no second probe needed.
+                    self._measured = True
+            elif remaining > self._lowest_reported and remaining > self._lowest_reported + self._reorder_margin():
                 # A fresh count: Kapso opened a new window before answering, so it began no later than now.
                 # Answers to requests still in flight may yet report the old window's count.
                 self._fresh_count(now, remaining)
@@ -271,11 +295,11 @@ class RequestPacer:
                 # Perhaps the old window's count: left out. A count of the new window is not lost, as the next
                 # answer's fall from the lowest count includes it.
                 self._stale_answers -= 1
-                self._counts.append(0)
+                self._count(0)
             elif remaining == 0 == self._lowest_reported:
                 pass  # a spent window counts nothing more: no measure of the share
             elif remaining < self._lowest_reported:
-                self._counts.append(self._lowest_reported - remaining)
+                self._count(self._lowest_reported - remaining)
                 self._lowest_reported = remaining
                 if self._window_started_at == self._fresh_count_at:
                     # Not once reserve() moved on to a window of its own estimate: this count is the old one's.
@@ -283,10 +307,11 @@ class RequestPacer:
                     self._reserved = len(self._outstanding)
             else:
                 # Above the lowest count: a late answer to an earlier request, counted already.
-                self._counts.append(0)
-            if self._counts or self._probes >= 2:
-                self._measured = True
-            self._answered.notify_all()
+                self._count(0)
+            if not was_measured:
+                # Threads may be waiting for the probes' answers: this one ends the wait or frees a probe.
+                self._measured = self._measured or bool(self._counts) or self._probes >= 2
+                self._answered.notify_all()
 
     def _fresh_count(self, now: float, remaining: int) -> None:
         self._lowest_reported = remaining

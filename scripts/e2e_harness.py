@@ -294,7 +294,7 @@ def new_deployment(home: Path, settings: dict[str, str]) -> Deployment:
             "AIRFLOW__API__WORKERS": "1",
             # Separate processes must sign and check the same tokens; airflow.cfg would get them from
             # whichever process wrote it first.
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),  # SHA-512 wants 64 bytes or more
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",

@@ -201,6 +201,9 @@ class KapsoHook(SyncDriver, _KapsoHookBase):
     """
 
     hook_name = "Kapso"
+    # Airflow 2.x's providers manager takes the form only from methods in the hook class's own __dict__.
+    get_connection_form_widgets = _KapsoHookBase.__dict__["get_connection_form_widgets"]
+    get_ui_field_behaviour = _KapsoHookBase.__dict__["get_ui_field_behaviour"]
 
     def __init__(
         self,

@@ -5,12 +5,11 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException
 
 from kapso_provider.arguments import (
     MESSAGE_FIELDS,
 )
-from kapso_provider.exceptions import KapsoArgumentError
 from kapso_provider.operators._base import earlier_try_since
 from kapso_provider.operators.messages import BaseKapsoMessageOperator
 
@@ -170,24 +169,23 @@ class KapsoBulkSendMessageOperator(BaseKapsoMessageOperator):
 
         try:
             # Every entry is checked before the first request: a bad line 90,000 must not stop a run that
-            # already messaged 89,999 people. A retry renders the same values, so it cannot help.
-            design = MessageDesign(self.message_object())
-            summary = send_bulk(
-                hook=self.hook,
-                entries=self._entries,
-                design=design,
-                recipient_field=self.recipient_field,
-                defaults={"whatsapp_config_id": self.whatsapp_config_id, "customer_id": self.customer_id},
-                max_concurrency=self.max_concurrency,
-                earlier_try_since=earlier_try_since(context),
-                progress_interval=self.progress_interval,
-                max_consecutive_failures=self.max_consecutive_failures,
-                results_file=self.results_file,
-                log=self.log,
-                checkpoint_store=store_for(context),
-            )
-        except KapsoArgumentError as exc:
-            raise AirflowFailException(str(exc)) from exc
+            # already messaged 89,999 people. A retry renders the same values, so it cannot help. The window
+            # of lookups is the module function's: the checkpoint tells the log what a retry reads.
+            with self.failing_fast():
+                summary = send_bulk(
+                    hook=self.hook,
+                    entries=self._entries,
+                    design=MessageDesign(self.message_object()),
+                    recipient_field=self.recipient_field,
+                    defaults={"whatsapp_config_id": self.whatsapp_config_id, "customer_id": self.customer_id},
+                    max_concurrency=self.max_concurrency,
+                    earlier_try_since=earlier_try_since(context),
+                    progress_interval=self.progress_interval,
+                    max_consecutive_failures=self.max_consecutive_failures,
+                    results_file=self.results_file,
+                    log=self.log,
+                    checkpoint_store=store_for(context),
+                )
         finally:
             self.close_hook()
 

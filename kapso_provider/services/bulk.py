@@ -286,8 +286,6 @@ class BulkSender:
                     and stopped_because is None
                 ):
                     stopped_because = f"{consecutive_failures} sends in a row failed, the last with: {result.error}"
-            if checkpoint.save_due():
-                checkpoint.save()
 
         def add(result: BulkResult) -> None:
             summary.add(result)
@@ -305,11 +303,9 @@ class BulkSender:
 
         def wait_some() -> None:
             nonlocal in_flight
-            wake = min(next_progress - time.monotonic(), checkpoint.next_write_in() or float("inf"))
-            done, in_flight = self._wait(in_flight, max(0.0, wake))
+            done, in_flight = self._wait(in_flight, max(0.0, next_progress - time.monotonic()))
             collect(done)
-            if checkpoint.save_due():
-                checkpoint.save()
+            checkpoint.check()  # a failed write stops the send: no request past its horizon may leave
             maybe_log_progress()
 
         pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="kapso-bulk")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 #: Outcomes recorded between two writes of the checkpoint, at most (and so the entries a retry reads back
 #: beyond the ones in flight).
-WRITE_EVERY = 4
+WRITE_EVERY = 3
 #: Seconds after which outcomes not yet written are written anyway.
 WRITE_INTERVAL = 1.0
 #: Ranges of confirmed or failed entries a checkpoint may hold; past this (many scattered failures) the
@@ -263,8 +263,10 @@ class Checkpointer:
     """Keeps one bulk send's checkpoint: plans each entry from the earlier try's record, admits requests
     below the horizon, and writes the record as outcomes come in.
 
-    The calling thread (the sender's loop) calls :meth:`start`, :meth:`record`, :meth:`save_due` and
-    :meth:`finish`; worker threads call :meth:`admit` only.
+    The sender's loop calls :meth:`start`, :meth:`record`, :meth:`check` and :meth:`finish` (or :meth:`abort`);
+    worker threads call :meth:`admit`. Writes run in a thread of their own, back to back while outcomes keep
+    coming, so a slow store (a write through Airflow's execution API takes tens of milliseconds) makes each
+    write carry more outcomes instead of holding the sender up.
 
     :param store: where the record lives, or ``None`` for a send without one.
     :param fingerprint: digest of the input and the message.
@@ -294,20 +296,25 @@ class Checkpointer:
         self.earlier: Checkpoint | None = None
         self.confirmed = Ranges()
         self.failed = Ranges()
-        self._done = Ranges()
         self.horizon = 0
         self.writes = 0
         self.write_seconds = 0.0
+        self._done = Ranges()
         self._unwritten = 0
         self._last_write = 0.0
         self._active = store is not None
         self._aborted = False
-        self._admitted = threading.Condition()
+        self._waiting = 0
+        self._failure: BaseException | None = None
+        self._writer_stop = False
+        # One lock for the ranges, the horizon and the counters; the writer and held threads wait on it.
+        self._changed = threading.Condition()
+        self._writer: threading.Thread | None = None
 
-    # -- the calling thread --
+    # -- the sender's loop --
 
     def start(self) -> None:
-        """Read the earlier try's record, tell the log what this try does, and write the first record."""
+        """Read the earlier try's record, tell the log what this try does, write the first record."""
         if self.store is None:
             if self.retry:
                 self.log.warning(
@@ -317,7 +324,11 @@ class Checkpointer:
             return
         if self.retry:
             self.earlier = self._read_earlier()
-        if self.earlier is not None:
+        if self.retry and self.earlier is None:
+            # An earlier try may have sent to anyone: this try's record must not let a later retry send
+            # without looking up first, so every entry stays "may have left" until it has an outcome.
+            self.horizon = self.total
+        elif self.earlier is not None:
             self.confirmed = Ranges(self.earlier.confirmed.to_json())
             self._done = Ranges(self.earlier.confirmed.to_json())
             self.horizon = self.earlier.horizon
@@ -327,9 +338,11 @@ class Checkpointer:
                 self.store.description,
                 self.confirmed.count(),
                 self.earlier.failed.count(),
-                max(0, self.horizon - self.confirmed.count() - self.earlier.failed.count()),
+                max(0, self.horizon - self.confirmed.count_below(self.horizon) - self.earlier.failed.count()),
             )
         self.save()
+        self._writer = threading.Thread(target=self._write_while_sending, name="kapso-bulk-checkpoint", daemon=True)
+        self._writer.start()
 
     def _read_earlier(self) -> Checkpoint | None:
         assert self.store is not None
@@ -365,49 +378,73 @@ class Checkpointer:
 
     def record(self, index: int, *, confirmed: bool) -> None:
         """Entry ``index`` has an outcome: sent (or merged, or skipped as confirmed), or failed."""
-        if not self._active:
-            return
-        (self.confirmed if confirmed else self.failed).add(index)
-        self._done.add(index)
-        self._unwritten += 1
-        if len(self.confirmed) + len(self.failed) > MAX_RANGES:
+        with self._changed:
+            if not self._active:
+                return
+            (self.confirmed if confirmed else self.failed).add(index)
+            self._done.add(index)
+            self._unwritten += 1
+            too_many = len(self.confirmed) + len(self.failed) > MAX_RANGES
+            self._changed.notify_all()
+        if too_many:
             self._give_up()
+
+    def check(self) -> None:
+        """Raise what made a write fail, if one did: the send must stop, as no later request may leave."""
+        if self._failure is not None:
+            raise self._failure
 
     def save_due(self) -> bool:
         """Whether enough outcomes (or time) went by for the next write."""
         if not self._active or not self._unwritten:
             return False
-        return self._unwritten >= WRITE_EVERY or time.monotonic() - self._last_write >= WRITE_INTERVAL
-
-    def next_write_in(self) -> float | None:
-        """Seconds until outcomes recorded now are written on time, or ``None`` when nothing waits."""
-        if not self._active or not self._unwritten:
-            return None
-        return max(0.0, self._last_write + WRITE_INTERVAL - time.monotonic())
+        return (
+            self._unwritten >= WRITE_EVERY or self._waiting > 0 or time.monotonic() - self._last_write >= WRITE_INTERVAL
+        )
 
     def save(self, *, usable: bool = True) -> None:
-        """Write the record; then admit requests up to the new horizon."""
+        """Write the record now; then admit requests up to its horizon."""
         if self.store is None:
             return
-        horizon = self._next_horizon() if usable else self.horizon
-        record: dict[str, Any] = {"version": VERSION, "usable": usable}
-        if usable:
-            record.update(
-                fingerprint=self.fingerprint,
-                total=self.total,
-                horizon=horizon,
-                confirmed=self.confirmed.to_json(),
-                failed=self.failed.to_json(),
-            )
+        with self._changed:
+            horizon = self._next_horizon() if usable else self.horizon
+            record: dict[str, Any] = {"version": VERSION, "usable": usable}
+            if usable:
+                record.update(
+                    fingerprint=self.fingerprint,
+                    total=self.total,
+                    horizon=horizon,
+                    confirmed=self.confirmed.to_json(),
+                    failed=self.failed.to_json(),
+                )
+            self._unwritten = 0
         started = time.monotonic()
         self.store.save(record)
-        self._last_write = time.monotonic()
-        self.writes += 1
-        self.write_seconds += self._last_write - started
-        self._unwritten = 0
-        with self._admitted:
-            self.horizon = horizon
-            self._admitted.notify_all()
+        finished = time.monotonic()
+        with self._changed:
+            self._last_write = finished
+            self.writes += 1
+            self.write_seconds += finished - started
+            self.horizon = max(self.horizon, horizon)
+            self._changed.notify_all()
+
+    def _write_while_sending(self) -> None:
+        while True:
+            with self._changed:
+                while not self._writer_done() and not self.save_due():
+                    wait = self._last_write + WRITE_INTERVAL - time.monotonic() if self._unwritten else WRITE_INTERVAL
+                    self._changed.wait(max(0.01, wait))
+                if self._writer_done():
+                    return
+            try:
+                self.save()
+            except BaseException as exc:  # handed to the sender's loop, which raises it
+                self._failure = exc
+                self.abort()
+                return
+
+    def _writer_done(self) -> bool:
+        return self._writer_stop or self._aborted or not self._active
 
     def _next_horizon(self) -> int:
         """The furthest horizon that leaves at most ``open_limit`` entries below it without an outcome."""
@@ -422,7 +459,9 @@ class Checkpointer:
         return min(self.total, done.next_gap(horizon))
 
     def finish(self) -> None:
-        """Write the last outcomes, if any, and tell the log what the checkpoint cost."""
+        """Stop the writer, write the last outcomes, and tell the log what the checkpoint cost."""
+        self._stop_writer()
+        self.check()
         if self._active and self._unwritten:
             self.save()
         if self.writes:
@@ -433,6 +472,19 @@ class Checkpointer:
                 1000 * self.write_seconds / self.writes,
             )
 
+    def abort(self) -> None:
+        """The send stops (an error, or the task is killed): threads held by :meth:`admit` send nothing."""
+        with self._changed:
+            self._aborted = True
+            self._changed.notify_all()
+
+    def _stop_writer(self) -> None:
+        with self._changed:
+            self._writer_stop = True
+            self._changed.notify_all()
+        if self._writer is not None and self._writer is not threading.current_thread():
+            self._writer.join()
+
     def _give_up(self) -> None:
         assert self.store is not None
         self.log.warning(
@@ -440,16 +492,11 @@ class Checkpointer:
             "every recipient up in Kapso",
             MAX_RANGES,
         )
+        self._stop_writer()
         self.save(usable=False)
-        self._active = False
-        with self._admitted:
-            self._admitted.notify_all()
-
-    def abort(self) -> None:
-        """The send stops (an error, or the task is killed): threads held by :meth:`admit` send nothing."""
-        with self._admitted:
-            self._aborted = True
-            self._admitted.notify_all()
+        with self._changed:
+            self._active = False
+            self._changed.notify_all()
 
     # -- worker threads --
 
@@ -458,8 +505,14 @@ class Checkpointer:
 
         :raises SendAbortedError: the send stopped while this thread waited.
         """
-        with self._admitted:
-            self._admitted.wait_for(lambda: self._aborted or not self._active or index < self.horizon)
+        with self._changed:
+            if index >= self.horizon and self._active:
+                self._waiting += 1
+                self._changed.notify_all()
+                try:
+                    self._changed.wait_for(lambda: self._aborted or not self._active or index < self.horizon)
+                finally:
+                    self._waiting -= 1
             if self._aborted:
                 raise SendAbortedError(f"entry {index}: the bulk send stopped before this request left")
 

@@ -18,6 +18,7 @@ from kapso_provider.testing._http import Response, error, json_response
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from kapso_provider.testing._current.platform_webhooks import PlatformWebhooksGroup
     from kapso_provider.testing._faults import Fault
     from kapso_provider.testing._recording import Headers, RecordedRequest
     from kapso_provider.testing._store import StatusChange
@@ -28,7 +29,15 @@ __all__ = ["CONTROL_PREFIX", "ControlSurface"]
 CONTROL_PREFIX = "/__kapso_simulator__"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PROGRESSION = ("delivery_delay", "read_delay", "delivery_error_code", "delivery_error_message", "status_sequence")
-_SETTINGS = ("clock_offset", "strict", "latency", "rate_limit", "rate_limit_window")
+_SETTINGS = (
+    "clock_offset",
+    "strict",
+    "latency",
+    "rate_limit",
+    "rate_limit_window",
+    "service_window",
+    "credits_exhausted",
+)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -43,6 +52,8 @@ class Controlled(Protocol):
     read_delay: float | None
     clock_offset: float
     strict: bool
+    service_window: bool
+    credits_exhausted: bool
     latency: float
     rate_limit: int | None
     rate_limit_window: float
@@ -82,6 +93,18 @@ class Controlled(Protocol):
     def reply_to_question(self) -> Callable[..., dict[str, Any]]: ...
     @property
     def armed_replies(self) -> Callable[[], list[dict[str, Any]]]: ...
+    @property
+    def deliver_inbound_from(self) -> Callable[..., dict[str, Any]]: ...
+
+    @property
+    def stop_marketing(self) -> Callable[..., dict[str, Any]]: ...
+
+    @property
+    def resume_marketing(self) -> Callable[..., dict[str, Any]]: ...
+
+    @property
+    def webhooks(self) -> PlatformWebhooksGroup: ...
+
     @property
     def deliver_inbound(self) -> Callable[..., dict[str, Any]]: ...
 
@@ -166,6 +189,14 @@ class ControlSurface:
             return json_response(201, {"data": sim.reply_to_question(**payload)})
         if (method, path) == ("GET", "/replies"):
             return json_response(200, {"data": sim.armed_replies()})
+        if (method, path) == ("POST", "/inbound"):
+            return json_response(201, {"data": sim.deliver_inbound_from(**payload)})
+        if (method, path) == ("POST", "/marketing"):
+            stopped = payload.pop("stopped", True)
+            record = sim.stop_marketing(**payload) if stopped else sim.resume_marketing(**payload)
+            return json_response(200, {"data": record})
+        if (method, path) == ("GET", "/webhook_deliveries"):
+            return json_response(200, {"data": sim.webhooks.deliveries()})
         if method == "POST" and (found := re.fullmatch(r"/conversations/([^/]+)/inbound", path)):
             return json_response(201, {"data": sim.deliver_inbound(unquote(found[1]), **payload)})
         return error(404, f"No control endpoint {method} {CONTROL_PREFIX}{path}")

@@ -1,8 +1,11 @@
-"""The two refusals every part of the simulator raises: an unknown id (404) and a bad body (422)."""
+"""The refusals every part of the simulator raises: an unknown id (404), a bad body (422), a broken rule.
+
+Each API generation words them in its own style (``_styles.py``), so one endpoint group can serve several.
+"""
 
 from __future__ import annotations
 
-__all__ = ["NotFoundError", "ValidationError"]
+__all__ = ["NotFoundError", "RuleError", "ValidationError"]
 
 
 class NotFoundError(KeyError):
@@ -34,3 +37,20 @@ class ValidationError(Exception):
         self.field = field
         self.problem = problem
         self.status = status
+
+
+class RuleError(Exception):
+    """A request Kapso refuses for the state of things, not its shape ("Conversation is already assigned").
+
+    :param status: HTTP status (409, 422, ...).
+    :param text: what is wrong.
+    :param code: a numeric code, for the styles that carry one (Meta's).
+    :param title: v1's short ``error`` name (``text`` when ``None``).
+    """
+
+    def __init__(self, status: int, text: str, *, code: int | None = None, title: str | None = None) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+        self.code = code
+        self.title = title or text

@@ -9,7 +9,7 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.testing._errors import ValidationError
+from kapso_provider.testing._errors import RuleError, ValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -42,12 +42,12 @@ def error(status: int, message: str, *, error: str | None = None) -> Response:
     return json_response(status, {"error": error or phrase, "status": status, "message": message})
 
 
-def unprocessable(text: str) -> ApiError:
-    """A 422 whose ``error`` and ``message`` both carry ``text`` (the shape of Kapso's own 422 examples).
+def unprocessable(text: str) -> RuleError:
+    """A 422 refusal; v1 words it with ``text`` in both ``error`` and ``message`` (Kapso's own 422 examples).
 
     :param text: what is wrong.
     """
-    return ApiError(json_response(422, {"error": text, "status": 422, "message": text}))
+    return RuleError(422, text)
 
 
 def config_not_found() -> Response:

@@ -14,7 +14,7 @@ import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.testing._errors import NotFoundError, ValidationError
+from kapso_provider.testing._errors import NotFoundError, RuleError, ValidationError
 from kapso_provider.testing._faults import DEFAULT_SLOW_DELAY, FaultBook, FaultKind
 from kapso_provider.testing._http import ApiError, Outcome, Response
 from kapso_provider.testing._recording import API_KEY_HEADER
@@ -166,6 +166,8 @@ class Pipeline:
             return style.validation(exc)
         except NotFoundError as exc:
             return style.error(404, f"{exc.resource} not found", code=100)
+        except RuleError as exc:
+            return style.error(exc.status, exc.text, title=exc.title, code=exc.code)
         except ApiError as exc:
             return exc.response
         except Exception as exc:

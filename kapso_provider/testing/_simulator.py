@@ -12,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from kapso_provider.testing._assembly import API_PREFIX, META_PREFIX, PLATFORM_PREFIX, assemble
 from kapso_provider.testing._clock import Clock
 from kapso_provider.testing._control import CONTROL_PREFIX, ControlSurface
 from kapso_provider.testing._faults import Fault, FaultBook, FaultKind
@@ -20,31 +21,16 @@ from kapso_provider.testing._inbound_replies import ReplyScheduler
 from kapso_provider.testing._loopback import is_loopback
 from kapso_provider.testing._pipeline import Pipeline, RateLimiter
 from kapso_provider.testing._recording import Headers, RecordedRequest
-from kapso_provider.testing._routing import Router
 from kapso_provider.testing._server import DEFAULT_MAX_BODY_BYTES, Server
 from kapso_provider.testing._simulator_records import RecordsApi
 from kapso_provider.testing._simulator_settings import SettingsApi
 from kapso_provider.testing._store import Store
-from kapso_provider.testing._styles import V1
-from kapso_provider.testing._v1 import (
-    AgentsGroup,
-    AssignmentsGroup,
-    BroadcastsGroup,
-    ConfigsGroup,
-    ContactsGroup,
-    ConversationsGroup,
-    PlatformGroup,
-    TemplateAdminGroup,
-)
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from kapso_provider.testing._routing import ResourceGroup
 
-__all__ = ["API_PREFIX", "CONTROL_PREFIX", "KapsoSimulator", "RecordedRequest"]
-
-API_PREFIX = "/api/v1"
+__all__ = ["API_PREFIX", "CONTROL_PREFIX", "META_PREFIX", "PLATFORM_PREFIX", "KapsoSimulator", "RecordedRequest"]
 
 
 class KapsoSimulator(RecordsApi, SettingsApi):
@@ -79,9 +65,9 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         so tests can assert on it.
     :param max_body_bytes: the largest request body read (chunked or not); a larger one is answered 413.
     :param clock_offset: seconds Kapso's clock is ahead of the machine's (negative: behind), for every
-        timestamp written and every ``Date`` header; settable later as :attr:`clock_offset`.
+        timestamp written and every ``Date`` header; settable later as ``clock_offset``.
     :param strict: answer with the fields Kapso's OpenAPI files document for the endpoint and status only
-        (settable later as :attr:`strict`); by default answers carry a few more, see ``docs/testing.md``.
+        (settable later as ``strict``); by default answers carry a few more, see ``docs/testing.md``.
     """
 
     def __init__(
@@ -131,26 +117,21 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         self._thread: threading.Thread | None = None
         # Replies armed by tests (reply_to_question), fired from the request handlers that send and list.
         self._reply_scheduler = ReplyScheduler(self.deliver_inbound, self._store.list_messages)
-        # Endpoint groups, each with its state and, for the public ones, a Python API of its own.
-        configs = ConfigsGroup(self._store)
-        self.assignments = AssignmentsGroup(self._store)
-        self.platform = PlatformGroup(self._store, configs)
-        self.template_admin = TemplateAdminGroup(self._store, self._reply_scheduler)
-        self.contacts = ContactsGroup(self._store)
-        self.agents = AgentsGroup(self._store)
-        self.broadcasts = BroadcastsGroup(self._store)
-        self._groups: tuple[ResourceGroup, ...] = (
-            self.assignments,
-            self.platform,
-            self.template_admin,
-            self.contacts,
-            self.agents,
-            self.broadcasts,
-            configs,
-            ConversationsGroup(self._store, self._reply_scheduler),
-        )
-        self._v1 = Router("v1", API_PREFIX, [endpoint for group in self._groups for endpoint in group.routes()], V1)
-        self._apis: tuple[Router, ...] = (self._v1,)
+        # Every endpoint group of every API generation, on the one store.
+        parts = assemble(self._store, self._reply_scheduler, lambda: self.url)
+        self._parts = parts
+        self.assignments = parts.assignments
+        self.platform = parts.platform
+        self.template_admin = parts.template_admin
+        self.contacts = parts.contacts
+        self.agents = parts.agents
+        self.broadcasts = parts.broadcasts
+        self.webhooks = parts.webhooks
+        self.agent_runs = parts.agent_runs
+        self.media = parts.media
+        self._policy = parts.policy
+        self._health = parts.health
+        self._apis = parts.apis
         self.strict = strict
         self._control = ControlSurface(self)
 
@@ -234,6 +215,16 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         return self.url + API_PREFIX
 
     @property
+    def meta_url(self) -> str:
+        """Base URL of the WhatsApp Cloud API proxy, ``http://127.0.0.1:<port>/meta/whatsapp/v24.0``."""
+        return self.url + META_PREFIX
+
+    @property
+    def platform_url(self) -> str:
+        """Base URL of the Platform API, ``http://127.0.0.1:<port>/platform/v1``."""
+        return self.url + PLATFORM_PREFIX
+
+    @property
     def control_url(self) -> str:
         """Base URL of the HTTP control endpoints (``.../__kapso_simulator__``)."""
         return self.url + CONTROL_PREFIX
@@ -260,8 +251,9 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         delay: float | None = None,
         retry_after: int | None = None,
         location: str | None = None,
+        api: str | None = None,
     ) -> None:
-        """Make matching ``/api/v1`` requests misbehave; see :class:`FaultKind` for what each kind does.
+        """Make matching API requests misbehave; see :class:`FaultKind` for what each kind does.
 
         The first rule (in the order added) that matches and fires decides a request's fate. Faults are
         decided after ``latency`` and before rate limiting and authentication: the kinds that do not
@@ -270,7 +262,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
 
         :param kind: a :class:`FaultKind` or its string value.
         :param method: only this HTTP method.
-        :param path: regular expression or substring searched in the path below ``/api/v1``.
+        :param path: regular expression or substring searched in the path below the API's prefix.
         :param count: the next ``count`` matching requests are hit (``None``: all of them).
         :param probability: instead of ``count``, hit this fraction of matching requests.
         :param status: status of the faulty answer.
@@ -278,6 +270,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         :param retry_after: ``Retry-After`` of a ``rate_limit`` fault (default 1).
         :param location: ``Location`` of a ``redirect`` fault: an ``http(s)`` URL of a loopback host (another
             test server on 127.0.0.1) or a path on the simulator.
+        :param api: only requests to this API: ``v1``, ``meta`` (the WhatsApp Cloud API proxy) or ``platform``.
         """
         fault = Fault(
             FaultKind(kind),
@@ -289,6 +282,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
             delay=delay,
             retry_after=retry_after,
             location=location,
+            api=api,
         )
         self._faults.add(fault)
 
@@ -308,8 +302,7 @@ class KapsoSimulator(RecordsApi, SettingsApi):
         """
         with self._store.lock:
             self._store.reset()
-            for group in self._groups:
-                group.reset()
+            self._parts.reset()
         with self._requests_lock:
             self._requests.clear()
         self._faults.clear()

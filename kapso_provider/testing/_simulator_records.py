@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import threading
 
     from kapso_provider.testing._inbound_replies import ReplyScheduler
+    from kapso_provider.testing._policy import Policy
     from kapso_provider.testing._recording import RecordedRequest
     from kapso_provider.testing._store import StatusChange, Store
 
@@ -30,6 +31,7 @@ class RecordsApi:
     _requests: list[RecordedRequest]
     _requests_lock: threading.Lock
     _reply_scheduler: ReplyScheduler
+    _policy: Policy
 
     # -- records --------------------------------------------------------------------------------------------
 
@@ -37,6 +39,38 @@ class RecordsApi:
     def default_whatsapp_config_id(self) -> str:
         """Id of the WhatsApp config that exists from the start."""
         return self._store.default_config_id
+
+    @property
+    def default_phone_number_id(self) -> str:
+        """Meta's ``phone_number_id`` of the default business number: the current API's key for it."""
+        return str(self._store.config(self._store.default_config_id)["phone_number_id"])
+
+    @property
+    def default_business_account_id(self) -> str:
+        """The WhatsApp Business Account id of the default business number (the proxy's template paths)."""
+        return str(self._store.config(self._store.default_config_id)["business_account_id"])
+
+    def stop_marketing(self, phone_number: str, *, phone_number_id: str | None = None) -> dict[str, Any]:
+        """Play a person who asked WhatsApp to stop marketing messages from a business number: marketing
+        templates to them are refused (``marketing_preference_stopped``); returns the preference record.
+
+        :param phone_number: the person's number.
+        :param phone_number_id: the business number (the default one when ``None``).
+        """
+        return self._policy.set_marketing(phone_number, self._config_of(phone_number_id), stopped=True)
+
+    def resume_marketing(self, phone_number: str, *, phone_number_id: str | None = None) -> dict[str, Any]:
+        """The person resumed marketing messages from the business number; returns the preference record.
+
+        :param phone_number: the person's number.
+        :param phone_number_id: the business number (the default one when ``None``).
+        """
+        return self._policy.set_marketing(phone_number, self._config_of(phone_number_id), stopped=False)
+
+    def _config_of(self, phone_number_id: str | None) -> str:
+        if phone_number_id is None:
+            return self._store.default_config_id
+        return str(self._store.config_by_phone_number_id(phone_number_id)["id"])
 
     def add_whatsapp_config(
         self,
@@ -304,6 +338,23 @@ class RecordsApi:
             type_data=message_type_data,
             media_url=media_url,
         )
+
+    def deliver_inbound_from(
+        self, phone_number: str, content: str = "hi", *, phone_number_id: str | None = None, **message: Any
+    ) -> dict[str, Any]:
+        """Store a message a person sends to a business number, in their active conversation there (a new
+        one when there is none), as the current API keys people: by number. Returns its record.
+
+        Every API shows it: the Platform and proxy lists in Meta's shape (``text``, or ``interactive`` with
+        ``button_reply`` / ``list_reply`` for ``reply_option_id=...``), v1 in its own.
+
+        :param phone_number: the person's number.
+        :param content: its text.
+        :param phone_number_id: the business number (the default one when ``None``).
+        :param message: any other argument of :meth:`deliver_inbound`.
+        """
+        conversation = self._store.find_or_create_conversation(phone_number, self._config_of(phone_number_id))
+        return self.deliver_inbound(conversation["id"], content, **message)
 
     def reply_to_question(
         self,

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kapso_provider.testing._clock import Clock
+    from kapso_provider.testing._current.platform_numbers import HealthLimiter
     from kapso_provider.testing._pipeline import Pipeline, RateLimiter
+    from kapso_provider.testing._policy import Policy
     from kapso_provider.testing._store import Store
 
 __all__ = ["SettingsApi"]
@@ -24,6 +26,8 @@ class SettingsApi:
     _pipeline: Pipeline
     _limiter: RateLimiter
     _max_body_bytes: int
+    _policy: Policy
+    _health: HealthLimiter
 
     @property
     def clock(self) -> Clock:
@@ -53,6 +57,47 @@ class SettingsApi:
         if not isinstance(value, bool):
             raise ValueError(f"strict: {value!r} must be true or false")
         self._pipeline.strict = value
+
+    @property
+    def service_window(self) -> bool:
+        """Whether a message that is not a template needs a message from the person within the last 24 hours
+        (Kapso's clock) on that business number; else v1 answers 422 and the proxy Meta's error 131047.
+        Off by default."""
+        return self._policy.service_window
+
+    @service_window.setter
+    def service_window(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ValueError(f"service_window: {value!r} must be true or false")
+        self._policy.service_window = value
+
+    @property
+    def credits_exhausted(self) -> bool:
+        """Whether the project's Kapso balance is spent: template sends through the proxy answer 402
+        ``insufficient_credits``. Off by default."""
+        return self._policy.credits_exhausted
+
+    @credits_exhausted.setter
+    def credits_exhausted(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ValueError(f"credits_exhausted: {value!r} must be true or false")
+        self._policy.credits_exhausted = value
+
+    @property
+    def health_rate_limit(self) -> tuple[int, int]:
+        """The Platform API health check's own limit per project: ``(per second, per minute)``, (5, 60) as
+        the file says; over it, 429 with ``Retry-After``."""
+        return self._health.per_second, self._health.per_minute
+
+    @health_rate_limit.setter
+    def health_rate_limit(self, value: tuple[int, int]) -> None:
+        if (
+            not isinstance(value, tuple | list)
+            or len(value) != 2
+            or not all(isinstance(item, int) and not isinstance(item, bool) and item >= 1 for item in value)
+        ):
+            raise ValueError(f"health_rate_limit: {value!r} must be (per second, per minute), both >= 1")
+        self._health.per_second, self._health.per_minute = value
 
     @property
     def max_body_bytes(self) -> int:

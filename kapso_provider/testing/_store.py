@@ -53,6 +53,8 @@ class Store:
         self._message_index: dict[str, dict[str, Any]] = {}
         #: Kapso id -> the status events of the message, oldest first (what WhatsApp reported).
         self._history: dict[str, list[dict[str, Any]]] = {}
+        #: Kapso id -> the message as a current-API send carried it (Meta's shape).
+        self._meta: dict[str, dict[str, Any]] = {}
         self.default_config_id: str = self.add_config(
             name="Simulator WhatsApp",
             phone_number="+15550000000",
@@ -254,6 +256,30 @@ class Store:
             # Kapso stores the number in international form whatever notation the send used.
             return self.create_conversation("+" + digits, config_id)
 
+    def erase_number(self, phone_number: str) -> int:
+        """Forget every conversation with a number and their messages (a contact's erasure); returns how
+        many conversations went.
+
+        :param phone_number: the number, any notation.
+        """
+        digits = normalize_phone(phone_number)
+        with self.lock:
+            doomed = set(self._conversations_by_phone.pop(digits, []))
+            for conversation_id in doomed:
+                self._conversations.pop(conversation_id, None)
+            kept = []
+            for record in self._messages:
+                if record["whatsapp_conversation_id"] in doomed:
+                    for key in (record["id"], record["whatsapp_message_id"]):
+                        self._message_index.pop(key, None)
+                    self._history.pop(record["id"], None)
+                    self._meta.pop(record["id"], None)
+                    self.progression.forget(record["id"])
+                else:
+                    kept.append(record)
+            self._messages[:] = kept
+            return len(doomed)
+
     # -- messages ---------------------------------------------------------------------------------------
 
     @staticmethod
@@ -268,7 +294,7 @@ class Store:
     def store_outbound(
         self, conversation_id: str, message: dict[str, Any], *, created_at: str | None = None
     ) -> dict[str, Any]:
-        """Store a validated outbound message as Kapso would after WhatsApp accepted it.
+        """Store a validated v1 outbound message as Kapso would after WhatsApp accepted it.
 
         :param conversation_id: the conversation to store it in.
         :param message: the validated ``message`` object of a v1 send.
@@ -287,30 +313,16 @@ class Store:
             }
         elif message_type == "contacts":
             metadata = {"contacts_data": message_type_data(message, message_type)["contacts"]}
-        with self.lock:
-            conversation = self.conversation(conversation_id)
-            stamp = created_at or self.clock.stamp()
-            record: dict[str, Any] = {
-                "id": str(uuid.uuid4()),
-                "phone_number": conversation["phone_number"],
-                "message_type": message_type,
-                "content": content if content else summarize(message, message_type),
-                "direction": "outbound",
-                "status": "sent",
-                "processing_status": "processed",
-                "whatsapp_message_id": self.new_wamid(conversation["phone_number"]),
-                "metadata": metadata,
-                "message_type_data": copy.deepcopy(message_type_data(message, message_type)),
-                "whatsapp_conversation_id": conversation_id,
-                "whatsapp_config_id": conversation["whatsapp_config_id"],
-                "created_at": stamp,
-                "updated_at": stamp,
-            }
-            if isinstance(message.get("media_url"), str):
-                record["media_url"] = message["media_url"]
-            self._add_message(record)
-            self.progression.plan(record["id"], time.time())
-            return copy.deepcopy(record)
+        return self.add_message(
+            conversation_id,
+            direction="outbound",
+            message_type=message_type,
+            content=content if content else summarize(message, message_type),
+            type_data=message_type_data(message, message_type),
+            metadata=metadata,
+            media_url=message["media_url"] if isinstance(message.get("media_url"), str) else None,
+            created_at=created_at,
+        )
 
     def store_inbound(
         self,
@@ -332,21 +344,64 @@ class Store:
         :param media_url: URL of attached media, if any.
         :raises NotFoundError: for an unknown conversation.
         """
+        if type_data is None:
+            type_data = {"text": content} if message_type == "text" else {}
+        return self.add_message(
+            conversation_id,
+            direction="inbound",
+            message_type=message_type,
+            content=content,
+            type_data=type_data,
+            media_url=media_url,
+            wamid=whatsapp_message_id,
+        )
+
+    def add_message(
+        self,
+        conversation_id: str,
+        *,
+        direction: str,
+        message_type: str,
+        content: str,
+        type_data: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        media_url: str | None = None,
+        wamid: str | None = None,
+        created_at: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Store a message of any API generation; returns its record (v1's shape).
+
+        An outbound message starts ``sent`` and follows the progression settings; an inbound one is
+        ``received``.
+
+        :param conversation_id: the conversation.
+        :param direction: ``outbound`` or ``inbound``.
+        :param message_type: its type (v1's names; the current API adds ``sticker`` and more).
+        :param content: its human-readable content.
+        :param type_data: its ``message_type_data``.
+        :param metadata: its ``metadata``.
+        :param media_url: URL of attached media, if any.
+        :param wamid: its WhatsApp id (a new one when ``None``).
+        :param created_at: its timestamp (now when ``None``).
+        :param meta: the message as Meta's API carries it (``{"type": ..., "<type>": {...}, "context": ...}``),
+            kept for the current API's views; derived from the v1 fields when ``None``.
+        :raises NotFoundError: for an unknown conversation.
+        """
         with self.lock:
             conversation = self.conversation(conversation_id)
-            stamp = self.clock.stamp()
-            if type_data is None:
-                type_data = {"text": content} if message_type == "text" else {}
+            stamp = created_at or self.clock.stamp()
+            outbound = direction == "outbound"
             record: dict[str, Any] = {
                 "id": str(uuid.uuid4()),
                 "phone_number": conversation["phone_number"],
                 "message_type": message_type,
                 "content": content,
-                "direction": "inbound",
-                "status": "received",
+                "direction": direction,
+                "status": "sent" if outbound else "received",
                 "processing_status": "processed",
-                "whatsapp_message_id": whatsapp_message_id or self.new_wamid(conversation["phone_number"]),
-                "metadata": {},
+                "whatsapp_message_id": wamid or self.new_wamid(conversation["phone_number"]),
+                "metadata": copy.deepcopy(metadata or {}),
                 "message_type_data": copy.deepcopy(type_data),
                 "whatsapp_conversation_id": conversation_id,
                 "whatsapp_config_id": conversation["whatsapp_config_id"],
@@ -355,18 +410,28 @@ class Store:
             }
             if media_url is not None:
                 record["media_url"] = media_url
-            self._add_message(record)
+            self._messages.append(record)
+            self._message_index[record["id"]] = record
+            self._message_index[record["whatsapp_message_id"]] = record
+            self._history[record["id"]] = [{"status": record["status"], "timestamp": stamp}]
+            if meta is not None:
+                self._meta[record["id"]] = copy.deepcopy(meta)
+            live = self._conversations[conversation_id]
+            # A message seeded in the past leaves a later activity as it was.
+            if stamp > live["last_active_at"]:
+                live["last_active_at"] = live["updated_at"] = stamp
+            if outbound:
+                self.progression.plan(record["id"], time.time())
             return copy.deepcopy(record)
 
-    def _add_message(self, record: dict[str, Any]) -> None:
-        self._messages.append(record)
-        self._message_index[record["id"]] = record
-        self._message_index[record["whatsapp_message_id"]] = record
-        self._history[record["id"]] = [{"status": record["status"], "timestamp": record["created_at"]}]
-        conversation = self._conversations[record["whatsapp_conversation_id"]]
-        # A message seeded in the past leaves a later activity as it was.
-        if record["created_at"] > conversation["last_active_at"]:
-            conversation["last_active_at"] = conversation["updated_at"] = record["created_at"]
+    def meta_of(self, message_id: str) -> dict[str, Any] | None:
+        """The message as the current API's send carried it, or ``None`` for one sent through v1 or inbound.
+
+        :param message_id: Kapso id or wamid.
+        :raises NotFoundError: if unknown.
+        """
+        with self.lock:
+            return copy.deepcopy(self._meta.get(self._message(message_id)["id"]))
 
     def message(self, message_id: str) -> dict[str, Any]:
         """One message by Kapso id or wamid, with the status changes that are due applied.
@@ -484,16 +549,28 @@ class Store:
         """
         with self.lock:
             for record in self._messages:
-                if record["whatsapp_conversation_id"] != conversation_id:
-                    continue
-                status = self.progression.next_listed_status(record["id"])
-                if status is None or record["status"] in ("failed", status):
-                    continue
-                progression = self.progression
-                stamp = self.clock.stamp()
-                self._set_status(
-                    record, status, progression.delivery_error_code, progression.delivery_error_message, stamp
-                )
+                if record["whatsapp_conversation_id"] == conversation_id:
+                    self._advance(record)
+
+    def advance_on_read(self, message_ids: list[str]) -> None:
+        """One read of these messages through the current API (a list or a get): each message with a status
+        sequence shows its next status, as a v1 listing of its conversation does.
+
+        :param message_ids: Kapso ids or wamids.
+        """
+        with self.lock:
+            for message_id in message_ids:
+                record = self._message_index.get(message_id)
+                if record is not None:
+                    self._advance(record)
+
+    def _advance(self, record: dict[str, Any]) -> None:
+        status = self.progression.next_listed_status(record["id"])
+        if status is None or record["status"] in ("failed", status):
+            return
+        progression = self.progression
+        stamp = self.clock.stamp()
+        self._set_status(record, status, progression.delivery_error_code, progression.delivery_error_message, stamp)
 
     def apply_due_status_changes(self) -> None:
         """Apply, in time order, every scheduled change whose time has come."""
@@ -539,6 +616,7 @@ class Store:
             self._messages.clear()
             self._message_index.clear()
             self._history.clear()
+            self._meta.clear()
             self.templates.clear()
             self.progression.clear()
 

@@ -122,6 +122,26 @@ class TemplateBook:
                     return copy.deepcopy(record)
         return None
 
+    @staticmethod
+    def meta_id(template_id: str) -> str:
+        """The template's id on Meta (``hsm_id``), a number, as the proxy shows it.
+
+        :param template_id: the template's Kapso id.
+        """
+        return str(int(uuid.UUID(template_id).hex, 16) % 10**16 + 10**15)
+
+    def by_meta_id(self, meta_id: str) -> dict[str, Any]:
+        """The template with this Meta id.
+
+        :param meta_id: its ``hsm_id``.
+        :raises NotFoundError: if none has it.
+        """
+        with self._lock:
+            for template_id, record in self._records.items():
+                if self.meta_id(template_id) == meta_id:
+                    return copy.deepcopy(record)
+        raise NotFoundError("Template", meta_id)
+
     def checks_parameters(self, template_id: str) -> bool:
         """Whether sends of the template are held to its parameter count (the test gave its body or count).
 

@@ -246,6 +246,29 @@ def contact_name(contact: dict[str, Any]) -> str | None:
     return None
 
 
+def check_card_lists(card: dict[str, Any], field: str, *, status: int = 422) -> None:
+    """The ``phones``, ``emails`` and ``urls`` of a contact card: arrays of objects with their value.
+
+    :param card: the contact card as sent.
+    :param field: its dotted name, for errors.
+    :param status: the status of a refusal (422 on v1, 400 on the proxy).
+    """
+    for list_key, item_key in (("phones", "phone"), ("emails", "email"), ("urls", "url")):
+        items = card.get(list_key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise ValidationError(f"{field}.{list_key}", "must be an array", status=status)
+        for item_index, item in enumerate(items):
+            where = f"{field}.{list_key}[{item_index}]"
+            if not isinstance(item, dict):
+                raise ValidationError(where, "must be an object", status=status)
+            value = item.get(item_key)
+            if not isinstance(value, str) or not value.strip():
+                problem = "is required" if value is None else "must be a non-blank string"
+                raise ValidationError(f"{where}.{item_key}", problem, status=status)
+
+
 def _check_contacts(message: dict[str, Any]) -> None:
     contacts = message.get("contacts")
     if not isinstance(contacts, list) or not contacts:
@@ -258,16 +281,7 @@ def _check_contacts(message: dict[str, Any]) -> None:
             raise ValidationError(field, "must be an object")
         if contact_name(contact) is None:
             raise ValidationError(f"{field}.name", "formatted_name or first_name is required")
-        for list_key, item_key in (("phones", "phone"), ("emails", "email"), ("urls", "url")):
-            items = contact.get(list_key)
-            if items is None:
-                continue
-            if not isinstance(items, list):
-                raise ValidationError(f"{field}.{list_key}", "must be an array")
-            for item_index, item in enumerate(items):
-                if not isinstance(item, dict):
-                    raise ValidationError(f"{field}.{list_key}[{item_index}]", "must be an object")
-                _require_string(item, item_key, prefix=f"{field}.{list_key}[{item_index}]")
+        check_card_lists(contact, field)
 
 
 _CHECKS = {

@@ -22,6 +22,8 @@ class KapsoClock:
         self._lock = threading.Lock()
         self._lower: float | None = None
         self._upper: float | None = None
+        # Answers within one second carry the same Date: parse each text once.
+        self._last_date: tuple[str, float] | None = None
 
     @property
     def known(self) -> bool:
@@ -45,10 +47,15 @@ class KapsoClock:
         """
         if not date_header:
             return
-        try:
-            kapso_time = parsedate_to_datetime(date_header).timestamp()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return
+        last = self._last_date
+        if last is not None and last[0] == date_header:
+            kapso_time = last[1]
+        else:
+            try:
+                kapso_time = parsedate_to_datetime(date_header).timestamp()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                return
+            self._last_date = (date_header, kapso_time)
         lower, upper = kapso_time - received_at, kapso_time + 1.0 - sent_at
         with self._lock:
             if self._lower is None or self._upper is None or max(self._lower, lower) > min(self._upper, upper):

@@ -151,6 +151,25 @@ class TestWorkerDeath:
         assert _reads(kapso_server) >= 10
         assert again.sent == 10  # another message: an earlier try did not send it
 
+    def test_a_retry_without_a_usable_record_leaves_one_that_a_later_retry_can_trust(
+        self, kapso_server: KapsoServer
+    ) -> None:
+        # Try 1 dies after sending some; the input then grows by one entry, so try 2's digest differs and it
+        # looks everyone up; try 2 dies too; try 3 trusts try 2's record. Nothing try 1 sent may go out again.
+        items = _items(60)
+        store = MemoryStore()
+        store.die_at_write = 6
+        since = datetime.now(UTC)
+        with pytest.raises(WorkerDeathError):
+            _send(items, store, since=None)
+        longer = [*items, {"phone_number": "+15554009999", "n": 60}]
+        store.writes, store.die_at_write = 0, 3
+        with pytest.raises(WorkerDeathError):
+            _send(longer, store, since=since)
+        store.die_at_write = None
+        _send(longer, store, since=since)
+        assert _sent_indexes(kapso_server) == Counter(range(61))
+
     def test_failed_sends_are_looked_up_and_sent_again(self, kapso_server: KapsoServer) -> None:
         items = _items(20)
         store = MemoryStore()
@@ -170,30 +189,35 @@ class TestWorkerDeath:
 class TestCheckpointer:
     def test_the_horizon_never_leaves_more_entries_open_than_the_limit(self) -> None:
         rng = random.Random(3)  # noqa: S311 - an order of completions, not a secret
-        store = MemoryStore()
-        total = 500
-        checkpointer = Checkpointer(store=store, fingerprint="f", total=total, max_concurrency=8, retry=False)
+        total, concurrency = 500, 8
+        written: list[Checkpoint] = []
+
+        class KeepingStore(MemoryStore):
+            def save(self, value: dict[str, Any]) -> None:
+                super().save(value)
+                durable = Checkpoint.from_json(self.value)
+                assert durable is not None
+                written.append(durable)
+
+        store = KeepingStore()
+        checkpointer = Checkpointer(store=store, fingerprint="f", total=total, max_concurrency=concurrency, retry=False)
         checkpointer.start()
         admitted: list[int] = []
         next_index = 0
-        done: set[int] = set()
-        while len(done) < total:
-            while next_index < checkpointer.horizon and len(admitted) < 8:
+        for _ in range(total):
+            while next_index < total and len(admitted) < concurrency:
+                checkpointer.admit(next_index)  # held until a written record shows it in flight
+                assert any(next_index < record.horizon for record in written)
                 admitted.append(next_index)
                 next_index += 1
             finished = admitted.pop(rng.randrange(len(admitted)))
-            done.add(finished)
             checkpointer.record(finished, confirmed=rng.random() > 0.1)
-            if checkpointer.save_due():
-                checkpointer.save()
-            durable = Checkpoint.from_json(store.value)
-            assert durable is not None
-            recorded = durable.confirmed.count_below(durable.horizon) + durable.failed.count_below(durable.horizon)
-            assert durable.horizon - recorded <= 8 + WRITE_EVERY
+            checkpointer.check()
         checkpointer.finish()
-        final = Checkpoint.from_json(store.value)
-        assert final is not None
-        assert final.confirmed.count() + final.failed.count() == total
+        for record in written:
+            recorded = record.confirmed.count_below(record.horizon) + record.failed.count_below(record.horizon)
+            assert record.horizon - recorded <= concurrency + WRITE_EVERY
+        assert written[-1].confirmed.count() + written[-1].failed.count() == total
         assert store.writes <= total // WRITE_EVERY + 2
 
     def test_too_many_scattered_failures_give_the_checkpoint_up(self, caplog: pytest.LogCaptureFixture) -> None:

@@ -158,6 +158,8 @@ def test_settings_over_http(sim: KapsoSimulator) -> None:
         "latency": 0.0,
         "rate_limit": None,
         "rate_limit_window": 60.0,
+        "service_window": False,
+        "credits_exhausted": False,
     }
     changed = requests.post(f"{sim.control_url}/settings", json={"rate_limit": 5}, headers=JSON, timeout=TIMEOUT)
     assert changed.json()["data"]["rate_limit"] == sim.rate_limit == 5

@@ -10,8 +10,8 @@ import copy
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.testing._errors import NotFoundError, ValidationError
-from kapso_provider.testing._http import ApiError, error, json_response, paginate, unprocessable
+from kapso_provider.testing._errors import NotFoundError, RuleError, ValidationError
+from kapso_provider.testing._http import json_response, paginate, unprocessable
 from kapso_provider.testing._routing import ResourceGroup, object_field, route
 
 if TYPE_CHECKING:
@@ -159,22 +159,93 @@ class AssignmentsGroup(ResourceGroup):
         if not _is_uuid(value):
             raise ValidationError(name, "must be a UUID")
         if value not in self._users:
-            raise ApiError(error(404, "User not found", error="Resource not found"))
+            raise RuleError(404, "User not found", title="Resource not found")
         return value
 
     @staticmethod
-    def _notes_field(fields: dict[str, Any]) -> str | None:
+    def _notes_field(fields: dict[str, Any], prefix: str) -> str | None:
         # notes is a plain string in the files, not nullable: an explicit null is refused too.
         if "notes" not in fields:
             return None
         value = fields["notes"]
         if not isinstance(value, str):
-            raise ValidationError("conversation_assignment.notes", "must be a string")
+            raise ValidationError(f"{prefix}.notes", "must be a string")
         return value
 
-    @staticmethod
-    def _already_assigned() -> ApiError:
-        return unprocessable("Conversation is already assigned")
+    # -- the rules of both API generations ---------------------------------------------------------------
+
+    def active_assignee(self, conversation_id: str) -> str | None:
+        """The user a conversation is assigned to now, or ``None``.
+
+        :param conversation_id: the conversation.
+        """
+        with self.lock:
+            active = self._active(conversation_id)
+            return None if active is None else str(active["user_id"])
+
+    def assignment(self, conversation_id: str, assignment_id: str) -> dict[str, Any]:
+        """One assignment of a conversation.
+
+        :param conversation_id: the conversation.
+        :param assignment_id: the assignment.
+        :raises NotFoundError: for an unknown conversation or assignment.
+        """
+        with self.lock:
+            self.store.conversation(conversation_id)
+            return copy.deepcopy(self._find(conversation_id, assignment_id))
+
+    def _find(self, conversation_id: str, assignment_id: str) -> dict[str, Any]:
+        record = next(
+            (item for item in self._assignments.get(conversation_id, []) if item["id"] == assignment_id), None
+        )
+        if record is None:
+            raise NotFoundError("Assignment", assignment_id)
+        return record
+
+    def add_assignment(self, conversation_id: str, fields: dict[str, Any], prefix: str) -> dict[str, Any]:
+        """Assign a conversation as a request asks; returns the new active assignment.
+
+        :param conversation_id: the conversation.
+        :param fields: the request's assignment object (``user_id``, ``notes``).
+        :param prefix: its name in the request, for errors (``conversation_assignment``, ``assignment``).
+        :raises RuleError: 422 when the conversation has an active assignment already.
+        """
+        self.store.conversation(conversation_id)
+        with self.lock:
+            user_id = self._user_field(f"{prefix}.user_id", fields.get("user_id"))
+            notes = self._notes_field(fields, prefix)
+            if self._active(conversation_id) is not None:
+                raise unprocessable("Conversation is already assigned")
+            return self._create(conversation_id, user_id, notes, active=True, created_by=None)
+
+    def change_assignment(
+        self, conversation_id: str, assignment_id: str, fields: dict[str, Any], prefix: str
+    ) -> dict[str, Any]:
+        """Change an assignment as a request asks (``user_id``, ``notes``, ``active``); returns it.
+
+        :param conversation_id: the conversation.
+        :param assignment_id: the assignment.
+        :param fields: the request's assignment object.
+        :param prefix: its name in the request, for errors.
+        :raises RuleError: 422 when it would make a second active assignment.
+        """
+        self.store.conversation(conversation_id)
+        with self.lock:
+            record = self._find(conversation_id, assignment_id)
+            changes: dict[str, Any] = {}
+            if "user_id" in fields:
+                changes["user_id"] = self._user_field(f"{prefix}.user_id", fields["user_id"])
+            if "notes" in fields:
+                changes["notes"] = self._notes_field(fields, prefix)
+            if "active" in fields:
+                if not isinstance(fields["active"], bool):
+                    raise ValidationError(f"{prefix}.active", "must be true or false")
+                changes["active"] = fields["active"]
+                active = self._active(conversation_id)
+                if fields["active"] and active is not None and active is not record:
+                    raise unprocessable("Conversation is already assigned")
+            record.update(changes)
+            return copy.deepcopy(record)
 
     # -- handlers ---------------------------------------------------------------------------------------
 
@@ -184,42 +255,16 @@ class AssignmentsGroup(ResourceGroup):
         return paginate(self.assignments(conversation_id), query)
 
     def _create_answer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
-        conversation_id = params["whatsapp_conversation_id"]
-        self.store.conversation(conversation_id)
         fields = object_field(body, "conversation_assignment")
-        with self.lock:
-            user_id = self._user_field("conversation_assignment.user_id", fields.get("user_id"))
-            notes = self._notes_field(fields)
-            if self._active(conversation_id) is not None:
-                raise self._already_assigned()
-            record = self._create(conversation_id, user_id, notes, active=True, created_by=None)
+        record = self.add_assignment(params["whatsapp_conversation_id"], fields, "conversation_assignment")
         return json_response(201, {"data": record})
 
     def _update_answer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
-        conversation_id = params["whatsapp_conversation_id"]
-        assignment_id = params["id"]
-        self.store.conversation(conversation_id)
         fields = object_field(body, "conversation_assignment")
-        with self.lock:
-            record = next(
-                (item for item in self._assignments.get(conversation_id, []) if item["id"] == assignment_id), None
-            )
-            if record is None:
-                raise NotFoundError("Assignment", assignment_id)
-            changes: dict[str, Any] = {}
-            if "user_id" in fields:
-                changes["user_id"] = self._user_field("conversation_assignment.user_id", fields["user_id"])
-            if "notes" in fields:
-                changes["notes"] = self._notes_field(fields)
-            if "active" in fields:
-                if not isinstance(fields["active"], bool):
-                    raise ValidationError("conversation_assignment.active", "must be true or false")
-                changes["active"] = fields["active"]
-                active = self._active(conversation_id)
-                if fields["active"] and active is not None and active is not record:
-                    raise self._already_assigned()
-            record.update(changes)
-            return json_response(200, {"data": copy.deepcopy(record)})
+        record = self.change_assignment(
+            params["whatsapp_conversation_id"], params["id"], fields, "conversation_assignment"
+        )
+        return json_response(200, {"data": record})
 
     def _mark_as_read(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         message_id = params["id"]

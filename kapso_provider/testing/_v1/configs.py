@@ -103,11 +103,17 @@ class ConfigsGroup(ResourceGroup):
         return json_response(200, {"data": self.store.config(params["id"])})
 
     def _health_answer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
-        config = self.store.config(params["id"])
         # The report is the body itself, not wrapped in "data" (both files agree).
-        return json_response(200, self._report(config, self.health_status(config["id"])))
+        return json_response(200, self.health_report(params["id"]))
 
-    def _report(self, config: dict[str, Any], status: str) -> dict[str, Any]:
+    def health_report(self, config_id: str) -> dict[str, Any]:
+        """The health check of a config as the test set it (v1's and the Platform API's report).
+
+        :param config_id: the config.
+        :raises NotFoundError: for an unknown config.
+        """
+        config = self.store.config(config_id)
+        status = self.health_status(config_id)
         stamp = self.store.now()
         if status == "error":
             return {"status": "error", "error": "Health check failed: WhatsApp API unavailable", "timestamp": stamp}

@@ -13,7 +13,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from kapso_provider.testing._errors import NotFoundError, ValidationError
+from kapso_provider.testing._errors import NotFoundError, RuleError, ValidationError
 from kapso_provider.testing._http import ApiError, Response, json_response, paginate, parse_time
 from kapso_provider.testing._routing import ResourceGroup, route
 from kapso_provider.testing._validation import normalize_phone
@@ -80,6 +80,8 @@ class ContactsGroup(ResourceGroup):
         self._contacts: dict[str, dict[str, Any]] = {}
         self._notes: dict[str, dict[str, dict[str, Any]]] = {}
         self._external_ids: dict[str, str] = {}
+        self._display_names: dict[str, str] = {}
+        self._erasing: set[str] = set()
 
     # -- control API ------------------------------------------------------------------------------------
 
@@ -134,10 +136,105 @@ class ContactsGroup(ResourceGroup):
             self._external_ids[customer_id] = external_customer_id
 
     def reset(self) -> None:
-        """Forget contacts, notes and external customer ids."""
+        """Forget contacts, notes, external customer ids, display names and queued erasures."""
         self._contacts.clear()
         self._notes.clear()
         self._external_ids.clear()
+        self._display_names.clear()
+        self._erasing.clear()
+
+    # -- the rules of both API generations ---------------------------------------------------------------
+
+    def contact(self, identifier: str) -> dict[str, Any]:
+        """A contact by id or phone number (any notation), as both APIs find one; a copy.
+
+        :param identifier: its id or number.
+        :raises NotFoundError: for an unknown contact.
+        """
+        with self.lock:
+            return copy.deepcopy(self._find(identifier))
+
+    def display_name(self, contact_id: str) -> str | None:
+        """The display name the current API set on a contact, if any (v1 has none).
+
+        :param contact_id: the contact's id.
+        """
+        with self.lock:
+            return self._display_names.get(contact_id)
+
+    def create_contact(self, fields: dict[str, Any], prefix: str) -> dict[str, Any]:
+        """Create a contact as a request asks (``wa_id`` required; ``profile_name``, ``display_name``,
+        ``customer_id``, ``metadata``); returns it.
+
+        :param fields: the request's contact object.
+        :param prefix: its name in the request, for errors.
+        :raises RuleError: 422 when the number has a contact already.
+        """
+        wa_id = fields.get("wa_id")
+        if wa_id is None:
+            raise ValidationError(f"{prefix}.wa_id", "is required")
+        if not isinstance(wa_id, str):
+            raise ValidationError(f"{prefix}.wa_id", "must be a string")
+        digits = normalize_phone(wa_id)
+        if not _WA_ID.fullmatch(digits):
+            raise ValidationError(f"{prefix}.wa_id", "must be a phone number of 7 to 15 digits")
+        profile_name = _optional_string(fields.get("profile_name"), f"{prefix}.profile_name")
+        customer_id = _optional_string(fields.get("customer_id"), f"{prefix}.customer_id")
+        display_name = _optional_string(fields.get("display_name"), f"{prefix}.display_name")
+        metadata = _optional_object(fields.get("metadata"), f"{prefix}.metadata")
+        with self.lock:
+            self._sync_from_conversations()
+            if self._by_wa_id(digits) is not None:
+                raise RuleError(422, "Wa_id has already been taken")
+            record = self._store_contact(digits, profile_name, customer_id, metadata)
+            if display_name is not None:
+                self._display_names[record["id"]] = display_name
+            return copy.deepcopy(record)
+
+    def update_contact(self, identifier: str, fields: dict[str, Any], prefix: str) -> dict[str, Any]:
+        """Change a contact as a request asks (``profile_name``, ``display_name``, ``customer_id``,
+        ``metadata``); returns it.
+
+        :param identifier: its id or number.
+        :param fields: the request's contact object.
+        :param prefix: its name in the request, for errors.
+        :raises NotFoundError: for an unknown contact.
+        """
+        changes = {
+            name: value
+            for name in ("profile_name", "customer_id")
+            if (value := _optional_string(fields.get(name), f"{prefix}.{name}")) is not None
+        }
+        display_name = _optional_string(fields.get("display_name"), f"{prefix}.display_name")
+        metadata = _optional_object(fields.get("metadata"), f"{prefix}.metadata")
+        with self.lock:
+            record = self._find(identifier)
+            record.update(changes)
+            if metadata is not None:
+                record["metadata"] = metadata
+            if display_name is not None:
+                self._display_names[record["id"]] = display_name
+            record["updated_at"] = self.store.now()
+            return copy.deepcopy(record)
+
+    def erase(self, identifier: str) -> None:
+        """Queue the erasure of a contact with its conversations and messages, as the Platform API's
+        ``DELETE`` does; it happens at the next read of contacts (it is asynchronous in Kapso).
+
+        :param identifier: its id or number.
+        :raises NotFoundError: for an unknown contact.
+        """
+        with self.lock:
+            self._erasing.add(self._find(identifier)["id"])
+
+    def _apply_erasures(self) -> None:
+        for contact_id in sorted(self._erasing):
+            record = self._contacts.pop(contact_id, None)
+            self._notes.pop(contact_id, None)
+            self._display_names.pop(contact_id, None)
+            if record is not None:
+                self.store.erase_number(record["wa_id"])
+        self._erasing.clear()
 
     # -- routes -----------------------------------------------------------------------------------------
 
@@ -186,7 +283,9 @@ class ContactsGroup(ResourceGroup):
         return next((record for record in self._contacts.values() if record["wa_id"] == wa_id), None)
 
     def _sync_from_conversations(self) -> None:
-        """Give every number the core has a conversation with its contact, as Kapso does."""
+        """Give every number the core has a conversation with its contact, as Kapso does (after the
+        erasures that are due)."""
+        self._apply_erasures()
         owners = {config["id"]: config.get("customer_id") for config in self.store.configs()}
         for conversation in self.store.conversations():
             wa_id = normalize_phone(conversation["phone_number"])
@@ -258,41 +357,19 @@ class ContactsGroup(ResourceGroup):
         return paginate(selected, query)
 
     def _create(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
-        contact = _wrapped(body, "contact", required=True)
-        wa_id = contact.get("wa_id")
-        if wa_id is None:
-            raise ValidationError("contact.wa_id", "is required")
-        if not isinstance(wa_id, str):
-            raise ValidationError("contact.wa_id", "must be a string")
-        digits = normalize_phone(wa_id)
-        if not _WA_ID.fullmatch(digits):
-            raise ValidationError("contact.wa_id", "must be a phone number of 7 to 15 digits")
-        profile_name = _optional_string(contact.get("profile_name"), "contact.profile_name")
-        customer_id = _optional_string(contact.get("customer_id"), "contact.customer_id")
-        metadata = _optional_object(contact.get("metadata"), "contact.metadata")
-        with self.lock:
-            self._sync_from_conversations()
-            if self._by_wa_id(digits) is not None:
-                raise ApiError(json_response(422, {"errors": ["Wa_id has already been taken"]}))
-            record = self._store_contact(digits, profile_name, customer_id, metadata)
-            return json_response(201, {"data": copy.deepcopy(record)})
+        try:
+            record = self.create_contact(_wrapped(body, "contact", required=True), "contact")
+        except RuleError as exc:
+            # v1 words a taken wa_id as a Rails validation list.
+            raise ApiError(json_response(422, {"errors": [exc.text]})) from None
+        return json_response(201, {"data": record})
 
     def _get(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
-        with self.lock:
-            return json_response(200, {"data": copy.deepcopy(self._find(params["identifier"]))})
+        return json_response(200, {"data": self.contact(params["identifier"])})
 
     def _update(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         changes = _wrapped(body, "contact", required=False)
-        profile_name = _optional_string(changes.get("profile_name"), "contact.profile_name")
-        metadata = _optional_object(changes.get("metadata"), "contact.metadata")
-        with self.lock:
-            record = self._find(params["identifier"])
-            if profile_name is not None:
-                record["profile_name"] = profile_name
-            if metadata is not None:
-                record["metadata"] = metadata
-            record["updated_at"] = self.store.now()
-            return json_response(200, {"data": copy.deepcopy(record)})
+        return json_response(200, {"data": self.update_contact(params["identifier"], changes, "contact")})
 
     # -- notes ------------------------------------------------------------------------------------------
 

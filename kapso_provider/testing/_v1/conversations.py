@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kapso_provider.testing._errors import ValidationError
-from kapso_provider.testing._http import ApiError, Response, error, first, json_response, paginate, parse_time
+from kapso_provider.testing._http import (
+    ApiError,
+    Response,
+    error,
+    first,
+    json_response,
+    paginate,
+    parse_time,
+    unprocessable,
+)
+from kapso_provider.testing._policy import WINDOW_TEXT
 from kapso_provider.testing._routing import ResourceGroup, object_field, route
 from kapso_provider.testing._store import CONVERSATION_STATUSES
 from kapso_provider.testing._v1.configs import resolve_config
@@ -16,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from kapso_provider.testing._inbound_replies import ReplyScheduler
+    from kapso_provider.testing._policy import Policy
     from kapso_provider.testing._routing import Route
     from kapso_provider.testing._store import Store
 
@@ -32,11 +43,13 @@ class ConversationsGroup(ResourceGroup):
 
     :param store: the simulator's store.
     :param replies: the armed replies, told about every send and every listing of messages.
+    :param policy: the business rules (the 24-hour window).
     """
 
-    def __init__(self, store: Store, replies: ReplyScheduler) -> None:
+    def __init__(self, store: Store, replies: ReplyScheduler, policy: Policy) -> None:
         super().__init__(store)
         self._replies = replies
+        self._policy = policy
 
     def routes(self) -> list[Route]:
         """Conversations, their messages, and the phone-number send."""
@@ -103,13 +116,16 @@ class ConversationsGroup(ResourceGroup):
         records = sorted(newest_stored_first, key=lambda record: str(record["created_at"]), reverse=True)
         return paginate(records, query)
 
-    def _check_template(self, message: dict[str, Any], config_id: str) -> None:
-        """Hold a template message to the template's parameters, as the template send does.
+    def _check_template(self, message: dict[str, Any], config_id: str, phone_number: str) -> None:
+        """Hold a template message to the template's parameters, as the template send does, and any other
+        message to the 24-hour window when it is enforced.
 
         Kapso finds the template by name and language in the sending number's Business Account. A template
         the simulator does not know (never created by the test) is sent as given: its parameters are unknown.
         """
         if message.get("message_type") != "template":
+            if not self._policy.window_open(phone_number, config_id):
+                raise unprocessable(WINDOW_TEXT)
             return
         waba = self.store.config(config_id)["business_account_id"]
         template = self.store.templates.find(message["template_name"], message["template_language"], waba)
@@ -121,7 +137,7 @@ class ConversationsGroup(ResourceGroup):
         conversation_id = params["conversation_id"]
         conversation = self.store.conversation(conversation_id)
         message = validate_message(body, require_content=True)
-        self._check_template(message, conversation["whatsapp_config_id"])
+        self._check_template(message, conversation["whatsapp_config_id"], conversation["phone_number"])
         record = self.store.store_outbound(conversation_id, message)
         self._replies.on_outbound(record)
         return json_response(201, {"data": record})
@@ -143,7 +159,7 @@ class ConversationsGroup(ResourceGroup):
             query.get("whatsapp_config_id") or top.get("whatsapp_config_id"),
             query.get("customer_id") or top.get("customer_id"),
         )
-        self._check_template(message, config_id)
+        self._check_template(message, config_id, phone)
         with self.lock:
             conversation = self.store.find_or_create_conversation(phone, config_id)
             record = self.store.store_outbound(conversation["id"], message)

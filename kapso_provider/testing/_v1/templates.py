@@ -61,6 +61,10 @@ class TemplateAdminGroup(ResourceGroup):
         self._replies = replies
         self._sync = TemplateSync(store)
         self._submissions: list[dict[str, Any]] = []
+        #: Template id -> reads of it through the proxy since its review started.
+        self._reviews: dict[str, int] = {}
+        self.review_reads: int | None = 1
+        self.review_verdict = "approved"
 
     # -- control API ------------------------------------------------------------------------------------
 
@@ -125,6 +129,55 @@ class TemplateAdminGroup(ResourceGroup):
         with self.lock:
             self._sync.steps = value
 
+    @property
+    def review_reads(self) -> int | None:
+        """Reads (through the proxy's template list or get) a template created or updated there stays
+        ``PENDING`` before Meta's verdict (:attr:`review_verdict`) shows; ``None``: it stays pending."""
+        return self._review_reads
+
+    @review_reads.setter
+    def review_reads(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError("review_reads must be an integer >= 0 or None")
+        self._review_reads = value
+
+    @property
+    def review_verdict(self) -> str:
+        """Meta's verdict on templates created or updated through the proxy: ``approved`` or ``rejected``."""
+        return self._review_verdict
+
+    @review_verdict.setter
+    def review_verdict(self, value: str) -> None:
+        if value not in ("approved", "rejected"):
+            raise ValueError("review_verdict must be 'approved' or 'rejected'")
+        self._review_verdict = value
+
+    def start_review(self, template_id: str) -> dict[str, Any]:
+        """Send a template to Meta's review: it is ``submitted`` (``PENDING``) until read often enough.
+
+        :param template_id: the template's id.
+        """
+        with self.lock:
+            self._reviews[template_id] = 0
+            record = self.store.templates.update(template_id, status="submitted")
+        return self.on_read([template_id])[0] if self._review_reads == 0 else record
+
+    def on_read(self, template_ids: list[str]) -> list[dict[str, Any]]:
+        """One read of these templates through the proxy: reviews in progress move towards the verdict.
+
+        :param template_ids: the templates read.
+        :returns: the templates as they now are.
+        """
+        with self.lock:
+            for template_id in template_ids:
+                if template_id not in self._reviews:
+                    continue
+                self._reviews[template_id] += 1
+                if self._review_reads is not None and self._reviews[template_id] >= self._review_reads:
+                    del self._reviews[template_id]
+                    self.store.templates.update(template_id, status=self._review_verdict)
+            return [self.store.templates.get(template_id) for template_id in template_ids]
+
     def sync_runs(self) -> list[dict[str, Any]]:
         """Every sync run (copies), oldest first."""
         with self.lock:
@@ -136,9 +189,13 @@ class TemplateAdminGroup(ResourceGroup):
             return [dict(submission) for submission in self._submissions]
 
     def reset(self) -> None:
-        """Forget sync runs, Meta templates, submissions and planned failures; ``sync_steps`` back to 2."""
+        """Forget sync runs, Meta templates, submissions, reviews and planned failures; settings back to their
+        defaults (``sync_steps`` 2, ``review_reads`` 1, ``review_verdict`` approved)."""
         self._sync.reset()
         self._submissions.clear()
+        self._reviews.clear()
+        self.review_reads = 1
+        self.review_verdict = "approved"
 
     # -- routes -----------------------------------------------------------------------------------------
 
