@@ -10,12 +10,13 @@ Hooks created *for waiting* (``KapsoAsyncHook(..., waiting=True)``, which the tr
 sensors use) also share two things that keep waits from starving sends on the same key:
 
 - a **read cache**: identical reads (same ``GET`` path and query) within ``coalesce_seconds`` are answered
-  by one request, and a read already in flight is awaited rather than repeated. Waits on the same
-  conversation, or on messages one listing answers, cost one request per ``coalesce_seconds``, not one each;
+  by one request, decoded once for all, and a read already in flight is awaited rather than repeated.
+  Waits on the same conversation, or on messages one listing answers, cost one request per
+  ``coalesce_seconds``, not one each. Only successes are kept: a retry of a failed read asks again;
 - a **wait budget**: all waiting hooks of the connection together make at most ``wait_share`` of the key's
-  rate limit (learned from ``X-RateLimit-Limit``, which every answer of Kapso carries; until the first
-  answer, and against a server that sends no such header, reads are not held). When more waits want to
-  read than that allows, each one's reads are spaced further apart.
+  rate limit (learned from ``X-RateLimit-Limit``, which every answer of Kapso carries). Until the first
+  answer, one read goes alone; against a server that sends no such header, reads are not held. When more
+  waits want to read than the share allows, each one's reads are spaced further apart.
 
 ``docs/at-scale.md`` gives the figures and how long a wait may then take to notice.
 """
