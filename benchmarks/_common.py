@@ -52,6 +52,27 @@ class Summary:
         return [fmt.format(self.median), fmt.format(self.min), fmt.format(self.max)]
 
 
+def child_env(**settings: str) -> dict[str, str]:
+    """This process's environment for a child Python: no Airflow settings or connections of ours, the
+    repository importable, plus ``settings``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    return {**env, **settings}
+
+
+def run_module(module: str, *args: str, env: dict[str, str], what: str) -> str:
+    """Run ``python -m module args`` from the repository to its end; its standard output.
+
+    :param what: what it does, for the error when it fails.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args], env=env, cwd=REPO_ROOT, capture_output=True, timeout=600, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed: {done.stderr.decode()[-3000:]}")
+    return done.stdout.decode()
+
+
 def row(*cells: object) -> str:
     return "| " + " | ".join(str(cell) for cell in cells) + " |"
 

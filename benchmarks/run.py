@@ -15,6 +15,9 @@ Never part of the test suite's pass or fail. Prints each table as it is measured
 6. Peak memory of bulk sends by number of recipients (``benchmarks/bulk.py``).
 7. Bulk send retries after a worker death (``benchmarks/bulk_retry.py``): requests on the retry with the
    checkpoint against today's lookups, and the end-to-end time of a send at the rate limit.
+8. Waits in one triggerer (``benchmarks/waits.py``): 1, 100 (and with ``--with-thousand-waits`` 1,000)
+   deferred status waits and questions in a real ``airflow triggerer``, against as many of Airflow's own
+   ``DateTimeTrigger`` and the single-wait row.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ class Plan:
     pacing_messages: int
     # Whole rate-limit windows each row of the one-key table counts.
     shared_key_windows: int
+    # Status waits (and as many questions) and the conversations they share, per row of the triggerer table.
+    waits_layouts: list[tuple[int, int]]
+    waits_poll_interval: float
+    waits_count_seconds: float
 
 
 # Sized so that `make bench` stays well under 10 minutes on 2 busy cores: the 100,000-recipient memory run
@@ -74,6 +81,9 @@ FULL = Plan(
     memory_sizes=[(1_000, 3), (10_000, 2), (100_000, 1)],
     pacing_messages=600,
     shared_key_windows=3,
+    waits_layouts=[(1, 1), (100, 100), (100, 1)],
+    waits_poll_interval=30.0,
+    waits_count_seconds=60.0,
 )
 QUICK = Plan(
     import_repeat=1,
@@ -87,7 +97,13 @@ QUICK = Plan(
     memory_sizes=[(1_000, 1), (2_000, 1)],
     pacing_messages=60,
     shared_key_windows=1,
+    waits_layouts=[(1, 1), (10, 10), (10, 1)],
+    waits_poll_interval=10.0,
+    waits_count_seconds=20.0,
 )
+# Added by --with-thousand-waits: about 15 minutes, most of it the 1,000-conversation row, whose waits
+# read every conversation once per 4 minutes within the wait share.
+THOUSAND_WAITS = [(1000, 1000), (1000, 10)]
 
 
 @dataclass
@@ -377,6 +393,24 @@ def shared_key_section(page: Page, plan: Plan, *, with_minute_window: bool) -> N
     page.add(one_key.section(series["10-second windows"], series.get("one-minute windows")))
 
 
+def waits_section(page: Page, plan: Plan, *, with_thousand: bool) -> None:
+    from benchmarks import waits
+
+    layouts = [waits.Layout(each, conversations) for each, conversations in plan.waits_layouts]
+    if with_thousand:
+        layouts += [waits.Layout(each, conversations) for each, conversations in THOUSAND_WAITS]
+    print(f"waits: {', '.join(layout.label for layout in layouts)} in a real triggerer, and their baselines")
+    result = waits.campaign(
+        layouts,
+        poll_interval=plan.waits_poll_interval,
+        count_seconds=plan.waits_count_seconds,
+        start_repeat=plan.bulk_repeat + 2,
+    )
+    for target in waits.targets(result):
+        page.target(target.name, target.result, target.met, target.why_not)
+    page.add(waits.section(result, with_thousand=with_thousand))
+
+
 def fanout_section(page: Page, plan: Plan) -> None:
     from benchmarks.fanout import fan_out
 
@@ -495,11 +529,14 @@ def machine() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a small smoke run (figures not worth publishing)")
-    sections = ["parse", "send", "bulk", "onekey", "fanout", "memory", "retry"]
+    sections = ["parse", "send", "bulk", "onekey", "fanout", "memory", "retry", "waits"]
     parser.add_argument("--only", nargs="+", choices=sections, default=None)
     parser.add_argument("--with-pacing", action="store_true", help="add a run through a full 600/min window")
     parser.add_argument(
         "--with-minute-window", action="store_true", help="add the one-key table with one-minute windows"
+    )
+    parser.add_argument(
+        "--with-thousand-waits", action="store_true", help="add the triggerer rows of 1,000 waits (15 minutes)"
     )
     parser.add_argument("--output", type=Path, default=DOCS_PAGE, help="the page to write")
     parser.add_argument("--chart", type=Path, default=CHART, help="the bulk chart to write")
@@ -525,6 +562,8 @@ def main() -> int:
         memory_section(page, plan)
     if "retry" in chosen:
         bulk_retry_section(page, plan)
+    if "waits" in chosen:
+        waits_section(page, plan, with_thousand=args.with_thousand_waits)
     elapsed = time.perf_counter() - started
 
     summary = table(
@@ -560,6 +599,7 @@ make bench   # the whole run, about {max(1, round(elapsed / 60))} minutes; rewri
 .venv/bin/python -m benchmarks.run --only retry       # bulk retries after a worker death (10 to 20 minutes)
 .venv/bin/python -m benchmarks.run --with-pacing       # adds a run through a full 600/min window (about 1 minute)
 .venv/bin/python -m benchmarks.run --with-minute-window   # adds the one-key table with one-minute windows (10 minutes)
+.venv/bin/python -m benchmarks.run --with-thousand-waits  # adds the triggerer rows of 1,000 waits (15 minutes)
 .venv/bin/python -m benchmarks.run --quick --output /tmp/bench.md --chart /tmp/bench.png   # a smoke run
 ```
 

@@ -10,12 +10,13 @@ Hooks created *for waiting* (``KapsoAsyncHook(..., waiting=True)``, which the tr
 sensors use) also share two things that keep waits from starving sends on the same key:
 
 - a **read cache**: identical reads (same ``GET`` path and query) within ``coalesce_seconds`` are answered
-  by one request, and a read already in flight is awaited rather than repeated. Waits on the same
-  conversation, or on messages one listing answers, cost one request per ``coalesce_seconds``, not one each;
+  by one request, decoded once for all, and a read already in flight is awaited rather than repeated.
+  Waits on the same conversation, or on messages one listing answers, cost one request per
+  ``coalesce_seconds``, not one each. Only successes are kept: a retry of a failed read asks again;
 - a **wait budget**: all waiting hooks of the connection together make at most ``wait_share`` of the key's
-  rate limit (learned from ``X-RateLimit-Limit``, which every answer of Kapso carries; until the first
-  answer, and against a server that sends no such header, reads are not held). When more waits want to
-  read than that allows, each one's reads are spaced further apart.
+  rate limit (learned from ``X-RateLimit-Limit``, which every answer of Kapso carries). Until the first
+  answer, one read goes alone; against a server that sends no such header, reads are not held. When more
+  waits want to read than the share allows, each one's reads are spaced further apart.
 
 ``docs/at-scale.md`` gives the figures and how long a wait may then take to notice.
 """
@@ -25,11 +26,13 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from kapso_provider.transport.clock import KapsoClock
 from kapso_provider.transport.settings import DEFAULT_WAIT_SHARE
+from kapso_provider.transport.wire import Answer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -38,10 +41,31 @@ if TYPE_CHECKING:
 
     from kapso_provider.pacing import RequestPacer
     from kapso_provider.transport.settings import KapsoConnectionSettings
-    from kapso_provider.transport.wire import Answer, Request
+    from kapso_provider.transport.wire import Request
 
 #: Seconds an answer to a waiting hook's read serves identical reads, by default.
 DEFAULT_COALESCE_SECONDS = 10.0
+
+
+class SharedAnswer(Answer):
+    """An answer that serves the identical reads of several waiting hooks: its body is decoded once for all.
+
+    A thousand waits on one conversation read the same pages; decoding each page once per wait made their
+    CPU grow with the square of their number. Every reader gets the same decoded records, which the waits
+    only read (what they keep, such as an answer's message, they copy).
+    """
+
+    @cached_property
+    def _decoded(self) -> Any:
+        return super().json()
+
+    def json(self) -> Any:
+        """The body as JSON, decoded on the first call; :class:`ValueError` when it is not JSON."""
+        return self._decoded
+
+    @classmethod
+    def of(cls, answer: Answer) -> SharedAnswer:
+        return cls(**{part.name: getattr(answer, part.name) for part in fields(answer)})
 
 
 @dataclass
@@ -56,6 +80,9 @@ class WaitBudget:
     window: float = 60.0
     clock: Callable[[], float] = time.monotonic
     _next_slot: float = 0.0
+    # Whether Kapso answered a read yet (its answer tells the key's limit), and the read sent alone until then.
+    _answered: bool = False
+    _first_read: asyncio.Future[None] | None = None
 
     def delay(self, limit: int | None) -> float:
         """Claim the next slot; seconds to wait for it.
@@ -69,6 +96,35 @@ class WaitBudget:
         slot = max(now, self._next_slot)
         self._next_slot = slot + 1.0 / rate
         return slot - now
+
+    async def take_turn(self, limit: Callable[[], int | None]) -> bool:
+        """Wait for a read's turn: the next slot of :meth:`delay`, or, before Kapso answered any read, the
+        answer of the one read that goes alone.
+
+        A triggerer starting a thousand waits would otherwise send them all before the first answer said
+        how many requests the key may make, and claim the whole key for a while.
+
+        :param limit: reads the key's limit as Kapso last reported it.
+        :returns: ``True`` for the read that goes alone; its sender reports with :meth:`first_read_done`.
+        """
+        while not self._answered:
+            if self._first_read is None:
+                self._first_read = asyncio.get_running_loop().create_future()
+                return True
+            # Shielded: a wait cancelled here must not cancel the turn the others wait for.
+            await asyncio.shield(self._first_read)
+        await asyncio.sleep(self.delay(limit()))
+        return False
+
+    def first_read_done(self, *, answered: bool) -> None:
+        """The read that went alone is over; without an answer (lost, cancelled) the next read goes alone.
+
+        :param answered: whether Kapso answered it.
+        """
+        first, self._first_read = self._first_read, None
+        self._answered = self._answered or answered
+        if first is not None and not first.done():
+            first.set_result(None)
 
 
 @dataclass
@@ -110,12 +166,36 @@ class SharedConnection:
             raise
         finally:
             self._in_flight.pop(key, None)
+        # Only a success serves later reads: a failure (no answer, a 429, a 5xx) would otherwise answer the
+        # retries meant to get past it, and end the wait after attempts that never reached Kapso.
+        if not isinstance(outcome, Exception) and 200 <= outcome.status < 300:
+            outcome = SharedAnswer.of(outcome)
+            self._answers[key] = (time.monotonic(), outcome)
         future.set_result(outcome)
-        self._answers[key] = (time.monotonic(), outcome)
         # Forget what no reader can take any more, so the cache stays as small as the set of waits.
         for stale in [k for k, (at, _) in self._answers.items() if time.monotonic() - at > max_age]:
             del self._answers[stale]
         return outcome
+
+    async def within_budget(
+        self, limit: Callable[[], int | None], send: Callable[[], Awaitable[Answer | Exception]]
+    ) -> Answer | Exception:
+        """``send`` a waiting hook's read once the wait budget gives it its turn (:meth:`WaitBudget.take_turn`).
+
+        :param limit: reads the key's limit as Kapso last reported it (the shared pacer's).
+        """
+        alone = await self.budget.take_turn(limit)
+        answered = False
+        try:
+            outcome = await send()
+            # A 5xx may come from a proxy in front of Kapso, without the rate-limit headers: it tells
+            # nothing about the key. Kapso's own answers carry them; one that does not means a server
+            # that states no limit, and reads are not held.
+            answered = not isinstance(outcome, Exception) and (limit() is not None or outcome.status < 500)
+            return outcome
+        finally:
+            if alone:
+                self.budget.first_read_done(answered=answered)
 
 
 # One registry per event loop: a client is bound to the loop that made it.

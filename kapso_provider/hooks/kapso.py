@@ -614,12 +614,13 @@ class KapsoAsyncHook(AsyncDriver, _KapsoHookBase):
         if not (self.waiting and request.method == "GET"):
             return await self._send(request, shared)
 
-        async def send_within_the_wait_budget() -> Answer | Exception:
-            await asyncio.sleep(shared.budget.delay(self.pacer.limit))
+        async def paced_send() -> Answer | Exception:
             await self._pace()
             return await self._send(request, shared)
 
-        return await shared.coalesced(request, send_within_the_wait_budget, max_age=self.coalesce_seconds)
+        return await shared.coalesced(
+            request, lambda: shared.within_budget(lambda: self.pacer.limit, paced_send), max_age=self.coalesce_seconds
+        )
 
     async def _send(self, request: Request, shared: SharedConnection) -> Answer | Exception:
         import httpx

@@ -137,8 +137,16 @@ class InboundCursor:
             return
         self.since = max(self.since, created_at)
         self.seen[str(record.get("id"))] = format_time(created_at)
+        # Ids come in created_at order, so those that fell out of the lookback window are at the front:
+        # dropping them there keeps a burst of k messages (k questions asked at once) at O(k), not O(k²)
+        # (a thousand of them blocked a triggerer for seconds). An id that came late waits for its turn to
+        # go; the window test alone already rejects its message.
         floor = self.window_start(lookback)
-        self.seen = {key: stamp for key, stamp in self.seen.items() if (parse_time(stamp) or floor) >= floor}
+        while self.seen:
+            oldest = next(iter(self.seen))
+            if (parse_time(self.seen[oldest]) or floor) >= floor:
+                break
+            del self.seen[oldest]
 
 
 def inbound_matches(record: dict[str, Any], pattern: re.Pattern[str] | None) -> bool:

@@ -7,6 +7,7 @@ HTTP client, and their reads of the same thing one request.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -82,6 +83,23 @@ def test_waits_on_one_conversation_are_answered_by_one_read(kapso_server: KapsoS
     assert len(reads) == 1
 
 
+def test_waits_on_one_conversation_decode_each_answer_once(kapso_server: KapsoServer) -> None:
+    # A thousand waits on one conversation read the same pages: one decoding serves them all, so the
+    # records they get are the very same objects.
+    conversation = kapso_server.simulator.create_conversation(phone_number=PHONE)
+
+    async def main() -> list[dict[str, Any]]:
+        hooks = [KapsoAsyncHook(waiting=True) for _ in range(3)]
+        try:
+            return list(await asyncio.gather(*(hook.get_conversation(conversation["id"]) for hook in hooks)))
+        finally:
+            await asyncio.gather(*(hook.aclose() for hook in hooks))
+
+    first, *others = asyncio.run(main())
+    assert all(other is first for other in others)
+    assert len(kapso_server.simulator.requests) == 1
+
+
 def test_a_hook_that_does_not_wait_always_asks(kapso_server: KapsoServer) -> None:
     conversation = kapso_server.simulator.create_conversation(phone_number=PHONE)
 
@@ -113,6 +131,26 @@ def test_a_read_that_failed_is_not_served_to_later_waits(kapso_server: KapsoServ
     assert len([r for r in kapso_server.simulator.requests if r.method == "GET"]) == 2
 
 
+@pytest.mark.parametrize("fault", ["drop_before_store", "rate_limit", "server_error_before_store"])
+def test_a_failed_read_is_tried_again_not_answered_from_the_shared_answers(
+    kapso_server: KapsoServer, fault: str
+) -> None:
+    # Only successes serve identical reads: the hook's retry of a failed read must reach Kapso.
+    simulator = kapso_server.simulator
+    conversation = simulator.create_conversation(phone_number=PHONE)
+    simulator.add_fault(fault, method="GET", count=1, retry_after=1)
+
+    async def main() -> dict[str, Any]:
+        hook = KapsoAsyncHook(waiting=True)
+        try:
+            return await hook.get_conversation(conversation["id"])
+        finally:
+            await hook.aclose()
+
+    assert asyncio.run(main())["id"] == conversation["id"]
+    assert len(simulator.requests) == 2
+
+
 @pytest.mark.parametrize(("share", "limit", "spacing"), [(0.25, 100, 2.4), (0.25, 600, 0.4), (1.0, 60, 1.0)])
 def test_the_wait_budget_spaces_reads_at_its_share_of_the_limit(
     share: float, limit: int | None, spacing: float
@@ -126,3 +164,49 @@ def test_the_wait_budget_spaces_reads_at_its_share_of_the_limit(
     assert budget.delay(limit) == 0.0
     # Before Kapso told the limit (and against a server that never says), reads are not held.
     assert budget.delay(None) == 0.0
+
+
+@pytest.mark.kapso_simulator(rate_limit=600, latency=0.2)
+def test_waits_starting_together_hold_their_reads_until_kapso_told_the_limit(kapso_server: KapsoServer) -> None:
+    # A triggerer that starts with many waits must not send them all before the first answer says how
+    # many requests the key may make: one read goes alone, the others then take the budget's slots
+    # (0.25 of 600 a minute: one every 0.4 s).
+    simulator = kapso_server.simulator
+    conversations = [simulator.create_conversation(phone_number=f"+1555123{n:04d}") for n in range(5)]
+
+    async def main() -> None:
+        hooks = [KapsoAsyncHook(waiting=True) for _ in conversations]
+        try:
+            await asyncio.gather(
+                *(hook.get_conversation(c["id"]) for hook, c in zip(hooks, conversations, strict=True))
+            )
+        finally:
+            await asyncio.gather(*(hook.aclose() for hook in hooks))
+
+    asyncio.run(main())
+    received = sorted(r.received_at for r in simulator.requests)
+    assert len(received) == len(conversations)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(received)]
+    assert gaps[0] >= 0.2, "the second read left before the first was answered"
+    assert min(gaps[1:]) >= 0.35, f"reads closer than the wait budget's slots: {gaps}"
+
+
+@pytest.mark.kapso_simulator(latency=0.05)
+def test_a_first_read_that_got_no_answer_hands_the_turn_to_the_next(kapso_server: KapsoServer) -> None:
+    # The read that goes first to learn the limit may get no answer at all; the waits behind it must not
+    # hang on it, and the read itself is tried again.
+    simulator = kapso_server.simulator
+    conversations = [simulator.create_conversation(phone_number=f"+1555123{n:04d}") for n in range(3)]
+    simulator.add_fault("drop_before_store", method="GET", count=1)
+
+    async def main() -> list[dict[str, Any]]:
+        hooks = [KapsoAsyncHook(waiting=True) for _ in conversations]
+        try:
+            reads = (hook.get_conversation(c["id"]) for hook, c in zip(hooks, conversations, strict=True))
+            return list(await asyncio.gather(*reads))
+        finally:
+            await asyncio.gather(*(hook.aclose() for hook in hooks))
+
+    answers = asyncio.run(asyncio.wait_for(main(), 60))
+    assert [answer["id"] for answer in answers] == [c["id"] for c in conversations]
+    assert len(simulator.requests) == len(conversations) + 1
