@@ -30,7 +30,6 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "password": "Your Kapso project API key",
         "timeout": str(int(DEFAULT_TIMEOUT_SECONDS)),
         "proxy": "https://proxy.example.com:3128",
-        "api": "current",
         "phone_number_id": "123456789012345",
         "business_account_id": "987654321098765",
         "wait_share": "0.25",
@@ -44,7 +43,9 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
             "current: the WhatsApp Cloud API proxy and the Platform API (https://api.kapso.ai); v1: the Legacy "
             "API (https://app.kapso.ai/api/v1). Left empty: current when the host is api.kapso.ai, else v1."
         ),
-        "schema": {"type": ["string", "null"], "enum": [*API_GENERATIONS, None, ""], "default": "current"},
+        # No default: a pre-selected generation would override the host's own, so a connection to an /api/v1
+        # host saved from the form would fail its test.
+        "schema": {"type": ["string", "null"], "enum": [*API_GENERATIONS, None, ""]},
     },
     "phone_number_id": {
         "label": "Phone number ID",

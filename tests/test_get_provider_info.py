@@ -6,9 +6,12 @@ import sys
 from importlib.metadata import distribution, entry_points
 from typing import Any
 
+import pytest
+
 import kapso_provider
-from kapso_provider.get_provider_info import get_provider_info
+from kapso_provider.get_provider_info import CURRENT_BASE_URL, DEFAULT_BASE_URL, get_provider_info
 from kapso_provider.hooks.kapso import KapsoHook
+from kapso_provider.transport.settings import parse_connection
 
 
 def _airflow(*args: str) -> str:
@@ -142,3 +145,17 @@ def test_airflow_cli_lists_notifier_and_trigger() -> None:
     assert "kapso_provider.notifications.kapso.KapsoNotifier" in notifications.split(), notifications
     triggers = _airflow("providers", "triggers", "--output", "plain")
     assert "kapso_provider.triggers.kapso" in triggers.split(), triggers
+
+
+@pytest.mark.parametrize("host", [DEFAULT_BASE_URL, CURRENT_BASE_URL, "http://127.0.0.1:8765/api/v1"])
+def test_a_form_saved_with_its_defaults_works_for_either_host(host: str) -> None:
+    # The form saves every field's default into extra; a default that picked a generation would contradict
+    # the host's own and make a connection saved from the form fail its test.
+    (connection_type,) = get_provider_info()["connection-types"]
+    defaults = {
+        name: spec["schema"]["default"]
+        for name, spec in connection_type["conn-fields"].items()
+        if "default" in spec["schema"]
+    }
+    settings = parse_connection("form", host=host, password="k", extra=defaults)
+    assert settings.generation == ("current" if host == CURRENT_BASE_URL else "v1")
