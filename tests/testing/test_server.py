@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from kapso_provider.testing import KapsoSimulator
+from kapso_provider.testing._server import Server
 from tests.testing._support import JSON, PHONE, TIMEOUT, raw_exchange
 
 if TYPE_CHECKING:
@@ -143,3 +144,27 @@ def test_a_malformed_body_frame_is_400(sim: KapsoSimulator, request_bytes: bytes
     status, answer = raw_exchange(sim, request_bytes)
     assert status == 400
     assert b"Connection: close" in answer
+
+
+@pytest.mark.parametrize(
+    ("exc", "printed"),
+    [
+        (ConnectionResetError(104, "reset by peer"), False),
+        (BrokenPipeError(32, "broken pipe"), False),
+        (ValueError("a bug"), True),
+    ],
+    ids=["reset", "broken-pipe", "bug"],
+)
+def test_only_a_real_error_of_a_handler_prints_its_traceback(
+    sim: KapsoSimulator, capsys: pytest.CaptureFixture[str], exc: Exception, printed: bool
+) -> None:
+    # Clients hang up on purpose under the dropped-connection faults; a traceback for each hid real ones.
+    server = Server(("127.0.0.1", 0), sim)
+    try:
+        try:
+            raise exc
+        except Exception:
+            server.handle_error(None, ("127.0.0.1", 40000))
+    finally:
+        server.server_close()
+    assert ("Traceback" in capsys.readouterr().err) is printed
