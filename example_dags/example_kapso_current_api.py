@@ -53,12 +53,19 @@ with DAG(
     # [END howto_operator_kapso_upload_media]
 
     # [START howto_operator_kapso_text_preview]
-    KapsoSendMessageOperator(
+    tracking = KapsoSendMessageOperator(
         task_id="text_with_preview",
         content="Track your order: https://example.com/orders/{{ ds_nodash }}",
         preview_url=True,
         biz_opaque_callback_data="order-{{ ds_nodash }}",  # echoed in Kapso's status webhooks
     )
+    follow_up = KapsoSendMessageOperator(
+        task_id="reply_in_thread",
+        content="It ships tomorrow.",
+        # Shown quoted above this message: the wamid of the one it answers.
+        reply_to_message_id="{{ ti.xcom_pull(task_ids='text_with_preview')['whatsapp_message_id'] }}",
+    )
+    tracking >> follow_up
     # [END howto_operator_kapso_text_preview]
 
     # [START howto_operator_kapso_voice_note]

@@ -15,9 +15,11 @@ if TYPE_CHECKING:
 
 
 @pytest.mark.packaging
-def test_make_demo_runs_and_says_where_the_messages_went(tmp_path: Path) -> None:
+# ``make demo`` speaks API v1; ``make demo API=current`` the simulator's copy of Kapso's current API.
+@pytest.mark.parametrize("api", ["v1", "current"])
+def test_make_demo_runs_and_says_where_the_messages_went(tmp_path: Path, api: str) -> None:
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "demo.py"), "--home", str(tmp_path / "home")],
+        [sys.executable, str(REPO_ROOT / "scripts" / "demo.py"), "--home", str(tmp_path / "home"), "--api", api],
         capture_output=True,
         text=True,
         timeout=300,
@@ -27,3 +29,4 @@ def test_make_demo_runs_and_says_where_the_messages_went(tmp_path: Path) -> None
     assert "the XCom record is one of them: True" in result.stdout
     assert "Nothing went to WhatsApp" in result.stdout
     assert "Kapso simulator on 127.0.0.1" in result.stdout
+    assert f"speaking API {api}" in result.stdout

@@ -196,3 +196,5 @@ def test_the_current_apis_kinds(run_dag: Any, simulator: KapsoSimulator, kapso_a
     assert media["media_type"] == "document"
     report = [r for r in simulator.requests if (r.json or {}).get("type") == "document"]
     assert report[0].json["document"]["id"] == media["id"]
+    (reply,) = [r for r in simulator.requests if "context" in (r.json or {})]
+    assert reply.json["context"] == {"message_id": xcom_return_value(dag_run, "text_with_preview")["id"]}

@@ -222,7 +222,12 @@ def poll_answer(
             context.endpoint(name) for name in ("list_conversations", "list_messages", "send_message")
         )
         own = {"id": conversation_id, "phone_number": phone_number}
-        listed: Listed = [(message, own) for message in (yield from collect(context, list_messages(conversation_id)))]
+        # Each listing is taken oldest first (reversed): the current API lists newest first and its times are
+        # whole seconds, so of two taps in one second the one listed later came first. API v1 documents no
+        # order, but its times are finer than a second, so the watch's sort by time decides there alone.
+        listed: Listed = [
+            (message, own) for message in reversed((yield from collect(context, list_messages(conversation_id))))
+        ]
         since = format_time(watch.cursor.window_start(watch.lookback))
         for number in other_numbers:
             conversations = list_conversations(
@@ -231,7 +236,7 @@ def poll_answer(
             for conversation in (yield from collect(context, conversations)):
                 if conversation.get("id") != conversation_id:
                     messages = yield from collect(context, list_messages(conversation["id"]))
-                    listed.extend((message, conversation) for message in messages)
+                    listed.extend((message, conversation) for message in reversed(messages))
         answer = watch.take(listed, context.log)
         if answer is None and watch.reminder_due(reminder_at, time.time()):
             reminder = {"message_type": "text", "content": watch.reminder_text}

@@ -27,6 +27,7 @@ from kapso_provider.sensors.kapso import KapsoInboundMessageSensor, KapsoMessage
 from kapso_provider.triggers.kapso import KapsoMessageStatusTrigger
 from tests._airflow import get_dag, task_states, xcom_return_value
 from tests._modes import IN_BOTH_MODES
+from tests._openapi import assert_current_requests_valid
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -149,6 +150,25 @@ def test_reached_returns_the_record(
 @pytest.mark.parametrize("mode", list(SENSORS))
 def test_failed_fails_at_once_with_whatsapp_error(
     mode: str, run_dag: Any, kapso_server: KapsoServer, status_dag: Any, spy: SensorSpy
+) -> None:
+    _assert_failed_at_once_with_whatsapp_error(mode, run_dag, kapso_server, spy)
+
+
+@pytest.mark.parametrize("kapso_simulator_options", [pytest.param({"strict": True}, id="strict")])
+@pytest.mark.parametrize("mode", list(SENSORS))
+def test_failed_fails_at_once_with_whatsapp_error_on_the_current_api(
+    mode: str, run_dag: Any, kapso_current_server: KapsoServer, status_dag: Any, spy: SensorSpy
+) -> None:
+    """The code and title come from the message's status history, read by its wamid (documented fields only)."""
+    _assert_failed_at_once_with_whatsapp_error(mode, run_dag, kapso_current_server, spy)
+    reads = [r.full_path for r in kapso_current_server.simulator.requests if r.method == "GET"]
+    assert reads
+    assert all(path.startswith("/platform/v1/whatsapp/") for path in reads), reads
+    assert_current_requests_valid(kapso_current_server.simulator.requests)
+
+
+def _assert_failed_at_once_with_whatsapp_error(
+    mode: str, run_dag: Any, kapso_server: KapsoServer, spy: SensorSpy
 ) -> None:
     kapso_server.simulator.status_sequence = ["sent", "failed"]
     kapso_server.simulator.delivery_error_code = ERROR_CODE

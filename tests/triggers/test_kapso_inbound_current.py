@@ -204,6 +204,21 @@ def test_the_sensor_returns_the_messages_since_the_start(simulator: KapsoSimulat
     assert_current_requests_valid(simulator.requests)
 
 
+def test_a_number_that_native_rendering_made_an_int_still_filters(simulator: KapsoSimulator) -> None:
+    """Airflow 2.11's ``render_template_as_native_obj`` turns ``"+15551234567"`` into ``15551234567``."""
+    for phone in (PHONE_A, PHONE_B):
+        simulator.deliver_inbound(simulator.create_conversation(phone)["id"], f"from {phone}")
+    sensor = KapsoInboundMessageSensor(task_id="wait", since=_earlier(60), phone_number=PHONE_A)
+    sensor.phone_number = int(PHONE_A)  # type: ignore[assignment]  # what the render hands over
+    try:
+        found = sensor.poke({})
+    finally:
+        sensor.close_hook()
+    assert isinstance(found.xcom_value, list)
+    assert [payload["text"] for payload in found.xcom_value] == [f"from {PHONE_A}"]
+    assert_current_requests_valid(simulator.requests)
+
+
 def test_api_v1_filters_are_refused_on_the_current_api(simulator: KapsoSimulator) -> None:
     (event,) = collect(_trigger(since=_earlier(60), whatsapp_config_id="cfg", single_event=True), 1)
     assert event["status"] == "error"

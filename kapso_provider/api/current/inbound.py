@@ -33,6 +33,16 @@ def _conversation_of(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _customer_digits(phone_number: object) -> str | None:
+    if phone_number is None:
+        return None
+    if isinstance(phone_number, int) and not isinstance(phone_number, bool):
+        # Airflow 2's native rendering (render_template_as_native_obj) reads "+15551234567" as the number
+        # 15551234567, whose digits are still the whole international number (API v1 sends it as it is).
+        return str(phone_number)
+    return phone_digits(optional_string("phone_number", phone_number))
+
+
 def list_inbound_messages(
     *,
     since: str | datetime,
@@ -57,7 +67,7 @@ def list_inbound_messages(
     if start is not None:
         # Meta's timestamps are whole seconds: a message of since's own second is not older than since.
         start = start.replace(microsecond=0)
-    digits = None if phone_number is None else phone_digits(optional_string("phone_number", phone_number))
+    digits = _customer_digits(phone_number)
     filters = {"direction": "inbound", "phone_number_id": phone_number_id, "phone_number": digits or None}
     listing = cursor_pages(platform_path("whatsapp", "messages"), filters)
 
