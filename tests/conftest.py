@@ -15,6 +15,10 @@ import pytest
 
 if TYPE_CHECKING:
     from kapso_provider.testing.pytest_plugin import KapsoServer
+    from tests._message_strategies import Schemas
+
+# The key-leak fixtures (leak_check, execute_spy), used by the leak tests of several folders.
+pytest_plugins = ["tests._leaks"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="kapso-provider-tests-"))
@@ -43,6 +47,14 @@ os.environ.update(
 for name in list(os.environ):
     if name.startswith("AIRFLOW_CONN_"):
         del os.environ[name]
+
+
+@pytest.fixture(scope="session")
+def schemas() -> Schemas:
+    """The send requests of Kapso's v1 OpenAPI files, for the property tests' bodies."""
+    from tests._message_strategies import Schemas
+
+    return Schemas()
 
 
 @pytest.fixture(scope="session")

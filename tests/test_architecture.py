@@ -139,3 +139,18 @@ def test_no_merge_conflict_markers_were_committed() -> None:
         check=False,
     )
     assert found.stdout == ""
+
+
+def test_test_modules_share_through_helpers_not_each_other() -> None:
+    # A test module imported by another runs its module-level setup twice and ties two areas together:
+    # what tests share lives in an underscore module or a conftest.py.
+    tests_root = Path(__file__).resolve().parent
+    offenders = []
+    for path in sorted(tests_root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name.startswith("tests.") and name.rpartition(".")[2].startswith("test_"):
+                    offenders.append(f"{path.relative_to(tests_root)} imports {name}")
+    assert offenders == []

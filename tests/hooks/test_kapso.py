@@ -20,8 +20,8 @@ from kapso_provider.exceptions import (
 )
 from kapso_provider.get_provider_info import DEFAULT_BASE_URL, DEFAULT_TIMEOUT_SECONDS
 from kapso_provider.hooks.kapso import KapsoConnectionSettings, KapsoHook, RetryPolicy, parse_connection
+from tests._message_cases import OUTSIDE
 from tests._openapi import assert_requests_valid, conversation_filters_file
-from tests.test_models import OUTSIDE
 
 if TYPE_CHECKING:
     from kapso_provider.testing.pytest_plugin import KapsoServer

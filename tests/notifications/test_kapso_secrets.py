@@ -16,18 +16,17 @@ from typing import TYPE_CHECKING
 
 from kapso_provider.notifications.kapso import KapsoNotifier
 from tests._airflow import run_dag_file_dag, task_states
-from tests.notifications._spy import awaited
-from tests.test_secrets import (
+from tests._leaks import (
     Documents,
     LeakCheck,
-    _airflow_major,
-    _forget_captured_logs,
-    _log_files,
-    _mask_secret_line,
-    _metadata_db_hits,
-    _scan,
+    airflow_major,
+    forget_captured_logs,
+    log_files,
+    mask_secret_line,
+    metadata_db_hits,
+    scan,
 )
-from tests.test_secrets import leak_check as leak_check  # the suite's fixture, found by pytest under this name
+from tests.notifications._spy import awaited
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -72,11 +71,11 @@ def test_api_key_appears_nowhere(
             "stdout": [out],
             "stderr": [err],
             "caplog": [caplog.text],
-            **{f"log file {path}": [text] for path, text in _log_files().items()},
+            **{f"log file {path}": [text] for path, text in log_files().items()},
             "exception": exceptions,
         }
     )
-    _forget_captured_logs(request, caplog)
+    forget_captured_logs(request, caplog)
     logs = documents.logs()
 
     assert str(dag_run.state) == "failed", f"{dag_run.state}: {task_states(dag_run)}"
@@ -95,8 +94,8 @@ def test_api_key_appears_nowhere(
     hook_debug_lines = [line for line in logs.splitlines() if "KapsoAsyncHook" in line or "KapsoHook" in line]
     assert hook_debug_lines, "no line of the hooks was captured"
 
-    leaks, exempted = _scan(leak_check, documents, _mask_secret_line(leak_check.api_key))
-    leaks += _metadata_db_hits(leak_check, airflow_db)
+    leaks, exempted = scan(leak_check, documents, mask_secret_line(leak_check.api_key))
+    leaks += metadata_db_hits(leak_check, airflow_db)
     assert not leaks, "the API key leaked:\n" + "\n".join(leaks)
-    if _airflow_major() < 3:
+    if airflow_major() < 3:
         assert not exempted, "Airflow 2 has no MaskSecret request, yet lines were exempted:\n" + "\n".join(exempted)

@@ -21,7 +21,7 @@ from kapso_provider.exceptions import KapsoAPIError, KapsoInvalidMessageError
 from kapso_provider.models import parse_message
 from kapso_provider.operators.kapso import MESSAGE_FIELDS, RECIPIENT_FIELDS, KapsoSendMessageOperator
 from kapso_provider.recipients import check_recipient
-from tests.test_models_properties import (
+from tests._message_strategies import (
     JSON_VALUES,
     MESSAGES,
     NEAR_VALID_BY_TYPE,
@@ -105,11 +105,6 @@ SENT_BY_KIND: dict[str, st.SearchStrategy[Any]] = {**NEAR_VALID_BY_TYPE, "any": 
 
 
 # --- Fixtures -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def schemas() -> Schemas:
-    return Schemas()
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from kapso_provider.hooks.kapso import KapsoAsyncHook, KapsoHook, RetryPolicy
 from kapso_provider.utils.message_status import failure_details
 from kapso_provider.utils.replies import reply_option_id
 from tests._openapi import assert_current_requests_valid
-from tests.api.current.test_bodies import CASES
+from tests.api.current._cases import CASES
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
