@@ -118,7 +118,9 @@ def test_config_health(kapso_server):
     assert type(raised.value).__name__ == "AirflowException"
 
 
-def test_customer_by_external_id(kapso_server):
+@pytest.mark.parametrize("server", ["kapso_server", "kapso_current_server"])
+def test_customer_by_external_id(request, server):
+    kapso_server = request.getfixturevalue(server)  # the same lines on API v1 and on the current API
     for _ in range(2):  # the second time finds the customer the first one created
         # [START howto_hook_kapso_customer]
         hook = KapsoHook()
@@ -128,6 +130,7 @@ def test_customer_by_external_id(kapso_server):
         # [END howto_hook_kapso_customer]
     assert customer["external_customer_id"] == "CUS-12345"
     assert len(kapso_server.simulator.platform.customers()) == 1
+    assert {sent.api for sent in kapso_server.simulator.requests} == {"v1" if server == "kapso_server" else "platform"}
 
 
 def test_async_hook(kapso_server):

@@ -71,9 +71,10 @@ CURRENT = Generation(
         for name in (
             "messages",
             "media",
-            # conversations, contacts, templates, broadcasts, webhooks, phone numbers, agent runs (issue 18)
+            # conversations, contacts, customers, templates, broadcasts, webhooks, phone numbers, agent runs
             "conversations",
             "contacts",
+            "customers",
             "templates",
             "template_publishing",
             "broadcasts",

@@ -81,7 +81,7 @@ class KapsoEndpoints:
     get_marketing_preference = operation(current_contacts.get_marketing_preference)
     list_marketing_preferences = listing(current_contacts.list_marketing_preferences)
 
-    # -- WhatsApp configs, customers, projects --
+    # -- WhatsApp configs and projects (API v1 only), customers (both: api/current/customers.py) --
 
     create_customer = operation(platform.create_customer)
     delete_customer = operation(platform.delete_customer)

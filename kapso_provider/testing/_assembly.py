@@ -17,6 +17,7 @@ from kapso_provider.testing._current.meta_accounts import MetaAccountsGroup
 from kapso_provider.testing._current.meta_messages import MetaMessagesGroup
 from kapso_provider.testing._current.platform_broadcasts import PlatformBroadcastsGroup
 from kapso_provider.testing._current.platform_contacts import PlatformContactsGroup
+from kapso_provider.testing._current.platform_customers import PlatformCustomersGroup
 from kapso_provider.testing._current.platform_messages import PlatformMessagesGroup
 from kapso_provider.testing._current.platform_numbers import HealthLimiter, PlatformNumbersGroup
 from kapso_provider.testing._current.platform_webhooks import PlatformWebhooksGroup
@@ -112,6 +113,7 @@ def assemble(store: Store, replies: ReplyScheduler, base_url: Callable[[], str])
     platform: list[ResourceGroup] = [
         PlatformMessagesGroup(store, assignments, replies),
         PlatformContactsGroup(contacts, policy),
+        PlatformCustomersGroup(platform_v1),
         PlatformBroadcastsGroup(broadcasts),
         webhooks,
         numbers,

@@ -210,6 +210,7 @@ def current_tour(sim: KapsoSimulator) -> Tour:
     _proxy(meta, sim)
     _platform_messages(platform, sim)
     _platform_contacts(platform, sim)
+    _platform_customers(platform)
     _platform_broadcasts(platform, sim)
     _platform_webhooks(platform, sim)
     _platform_numbers(platform, sim)
@@ -291,6 +292,16 @@ def _platform_contacts(call: Tour, sim: KapsoSimulator) -> None:
     call("GET", preferences, path + "/marketing_preferences")
     call("GET", preferences + "/{phone_number_id}", f"{path}/marketing_preferences/{sim.default_phone_number_id}")
     call("DELETE", "/whatsapp/contacts/{identifier}", path)
+
+
+def _platform_customers(call: Tour) -> None:
+    # Made without an external id, which the current file lets be null.
+    customer = call("POST", "/customers", "/customers", {"customer": {"name": "Acme"}})["data"]
+    path = f"/customers/{customer['id']}"
+    call("GET", "/customers", "/customers", name_contains="Ac")
+    call("GET", "/customers/{customer_id}", path)
+    call("PATCH", "/customers/{customer_id}", path, {"customer": {"external_customer_id": "A-1"}})
+    call("DELETE", "/customers/{customer_id}", path)
 
 
 def _platform_broadcasts(call: Tour, sim: KapsoSimulator) -> None:

@@ -1,5 +1,5 @@
-"""The Platform API over real HTTP: conversations and assignments, contacts, broadcasts, webhooks, phone
-numbers and their health, media ingest, Kapso agent runs."""
+"""The Platform API over real HTTP: conversations and assignments, contacts, customers, broadcasts, webhooks,
+phone numbers and their health, media ingest, Kapso agent runs."""
 
 from __future__ import annotations
 
@@ -121,6 +121,75 @@ def test_contact_list_filters_and_pagination(sim: KapsoSimulator, http: requests
     too_deep = call(sim, http, "GET", "/whatsapp/contacts", page="51")
     assert too_deep.status_code == 400
     assert answer_errors(PLATFORM, too_deep) == []
+
+
+# -- customers ------------------------------------------------------------------------------------------------
+
+
+def test_customers_crud_in_one_store_with_v1(sim: KapsoSimulator, http: requests.Session) -> None:
+    # The current file requires only the name; external_customer_id may be null.
+    made = call(sim, http, "POST", "/customers", {"customer": {"name": "Acme", "external_customer_id": None}})
+    assert made.status_code == 201
+    assert answer_errors(PLATFORM, made) == []
+    customer = made.json()["data"]
+    assert (customer["name"], customer["external_customer_id"]) == ("Acme", None)
+    path = f"/customers/{customer['id']}"
+    assert call(sim, http, "GET", path).json()["data"] == customer
+    changed = call(sim, http, "PATCH", path, {"customer": {"external_customer_id": "C-1"}})
+    assert answer_errors(PLATFORM, changed) == []
+    assert changed.json()["data"]["external_customer_id"] == "C-1"
+    # v1 shows the same customer; a v1 customer shows here.
+    v1 = http.get(f"{sim.base_url}{path}", timeout=TIMEOUT).json()["data"]
+    assert v1 == changed.json()["data"]
+    seeded = sim.platform.add_customer("Initech", "C-2")
+    assert call(sim, http, "GET", f"/customers/{seeded['id']}").json()["data"] == seeded
+    deleted = call(sim, http, "DELETE", path)
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    missing = call(sim, http, "GET", path)
+    assert missing.status_code == 404
+    assert answer_errors(PLATFORM, missing) == []
+    assert sim.platform.customers() == [seeded]
+
+
+def test_v1_leaves_out_an_external_id_its_file_types_a_string(sim: KapsoSimulator, http: requests.Session) -> None:
+    made = call(sim, http, "POST", "/customers", {"customer": {"name": "Acme"}}).json()["data"]
+    assert made["external_customer_id"] is None
+    v1 = http.get(f"{sim.base_url}/customers/{made['id']}", timeout=TIMEOUT).json()["data"]
+    assert "external_customer_id" not in v1
+
+
+def test_customer_list_is_most_recent_first_with_filters(sim: KapsoSimulator, http: requests.Session) -> None:
+    for index, name in enumerate(("Acme", "Globex", "Initech")):
+        sim.platform.add_customer(name, f"C-{index}")
+    listed = call(sim, http, "GET", "/customers", per_page="2")
+    assert answer_errors(PLATFORM, listed) == []
+    assert [item["name"] for item in listed.json()["data"]] == ["Initech", "Globex"]
+    assert listed.json()["meta"] == {"page": 1, "per_page": 2, "total_pages": 2, "total_count": 3}
+    by_name = call(sim, http, "GET", "/customers", name_contains="GLO").json()["data"]
+    assert [item["name"] for item in by_name] == ["Globex"]
+    by_id = call(sim, http, "GET", "/customers", external_customer_id="C-0").json()["data"]
+    assert [item["name"] for item in by_id] == ["Acme"]
+    future = call(sim, http, "GET", "/customers", created_after="2999-01-01T00:00:00Z").json()["data"]
+    assert future == []
+    assert len(call(sim, http, "GET", "/customers", created_before="2999-01-01T00:00:00Z").json()["data"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        ({}, "customer: is required"),
+        ({"customer": {"external_customer_id": "C-1"}}, "customer.name: is required"),
+        ({"customer": {"name": None}}, "customer.name: must be a string"),
+        ({"customer": {"name": " "}}, "customer.name: can't be blank"),
+        ({"customer": {"name": "Acme", "external_customer_id": 1}}, "customer.external_customer_id: must be a string"),
+    ],
+)
+def test_customer_create_refusals(sim: KapsoSimulator, http: requests.Session, body: Any, text: str) -> None:
+    refused = call(sim, http, "POST", "/customers", body)
+    assert refused.status_code == 422
+    assert text in refused.text
+    assert answer_errors(PLATFORM, refused) == []
+    assert sim.platform.customers() == []
 
 
 def test_marketing_preferences(sim: KapsoSimulator, http: requests.Session) -> None:

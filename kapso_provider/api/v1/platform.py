@@ -112,6 +112,35 @@ def get_phone_number_health(
 # -- customers --
 
 
+def new_customer(*, name: object, external_customer_id: object) -> dict[str, Any]:
+    """The ``customer`` object of a create, on both generations: both fields, non-empty text.
+
+    :raises KapsoArgumentError: naming the field, before any request.
+    """
+    return {
+        "name": require_text("name", name),
+        "external_customer_id": require_text("external_customer_id", external_customer_id),
+    }
+
+
+def customer_changes(*, name: object, external_customer_id: object) -> dict[str, Any]:
+    """The ``customer`` object of an update, on both generations: the given fields only.
+
+    :raises KapsoArgumentError: nothing to change, or a field of the wrong type, before any request.
+    """
+    changes = {
+        key: value
+        for key, value in (
+            ("name", optional_string("name", name)),
+            ("external_customer_id", optional_string("external_customer_id", external_customer_id)),
+        )
+        if value is not None
+    }
+    if not changes:
+        raise KapsoArgumentError("update_customer: give at least one of name, external_customer_id")
+    return changes
+
+
 def list_customers(
     *,
     name_contains: str | None = None,
@@ -152,10 +181,7 @@ def create_customer(*, name: str, external_customer_id: str) -> Call[dict[str, A
     :param external_customer_id: your own id for the customer.
     :returns: the customer record.
     """
-    customer = {
-        "name": require_text("name", name),
-        "external_customer_id": require_text("external_customer_id", external_customer_id),
-    }
+    customer = new_customer(name=name, external_customer_id=external_customer_id)
     return Call(Request("POST", "/customers", json={"customer": customer}), data_object)
 
 
@@ -175,16 +201,7 @@ def update_customer(
     :returns: the updated customer record.
     :raises KapsoArgumentError: nothing to change, or a field of the wrong type.
     """
-    changes = {
-        key: value
-        for key, value in (
-            ("name", optional_string("name", name)),
-            ("external_customer_id", optional_string("external_customer_id", external_customer_id)),
-        )
-        if value is not None
-    }
-    if not changes:
-        raise KapsoArgumentError("update_customer: give at least one of name, external_customer_id")
+    changes = customer_changes(name=name, external_customer_id=external_customer_id)
     request = Request("PATCH", _customer_path(customer_id), json={"customer": changes}, retry_ambiguous=True)
     return Call(request, data_object)
 

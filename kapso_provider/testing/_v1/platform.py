@@ -12,44 +12,55 @@ from typing import TYPE_CHECKING, Any
 
 from kapso_provider.testing._errors import NotFoundError, ValidationError
 from kapso_provider.testing._http import Response, first, json_response, paginate, parse_time
-from kapso_provider.testing._routing import ResourceGroup, route
+from kapso_provider.testing._routing import ResourceGroup, object_field, route
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from datetime import datetime
 
     from kapso_provider.testing._routing import Route
     from kapso_provider.testing._store import Store
     from kapso_provider.testing._v1.configs import ConfigsGroup
 
 
-def _customer_body(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ValidationError("body", "must be a JSON object")
-    customer = body.get("customer")
-    if customer is None:
-        raise ValidationError("customer", "is required")
-    if not isinstance(customer, dict):
-        raise ValidationError("customer", "must be an object")
-    return customer
+def customer_fields(body: Any, *, required: tuple[str, ...], nullable: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields of a request's ``customer`` object that it gives, checked as Kapso checks them.
+
+    :param body: the request's JSON body.
+    :param required: the fields it must give.
+    :param nullable: the fields that may be ``null`` (the current API's ``external_customer_id``).
+    :raises ValidationError: 422, naming the field.
+    """
+    customer = object_field(body, "customer")
+    fields: dict[str, Any] = {}
+    for name in ("name", "external_customer_id"):
+        if name not in customer or (customer[name] is None and name in nullable):
+            if name in required:
+                raise ValidationError(f"customer.{name}", "is required")
+            if name in customer:
+                fields[name] = None
+            continue
+        value = customer[name]
+        if not isinstance(value, str):
+            raise ValidationError(f"customer.{name}", "must be a string")
+        if not value.strip():
+            raise ValidationError(f"customer.{name}", "can't be blank")
+        fields[name] = value
+    return fields
 
 
-def _text(customer: dict[str, Any], name: str) -> str | None:
-    """A customer field's value when given (a non-blank string), ``None`` when absent."""
-    if name not in customer:
-        return None
-    value = customer[name]
-    if not isinstance(value, str):
-        raise ValidationError(f"customer.{name}", "must be a string")
-    if not value.strip():
-        raise ValidationError(f"customer.{name}", "can't be blank")
-    return value
+def query_moment(query: Mapping[str, str], name: str) -> datetime | None:
+    """A date-time filter of the query, or ``None`` when not given.
+
+    :raises ValidationError: a value that is no ISO 8601 date-time with a zone, naming the parameter.
+    """
+    value = query.get(name)
+    return parse_time(value, name) if value else None
 
 
-def _required_text(customer: dict[str, Any], name: str) -> str:
-    value = _text(customer, name)
-    if value is None:
-        raise ValidationError(f"customer.{name}", "is required")
-    return value
+def _v1_view(record: dict[str, Any]) -> dict[str, Any]:
+    # API v1's file types external_customer_id a string: a customer made without one (current API) leaves it out.
+    return {key: value for key, value in record.items() if value is not None}
 
 
 class PlatformGroup(ResourceGroup):
@@ -119,6 +130,65 @@ class PlatformGroup(ResourceGroup):
         """Forget customers; the project stays."""
         self._customers.clear()
 
+    # -- customers, as both generations' routes change them (each takes the lock) -------------------------
+
+    def create_customer(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a customer from checked fields (:func:`customer_fields`); returns a copy of its record."""
+        with self.lock:
+            return self._create_customer(fields["name"], fields.get("external_customer_id"), None)
+
+    def customer(self, customer_id: str) -> dict[str, Any]:
+        """A copy of one customer's record.
+
+        :raises NotFoundError: no such customer.
+        """
+        with self.lock:
+            return copy.deepcopy(self._customer(customer_id))
+
+    def update_customer(self, customer_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply checked changes (:func:`customer_fields`) to a customer; returns a copy of its record."""
+        with self.lock:
+            record = self._customer(customer_id)
+            record.update(changes)
+            record["updated_at"] = self.store.now()
+            return copy.deepcopy(record)
+
+    def delete_customer(self, customer_id: str) -> None:
+        """Delete a customer alone: configs that name it keep their ``customer_id``."""
+        with self.lock:
+            self._customer(customer_id)
+            del self._customers[customer_id]
+
+    def select_customers(
+        self,
+        *,
+        name_contains: str | None,
+        external_customer_id: str | None,
+        created_after: datetime | None,
+        created_before: datetime | None,
+    ) -> list[dict[str, Any]]:
+        """Copies of the customers matching every filter given (``None``: not filtered), in creation order.
+
+        :param name_contains: part of the name, any case.
+        :param external_customer_id: the exact external id.
+        :param created_after: created at or after it.
+        :param created_before: created at or before it.
+        """
+        with self.lock:
+            selected = []
+            for record in self._customers.values():
+                created = parse_time(record["created_at"], "created_at")
+                if name_contains is not None and name_contains.lower() not in record["name"].lower():
+                    continue
+                if external_customer_id is not None and record["external_customer_id"] != external_customer_id:
+                    continue
+                if (created_after is not None and created < created_after) or (
+                    created_before is not None and created > created_before
+                ):
+                    continue
+                selected.append(copy.deepcopy(record))
+            return selected
+
     # -- routes -----------------------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
@@ -135,16 +205,17 @@ class PlatformGroup(ResourceGroup):
 
     # -- helpers (callers hold the lock) ----------------------------------------------------------------
 
-    def _create_customer(self, name: str, external_customer_id: str, customer_id: str | None) -> dict[str, Any]:
+    def _create_customer(self, name: str, external_customer_id: str | None, customer_id: str | None) -> dict[str, Any]:
         stamp = self.store.now()
-        record = {
-            "id": customer_id or str(uuid.uuid4()),
+        new_id = customer_id or str(uuid.uuid4())
+        record: dict[str, Any] = {
+            "id": new_id,
             "name": name,
             "external_customer_id": external_customer_id,
             "created_at": stamp,
             "updated_at": stamp,
         }
-        self._customers[record["id"]] = record
+        self._customers[new_id] = record
         return copy.deepcopy(record)
 
     def _customer(self, customer_id: str) -> dict[str, Any]:
@@ -156,57 +227,31 @@ class PlatformGroup(ResourceGroup):
     # -- handlers ---------------------------------------------------------------------------------------
 
     def _list_customers(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
-        name = first(query, "q[name_cont]")
-        external = first(query, "q[external_customer_id_eq]")
         # openapi.yaml documents the created_at bounds (openapi-platform.yaml does not): answer them too.
-        bounds = {
-            key: parse_time(value, key)
-            for key in ("q[created_at_gteq]", "q[created_at_lteq]")
-            if (value := query.get(key))
-        }
-        with self.lock:
-            selected = []
-            for record in self._customers.values():
-                created = parse_time(record["created_at"], "created_at")
-                if name is not None and name.lower() not in record["name"].lower():
-                    continue
-                if external is not None and record["external_customer_id"] != external:
-                    continue
-                if "q[created_at_gteq]" in bounds and created < bounds["q[created_at_gteq]"]:
-                    continue
-                if "q[created_at_lteq]" in bounds and created > bounds["q[created_at_lteq]"]:
-                    continue
-                selected.append(copy.deepcopy(record))
-        return paginate(selected, query)
+        selected = self.select_customers(
+            name_contains=first(query, "q[name_cont]"),
+            external_customer_id=first(query, "q[external_customer_id_eq]"),
+            created_after=query_moment(query, "q[created_at_gteq]"),
+            created_before=query_moment(query, "q[created_at_lteq]"),
+        )
+        return paginate([_v1_view(record) for record in selected], query)
 
     def _create_customer_answer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
-        fields = _customer_body(body)
-        name = _required_text(fields, "name")
         # openapi.yaml, the one file with POST /customers at the right path, requires both fields.
-        external = _required_text(fields, "external_customer_id")
-        with self.lock:
-            return json_response(201, {"data": self._create_customer(name, external, None)})
+        fields = customer_fields(body, required=("name", "external_customer_id"))
+        return json_response(201, {"data": _v1_view(self.create_customer(fields))})
 
     def _get_customer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
-        with self.lock:
-            return json_response(200, {"data": copy.deepcopy(self._customer(params["id"]))})
+        return json_response(200, {"data": _v1_view(self.customer(params["id"]))})
 
     def _update_customer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
         with self.lock:
-            record = self._customer(params["id"])
-            fields = _customer_body(body)
-            changes = {
-                key: value for key in ("name", "external_customer_id") if (value := _text(fields, key)) is not None
-            }
-            record.update(changes)
-            record["updated_at"] = self.store.now()
-            return json_response(200, {"data": copy.deepcopy(record)})
+            self._customer(params["id"])
+            record = self.update_customer(params["id"], customer_fields(body, required=()))
+        return json_response(200, {"data": _v1_view(record)})
 
     def _delete_customer(self, params: Mapping[str, str], query: Mapping[str, str], body: Any) -> Response:
-        with self.lock:
-            customer_id = params["id"]
-            self._customer(customer_id)
-            del self._customers[customer_id]
+        self.delete_customer(params["id"])
         # 204 No Content, as both files document: no body at all.
         return Response(204, b"")
 
