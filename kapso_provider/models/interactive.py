@@ -62,7 +62,7 @@ class _CurrentInteractive(KapsoMessage):
 class CtaUrlMessage(_CurrentInteractive):
     """A message with one button that opens a web page.
 
-    :param button_text: the button's label, 1 to :data:`CTA_DISPLAY_TEXT_MAX_CHARS` characters.
+    :param button_text: the button's label, 1 to ``CTA_DISPLAY_TEXT_MAX_CHARS`` characters.
     :param button_url: the http(s) URL the button opens.
     :param header_text: up to :data:`HEADER_TEXT_MAX_CHARS` characters.
     :param footer_text: up to :data:`FOOTER_TEXT_MAX_CHARS` characters.
@@ -82,7 +82,7 @@ class FlowMessage(_CurrentInteractive):
 
     :param flow_id: the Flow's WhatsApp id; or else
     :param flow_name: the Flow's name (exactly one of the two).
-    :param flow_cta: the button's label, 1 to :data:`FLOW_CTA_MAX_CHARS` characters.
+    :param flow_cta: the button's label, 1 to ``FLOW_CTA_MAX_CHARS`` characters.
     :param flow_token: a token of yours, sent back with the customer's answers.
     :param flow_action: ``navigate`` (WhatsApp's default) or ``data_exchange``.
     :param flow_screen: the first screen to show (with ``navigate``).
@@ -152,7 +152,7 @@ def _check_product_ids(ids: tuple[str, ...]) -> Problems:
 class ProductSection(Model):
     """A titled group of products of a product list.
 
-    :param title: 1 to :data:`PRODUCT_SECTION_TITLE_MAX_CHARS` characters.
+    :param title: 1 to ``PRODUCT_SECTION_TITLE_MAX_CHARS`` characters.
     :param product_retailer_ids: the products' ids in the catalog, at least one.
     """
 
@@ -178,11 +178,11 @@ def _check_product_sections(sections: tuple[ProductSection, ...]) -> Problems:
 
 
 class ProductListMessage(_CurrentInteractive):
-    """Up to :data:`PRODUCT_ITEMS_MAX` products of your catalog, in sections.
+    """Up to ``PRODUCT_ITEMS_MAX`` products of your catalog, in sections.
 
     :param header_text: the list's title, 1 to :data:`HEADER_TEXT_MAX_CHARS` characters (required).
     :param catalog_id: the catalog's id.
-    :param sections: :data:`PRODUCT_SECTIONS_MIN` to :data:`PRODUCT_SECTIONS_MAX` sections; products unique.
+    :param sections: ``PRODUCT_SECTIONS_MIN`` to ``PRODUCT_SECTIONS_MAX`` sections; products unique.
     :param footer_text: up to :data:`FOOTER_TEXT_MAX_CHARS` characters.
     """
 

@@ -177,7 +177,7 @@ def reply_option_id(message: Mapping[str, Any]) -> str | None:
     API v1's files describe it as ``message_type_data.reply_option_id`` ("For replies, the ID of the
     selected option", ``InteractiveMessageData``). WhatsApp's own shape nests it as
     ``button_reply.id``/``list_reply.id``, which is where the current API's records carry it
-    (:func:`kapso_provider.api.current.records.message_record`); both are read.
+    (``kapso_provider.api.current.records.message_record``); both are read.
     """
     data = message.get("message_type_data")
     if not isinstance(data, dict):
