@@ -32,8 +32,11 @@ from kapso_provider.validation import seconds
 if TYPE_CHECKING:
     import re
     from collections.abc import Sequence
+    from typing import Unpack
 
     from airflow.providers.common.compat.sdk import Context
+
+    from kapso_provider.sensors._base import BaseSensorArguments
 
 __all__ = ["KapsoInboundMessageSensor"]
 
@@ -63,7 +66,8 @@ class KapsoInboundMessageSensor(KapsoHookMixin, BaseSensorOperator):
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     :param poll_interval: while deferred, seconds between two reads (default: ``poke_interval``).
     :param lookback: while deferred, seconds behind the trigger's cursor re-read for late-visible messages.
-    :param kwargs: the usual sensor arguments: ``mode``, ``poke_interval``, ``timeout``, ``soft_fail`` ...
+    :param kwargs: Airflow's sensor and operator arguments (``mode``, ``poke_interval``, ``timeout``,
+        ``soft_fail``, ``retries`` ...), typed in ``BaseSensorArguments`` of ``kapso_provider.sensors._base``.
     """
 
     template_fields: Sequence[str] = (
@@ -88,7 +92,7 @@ class KapsoInboundMessageSensor(KapsoHookMixin, BaseSensorOperator):
         poll_interval: float | None = None,
         lookback: float = 5.0,
         phone_number_id: str | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[BaseSensorArguments],
     ) -> None:
         from kapso_provider.transport.settings import refuse_credentials
 

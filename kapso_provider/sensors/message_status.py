@@ -36,8 +36,11 @@ from kapso_provider.validation import require_text, seconds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Unpack
 
     from airflow.providers.common.compat.sdk import Context
+
+    from kapso_provider.sensors._base import BaseSensorArguments
 
 __all__ = ["KapsoMessageStatusSensor"]
 
@@ -77,7 +80,8 @@ class KapsoMessageStatusSensor(KapsoHookMixin, BaseSensorOperator):
     :param kapso_conn_id: the ``kapso`` connection id. (templated)
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     :param poll_interval: while deferred, seconds between two reads (default: ``poke_interval``).
-    :param kwargs: the usual sensor arguments: ``mode``, ``poke_interval``, ``timeout``, ``soft_fail`` ...
+    :param kwargs: Airflow's sensor and operator arguments (``mode``, ``poke_interval``, ``timeout``,
+        ``soft_fail``, ``retries`` ...), typed in ``BaseSensorArguments`` of ``kapso_provider.sensors._base``.
     """
 
     template_fields: Sequence[str] = ("kapso_conn_id", "message", "message_id", "conversation_id")
@@ -94,7 +98,7 @@ class KapsoMessageStatusSensor(KapsoHookMixin, BaseSensorOperator):
         kapso_conn_id: str = "kapso_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[BaseSensorArguments],
     ) -> None:
         from kapso_provider.transport.settings import refuse_credentials
 
