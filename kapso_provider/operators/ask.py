@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Required
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, conf
 
@@ -30,13 +30,14 @@ except ImportError:
 
 from kapso_provider.arguments import is_static, plain_json
 from kapso_provider.exceptions import KapsoArgumentError
-from kapso_provider.operators._base import KapsoBaseOperator
+from kapso_provider.operators._base import KapsoBaseOperator, KapsoOperatorArguments
 from kapso_provider.utils.replies import ReplySpec, fill_confirmation, option_ids, question_key, seconds_from
 from kapso_provider.utils.waiting import deferral_timeout
 from kapso_provider.validation import phone_number_problem, seconds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Unpack
 
     from airflow.providers.common.compat.sdk import Context
 
@@ -44,13 +45,40 @@ if TYPE_CHECKING:
     from kapso_provider.services.ask import Option, Question
     from kapso_provider.triggers.kapso import KapsoReplyTrigger
 
-__all__ = ["KapsoApprovalOperator", "KapsoAskOperator", "KapsoBranchOnReplyOperator"]
+__all__ = ["AskArguments", "KapsoApprovalOperator", "KapsoAskOperator", "KapsoBranchOnReplyOperator"]
 
 _RECIPIENT_FIELDS = ("conversation_id", "phone_number", "whatsapp_config_id", "customer_id")
 
 
 def _optional_seconds(name: str, value: float | timedelta | None) -> float | None:
     return None if value is None else seconds(name, value)
+
+
+class AskArguments(KapsoOperatorArguments, total=False):
+    """What every ask operator takes besides its options: Airflow's arguments, the connection, the question.
+
+    See :class:`KapsoAskOperator` for what each means.
+    """
+
+    question: Required[str]
+    conversation_id: str | None
+    phone_number: str | None
+    whatsapp_config_id: str | None
+    customer_id: str | None
+    interactive_type: str | None
+    header_text: str | None
+    footer_text: str | None
+    list_button_text: str
+    accept_text: bool
+    allowed_numbers: Sequence[str] | str | None
+    timeout: float | timedelta | None
+    default_option: str | None
+    reminder_after: float | timedelta | None
+    reminder_text: str | None
+    confirmation_text: str | None
+    deferrable: bool
+    poke_interval: float
+    lookback: float
 
 
 class _KapsoAskBase(KapsoBaseOperator):
@@ -126,7 +154,7 @@ class _KapsoAskBase(KapsoBaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 30.0,
         lookback: float = 5.0,
-        **kwargs: Any,
+        **kwargs: Unpack[KapsoOperatorArguments],
     ) -> None:
         super().__init__(**kwargs)
         self.question = question
@@ -473,7 +501,7 @@ class KapsoAskOperator(_KapsoAskBase):
 
     template_fields: Sequence[str] = (*_KapsoAskBase.template_fields, "options")
 
-    def __init__(self, *, options: Sequence[Any] | Mapping[str, str] | str, **kwargs: Any) -> None:
+    def __init__(self, *, options: Sequence[Any] | Mapping[str, str] | str, **kwargs: Unpack[AskArguments]) -> None:
         super().__init__(**kwargs)
         self.options = options
         self._check_static_arguments()
@@ -503,7 +531,9 @@ class KapsoApprovalOperator(_KapsoAskBase, SkipMixin):
     APPROVE = "approve"
     REJECT = "reject"
 
-    def __init__(self, *, approve_label: str = "Approve", reject_label: str = "Reject", **kwargs: Any) -> None:
+    def __init__(
+        self, *, approve_label: str = "Approve", reject_label: str = "Reject", **kwargs: Unpack[AskArguments]
+    ) -> None:
         super().__init__(**kwargs)
         self.approve_label = approve_label
         self.reject_label = reject_label
@@ -538,7 +568,9 @@ class KapsoBranchOnReplyOperator(_KapsoAskBase, BranchMixIn):
     template_fields: Sequence[str] = (*_KapsoAskBase.template_fields, "branches")
     inherits_from_skipmixin = True
 
-    def __init__(self, *, branches: Mapping[str, str] | Sequence[Mapping[str, str]] | str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, branches: Mapping[str, str] | Sequence[Mapping[str, str]] | str, **kwargs: Unpack[AskArguments]
+    ) -> None:
         super().__init__(**kwargs)
         self.branches = branches
         self._check_static_arguments()

@@ -11,7 +11,8 @@ import pytest
 from kapso_provider.arguments import MESSAGE_FIELDS, RECIPIENT_FIELDS
 from kapso_provider.exceptions import KapsoConfigurationError
 from kapso_provider.notifications.kapso import KapsoNotifier
-from kapso_provider.operators._base import BaseOperatorArguments
+from kapso_provider.operators._base import BaseOperatorArguments, KapsoOperatorArguments
+from kapso_provider.operators.ask import AskArguments, _KapsoAskBase
 from kapso_provider.operators.kapso import (
     KapsoAskOperator,
     KapsoAssignConversationOperator,
@@ -23,6 +24,7 @@ from kapso_provider.operators.kapso import (
     KapsoSendMessageOperator,
     KapsoSyncTemplatesOperator,
 )
+from tests._typed import keyword_parameters, typed_arguments
 
 PHONE = "+15551234567"
 UUID = "8d0f5f59-9d53-4b8e-9b1c-3f0c7a1e2b44"
@@ -57,6 +59,11 @@ def test_every_airflow_operator_argument_is_typed() -> None:
     parameters = inspect.signature(_base_operator().__init__).parameters
     arguments = {name for name, p in parameters.items() if name != "self" and p.kind is p.KEYWORD_ONLY}
     assert arguments <= set(BaseOperatorArguments.__annotations__)
+
+
+def test_the_typed_ask_arguments_are_the_ask_base_s() -> None:
+    """What a type checker reads for the three ask operators is what their shared base takes, name and type."""
+    assert typed_arguments(AskArguments, besides=KapsoOperatorArguments) == keyword_parameters(_KapsoAskBase.__init__)
 
 
 @pytest.mark.parametrize("constructor", sorted(CONSTRUCTORS))
