@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from kapso_provider.exceptions import KapsoArgumentError, KapsoRateLimitError
 from kapso_provider.triggers.base import KapsoPollingTrigger, Poll, State
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     from kapso_provider.hooks.kapso import KapsoAsyncHook
 
-__all__ = ["KapsoAgentExecutionTrigger", "KapsoAgentRunTrigger", "KapsoFlowExecutionTrigger"]
+__all__ = [
+    "ExecutionTriggerArguments",
+    "KapsoAgentExecutionTrigger",
+    "KapsoAgentRunTrigger",
+    "KapsoFlowExecutionTrigger",
+]
+
+
+class ExecutionTriggerArguments(TypedDict, total=False):
+    """What every execution trigger takes besides the ids it waits for; see ``_KapsoExecutionTrigger``."""
+
+    kapso_conn_id: str
+    poll_interval: float
+    deadline: float | None
+    last_status: str | None
 
 
 class _KapsoExecutionTrigger(KapsoPollingTrigger[State]):
@@ -86,7 +102,7 @@ class KapsoAgentExecutionTrigger(_KapsoExecutionTrigger[None]):
         *_KapsoExecutionTrigger.serialized_fields,
     )
 
-    def __init__(self, *, agent_id: str, execution_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, agent_id: str, execution_id: str, **kwargs: Unpack[ExecutionTriggerArguments]) -> None:
         super().__init__(**kwargs)
         self.agent_id = agent_id
         self.execution_id = execution_id
@@ -115,7 +131,7 @@ class KapsoAgentRunTrigger(_KapsoExecutionTrigger[None]):
     kind = "agent_run"
     serialized_fields: ClassVar[tuple[str, ...]] = ("run_id", *_KapsoExecutionTrigger.serialized_fields)
 
-    def __init__(self, *, run_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, run_id: str, **kwargs: Unpack[ExecutionTriggerArguments]) -> None:
         super().__init__(**kwargs)
         self.run_id = run_id
 
@@ -168,7 +184,7 @@ class KapsoFlowExecutionTrigger(_KapsoExecutionTrigger[_Found]):
         tracking_id: str | None = None,
         execution_id: str | None = None,
         started_after: str | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[ExecutionTriggerArguments],
     ) -> None:
         super().__init__(**kwargs)
         if tracking_id is None and execution_id is None:

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from kapso_provider.triggers.executions import ExecutionTriggerArguments, _KapsoExecutionTrigger
 from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger, KapsoAgentRunTrigger, KapsoFlowExecutionTrigger
 from tests._openapi import SPEC_FILES, assert_requests_valid, assert_valid_request
 from tests._triggers import rebuilt
+from tests._typed import keyword_parameters, typed_arguments
 
 if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
@@ -58,6 +60,11 @@ def _flow_start(kapso_server: KapsoServer, sequence: tuple[str, ...], hidden_rea
     agents.flow_execution_visible_after = hidden_reads
     with closing(KapsoHook()) as hook:
         return dict(hook.start_flow_execution(flow["id"], phone_number=PHONE))
+
+
+def test_the_typed_trigger_arguments_are_the_execution_base_s() -> None:
+    """What a type checker reads for the three execution triggers is what their shared base takes."""
+    assert typed_arguments(ExecutionTriggerArguments) == keyword_parameters(_KapsoExecutionTrigger.__init__)
 
 
 class TestSerialize:
