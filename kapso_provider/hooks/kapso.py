@@ -12,7 +12,7 @@ import asyncio
 import threading
 import time
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow.providers.common.compat.sdk import BaseHook
 
@@ -49,13 +49,21 @@ from kapso_provider.transport.wire import Answer, Failure, Request, transport_fa
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Mapping
+    from typing import Unpack
 
     import httpx
     import requests
 
     from kapso_provider.transport.flows import Effect
 
-__all__ = ["KapsoAsyncHook", "KapsoConnectionSettings", "KapsoHook", "RetryPolicy", "parse_connection"]
+__all__ = [
+    "BaseHookArguments",
+    "KapsoAsyncHook",
+    "KapsoConnectionSettings",
+    "KapsoHook",
+    "RetryPolicy",
+    "parse_connection",
+]
 
 
 def _request_headers(api_key: str) -> dict[str, str]:
@@ -87,6 +95,16 @@ def _settings_of(conn_id: str, conn: Any, extra: Mapping[str, Any]) -> KapsoConn
     return parse_connection(conn_id, host=conn.host, password=conn.password, extra=extra, port=conn.port)
 
 
+class BaseHookArguments(TypedDict, total=False):
+    """The arguments of Airflow's ``BaseHook`` (the same on 2.11, 3.1 and 3.3), which the hooks pass on.
+
+    Typed keyword arguments rather than an explicit parameter: a hook still sees an API key given as an
+    argument, and refuses it pointing at the connection's password instead of a bare ``TypeError``.
+    """
+
+    logger_name: str | None
+
+
 class _KapsoHookBase(KapsoEndpoints, BaseHook):
     """What both hooks share: the connection form, the settings and the operation context."""
 
@@ -101,7 +119,7 @@ class _KapsoHookBase(KapsoEndpoints, BaseHook):
         retry_policy: RetryPolicy | None = None,
         pacer: RequestPacer | None = None,
         ledger: SendLedger | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[BaseHookArguments],
     ) -> None:
         refuse_credentials(type(self).__name__, kapso_conn_id, kwargs)
         super().__init__(**kwargs)
@@ -207,6 +225,7 @@ class KapsoHook(SyncDriver, _KapsoHookBase):
         the same API key (see :class:`~kapso_provider.pacing.RequestPacer`). By default each hook paces
         itself to the end of Kapso's rate-limit windows.
     :param ledger: the message ids already accounted for by this task; share one between hooks of one task.
+    :param kwargs: Airflow's ``BaseHook`` arguments (``logger_name``), typed in :class:`BaseHookArguments`.
     """
 
     hook_name = "Kapso"
@@ -221,7 +240,7 @@ class KapsoHook(SyncDriver, _KapsoHookBase):
         retry_policy: RetryPolicy | None = None,
         pacer: RequestPacer | None = None,
         ledger: SendLedger | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[BaseHookArguments],
     ) -> None:
         super().__init__(kapso_conn_id, retry_policy=retry_policy, pacer=pacer, ledger=ledger, **kwargs)
         self._local = threading.local()
@@ -468,6 +487,7 @@ class KapsoAsyncHook(AsyncDriver, _KapsoHookBase):
         wait budget (the extra ``wait_share`` of the key's rate limit, 0.25 by default) and identical reads
         of all waiting hooks within ``coalesce_seconds`` are answered by one request.
     :param coalesce_seconds: how old an identical read's answer a waiting hook may take instead of asking.
+    :param kwargs: Airflow's ``BaseHook`` arguments (``logger_name``), typed in :class:`BaseHookArguments`.
     """
 
     hook_name = "Kapso (async)"
@@ -481,7 +501,7 @@ class KapsoAsyncHook(AsyncDriver, _KapsoHookBase):
         ledger: SendLedger | None = None,
         waiting: bool = False,
         coalesce_seconds: float = DEFAULT_COALESCE_SECONDS,
-        **kwargs: Any,
+        **kwargs: Unpack[BaseHookArguments],
     ) -> None:
         super().__init__(kapso_conn_id, retry_policy=retry_policy, pacer=pacer, ledger=ledger, **kwargs)
         self.waiting = waiting

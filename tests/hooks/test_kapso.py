@@ -19,9 +19,16 @@ from kapso_provider.exceptions import (
     KapsoValidationError,
 )
 from kapso_provider.get_provider_info import DEFAULT_BASE_URL, DEFAULT_TIMEOUT_SECONDS
-from kapso_provider.hooks.kapso import KapsoConnectionSettings, KapsoHook, RetryPolicy, parse_connection
+from kapso_provider.hooks.kapso import (
+    BaseHookArguments,
+    KapsoConnectionSettings,
+    KapsoHook,
+    RetryPolicy,
+    parse_connection,
+)
 from tests._message_cases import OUTSIDE
 from tests._openapi import assert_requests_valid, conversation_filters_file
+from tests._typed import keyword_parameters, typed_arguments
 
 if TYPE_CHECKING:
     from kapso_provider.testing.pytest_plugin import KapsoServer
@@ -112,6 +119,16 @@ class TestHookConstruction:
         arguments: dict[str, Any] = {argument: "sk-123"}
         with pytest.raises(KapsoConfigurationError, match=f"does not take {argument}: store the API key"):
             KapsoHook(**arguments)
+
+    def test_the_typed_airflow_arguments_are_this_airflows(self) -> None:
+        from airflow.providers.common.compat.sdk import BaseHook
+
+        assert typed_arguments(BaseHookArguments) == keyword_parameters(BaseHook.__init__)
+
+    def test_airflow_s_logger_name_is_passed_on(self) -> None:
+        # Airflow puts its own prefix in front (``airflow.task.hooks.`` on 3.x).
+        assert KapsoHook(logger_name="kapso.alerts").log.name.endswith(".kapso.alerts")
+        assert KapsoHook().log.name.endswith(".KapsoHook")
 
     def test_session_built_once(self, kapso_server: KapsoServer) -> None:
         hook = KapsoHook()
