@@ -154,3 +154,92 @@ def test_test_modules_share_through_helpers_not_each_other() -> None:
                 if name.startswith("tests.") and name.rpartition(".")[2].startswith("test_"):
                     offenders.append(f"{path.relative_to(tests_root)} imports {name}")
     assert offenders == []
+
+
+# -- every public constructor shows its arguments to type checkers and IDEs ------------------------------
+
+# The areas whose classes DAG authors build; an underscore module or name is private.
+PUBLIC_AREAS = ("operators", "sensors", "notifications", "triggers", "hooks")
+
+
+def _public_classes() -> dict[str, type]:
+    """Every class exported (``__all__``) by a public module of the public areas, by its public path."""
+    import importlib
+    import inspect
+    from typing import is_typeddict
+
+    found: dict[str, type] = {}
+    for name in sorted(MODULES):
+        parts = name.split(".")
+        if len(parts) < 3 or parts[1] not in PUBLIC_AREAS or any(part.startswith("_") for part in parts):
+            continue
+        module = importlib.import_module(name)
+        for exported in getattr(module, "__all__", ()):
+            value = getattr(module, exported)
+            # A TypedDict is the type of a constructor's **kwargs, not a constructor.
+            if not inspect.isclass(value) or is_typeddict(value) or value in found.values():
+                continue
+            if value.__module__.startswith("kapso_provider."):
+                found[f"{name}.{exported}"] = value
+    return found
+
+
+PUBLIC_CLASSES = _public_classes()
+
+
+def _constructor_problem(cls: type) -> str | None:
+    """Why ``cls(...)`` hides arguments from a type checker, or ``None``.
+
+    With ``from __future__ import annotations`` every annotation is its source text, so ``**kwargs: Any``
+    reads ``"Any"``; the constructor that counts is the first ``__init__`` along the MRO.
+    """
+    import inspect
+
+    owner = next(klass for klass in cls.__mro__ if "__init__" in vars(klass))
+    if owner is object:
+        return None  # no constructor arguments at all
+    if owner.__module__.split(".")[0] in ("airflow", "builtins"):
+        return f"inherits {owner.__module__}.{owner.__qualname__}.__init__, whose **kwargs are untyped"
+    init = inspect.unwrap(vars(owner)["__init__"])
+    for parameter in inspect.signature(init).parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            annotation = parameter.annotation
+            text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", repr(annotation))
+            if annotation is parameter.empty or text in ("Any", "typing.Any", "object"):
+                return f"{owner.__name__}.__init__ takes **{parameter.name}: {text}; use Unpack[a TypedDict]"
+    return None
+
+
+def test_the_public_classes_are_found() -> None:
+    # The walk itself: a change of layout that finds nothing would pass every constructor check below.
+    assert {"KapsoSendMessageOperator", "KapsoMessageStatusSensor", "KapsoNotifier", "KapsoHook"} <= {
+        path.rpartition(".")[2] for path in PUBLIC_CLASSES
+    }
+    assert len(PUBLIC_CLASSES) >= 25
+
+
+@pytest.mark.parametrize("path", sorted(PUBLIC_CLASSES))
+def test_every_public_constructor_shows_its_arguments(path: str) -> None:
+    assert _constructor_problem(PUBLIC_CLASSES[path]) is None
+
+
+def test_a_constructor_hiding_its_arguments_is_found() -> None:
+    from typing import Any
+
+    from airflow.providers.common.compat.sdk import BaseOperator
+
+    from kapso_provider.operators._base import KapsoBaseOperator
+
+    class Hidden(KapsoBaseOperator):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+
+    class Inherited(KapsoBaseOperator):
+        pass
+
+    class Airflows(BaseOperator):
+        pass
+
+    assert _constructor_problem(Hidden) == "Hidden.__init__ takes **kwargs: Any; use Unpack[a TypedDict]"
+    assert _constructor_problem(Inherited) is None  # KapsoBaseOperator's own, typed
+    assert (_constructor_problem(Airflows) or "").startswith("inherits airflow.")

@@ -92,8 +92,17 @@ def test_plain_json_drops_what_json_cannot_hold() -> None:
 _DAG_FILE = """
 from datetime import timedelta
 
+from kapso_provider.hooks.kapso import KapsoHook
 from kapso_provider.notifications.kapso import KapsoNotifier
-from kapso_provider.operators.kapso import KapsoBulkSendMessageOperator, KapsoSendMessageOperator
+from kapso_provider.operators.kapso import (
+    KapsoApprovalOperator,
+    KapsoAskOperator,
+    KapsoBranchOnReplyOperator,
+    KapsoBulkSendMessageOperator,
+    KapsoSendMessageOperator,
+)
+from kapso_provider.sensors.kapso import KapsoInboundMessageSensor, KapsoMessageStatusSensor
+from kapso_provider.triggers.kapso import KapsoAgentExecutionTrigger, KapsoFlowExecutionTrigger
 
 alert = KapsoNotifier(phone_number="+15551234567", content="{{ ti.task_id }} failed")
 KapsoSendMessageOperator(
@@ -117,6 +126,40 @@ KapsoBulkSendMessageOperator(task_id="bulk_typo", recipients=["+15551234567"], c
 KapsoBulkSendMessageOperator(task_id="bulk_type", recipients=["+15551234567"], buttons="yes")  # arg-type
 KapsoNotifier(phone_number="+15551234567", contnet="hi")  # call-arg
 KapsoNotifier(phone_number=15551234567, content="hi")  # arg-type
+
+PHONE = "+15551234567"
+KapsoAskOperator(
+    task_id="ask",
+    question="Ship it?",
+    phone_number=PHONE,
+    options=["Yes", "No"],
+    timeout=timedelta(hours=1),
+    default_option="No",
+    retries=2,
+)
+KapsoApprovalOperator(task_id="approve", question="Deploy?", phone_number=PHONE, approve_label="Go")
+KapsoBranchOnReplyOperator(task_id="branch", question="Next?", conversation_id="c-1", branches={"Fix": "fix"})
+KapsoAskOperator(task_id="ask_typo", question="Ship?", phone_number=PHONE, options=["Y"], remider_after=60)  # call-arg
+KapsoAskOperator(task_id="ask_type", question="Ship?", phone_number=PHONE, options=["Y"], timeout="soon")  # arg-type
+KapsoAskOperator(task_id="ask_none", phone_number=PHONE, options=["Y"])  # call-arg
+KapsoApprovalOperator(task_id="approve_typo", question="Go?", phone_number=PHONE, aprove_label="Go")  # call-arg
+KapsoBranchOnReplyOperator(task_id="branch_type", question="?", branches={"F": "f"}, poke_interval="5")  # arg-type
+
+KapsoMessageStatusSensor(task_id="status", message_id="m-1", conversation_id="c-1", mode="reschedule", poke_interval=5)
+KapsoInboundMessageSensor(task_id="inbound", phone_number=PHONE, timeout=timedelta(minutes=5), soft_fail=True)
+KapsoMessageStatusSensor(task_id="status_typo", message_id="m-1", conversation_id="c-1", poke_intervall=5)  # call-arg
+KapsoMessageStatusSensor(task_id="status_type", message="{{ ti.xcom_pull('send') }}", soft_fail="yes")  # arg-type
+KapsoInboundMessageSensor(task_id="inbound_typo", phone_number=PHONE, mdoe="reschedule")  # call-arg
+KapsoInboundMessageSensor(task_id="inbound_type", phone_number=PHONE, timeout="5m")  # arg-type
+
+KapsoAgentExecutionTrigger(agent_id="a-1", execution_id="e-1", kapso_conn_id="kapso_alerts", poll_interval=5.0)
+KapsoFlowExecutionTrigger(flow_id="f-1", tracking_id="t-1", deadline=1_900_000_000.0, last_status="running")
+KapsoAgentExecutionTrigger(agent_id="a-1", execution_id="e-1", poll_intervall=5.0)  # call-arg
+KapsoFlowExecutionTrigger(flow_id="f-1", tracking_id="t-1", deadline="tomorrow")  # arg-type
+
+KapsoHook("kapso_alerts", logger_name="kapso.alerts")
+KapsoHook(logger="kapso.alerts")  # call-arg
+KapsoHook(logger_name=["kapso"])  # arg-type
 """
 
 # Only the provider's modules are read; Airflow and the HTTP clients are typed as Any. The constructors under
