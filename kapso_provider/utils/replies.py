@@ -201,7 +201,7 @@ class ReplyWatch:
 
         A new inbound message that is not the answer is logged with why it does not count: someone not
         allowed to answer, or a message that chooses none of this question's options. One read explains
-        the first :data:`IGNORED_EXPLAINED` such messages at info and counts the rest in one more line
+        the first ``IGNORED_EXPLAINED`` (3) such messages at info and counts the rest in one more line
         (each of them at debug): a hundred questions in one conversation would otherwise have every wait
         log every other question's answer, tens of thousands of lines that hold up the triggerer's loop.
 
