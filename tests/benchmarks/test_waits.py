@@ -92,4 +92,4 @@ def test_the_page_section_renders_with_its_anchor(with_thousand: bool) -> None:
     assert text.startswith("## Waits in one triggerer\n")
     assert "12.0 MiB beyond Airflow's own in the single-wait row" in text
     assert ("each wait more added 11.0 KiB" in text) is with_thousand
-    assert ("about 20 minutes" in text) is not with_thousand
+    assert ("15 to 20 minutes" in text) is not with_thousand
