@@ -101,8 +101,9 @@ QUICK = Plan(
     waits_poll_interval=10.0,
     waits_count_seconds=20.0,
 )
-# Added by --with-thousand-waits: about 15 minutes, most of it the 1,000-conversation row, whose waits
-# read every conversation once per 4 minutes within the wait share.
+# Added by --with-thousand-waits: 15 to 20 minutes (the whole waits section took 16 at a load average of 1,
+# about 20 at 20), most of it the 1,000-conversation row, whose waits read every conversation once per
+# 4 minutes within the wait share.
 THOUSAND_WAITS = [(1000, 1000), (1000, 10)]
 
 
@@ -536,7 +537,7 @@ def main() -> int:
         "--with-minute-window", action="store_true", help="add the one-key table with one-minute windows"
     )
     parser.add_argument(
-        "--with-thousand-waits", action="store_true", help="add the triggerer rows of 1,000 waits (15 minutes)"
+        "--with-thousand-waits", action="store_true", help="add the triggerer rows of 1,000 waits (15 to 20 minutes)"
     )
     parser.add_argument("--output", type=Path, default=DOCS_PAGE, help="the page to write")
     parser.add_argument("--chart", type=Path, default=CHART, help="the bulk chart to write")
@@ -599,7 +600,7 @@ make bench   # the whole run, about {max(1, round(elapsed / 60))} minutes; rewri
 .venv/bin/python -m benchmarks.run --only retry       # bulk retries after a worker death (10 to 20 minutes)
 .venv/bin/python -m benchmarks.run --with-pacing       # adds a run through a full 600/min window (about 1 minute)
 .venv/bin/python -m benchmarks.run --with-minute-window   # adds the one-key table with one-minute windows (10 minutes)
-.venv/bin/python -m benchmarks.run --with-thousand-waits  # adds the triggerer rows of 1,000 waits (15 minutes)
+.venv/bin/python -m benchmarks.run --with-thousand-waits  # adds the triggerer rows of 1,000 waits (15 to 20 minutes)
 .venv/bin/python -m benchmarks.run --quick --output /tmp/bench.md --chart /tmp/bench.png   # a smoke run
 ```
 

@@ -81,8 +81,11 @@ class Layout:
         return self.conversations * max(1, math.ceil(per_conversation / PAGE_SIZE))
 
     def cycle_seconds(self, poll_interval: float) -> float:
-        """How often each wait reads: its interval, or longer when the wait share cannot read all that often."""
-        return max(poll_interval, self.listings * 60.0 / (WAIT_SHARE * LIMIT_PER_MINUTE))
+        """How often each wait reads: its interval, or longer when the wait share cannot read all that often
+        (the wait budget spaces reads at its headroom of the share)."""
+        from kapso_provider.hooks._shared import WAIT_HEADROOM
+
+        return max(poll_interval, self.listings * 60.0 / (WAIT_SHARE * LIMIT_PER_MINUTE * WAIT_HEADROOM))
 
 
 @dataclass(frozen=True)
@@ -153,8 +156,40 @@ class Campaign:
     start: StartCost
 
     def beyond_airflow_kib(self, row: KapsoRow) -> float:
-        """Memory per wait the Kapso row took beyond as many of Airflow's own triggers."""
-        return (row.loaded.memory_kib - self.airflow[row.layout.waits].memory_kib) / row.layout.waits
+        """Memory the Kapso row took beyond as many of Airflow's own triggers, in all (KiB)."""
+        return row.loaded.memory_kib - self.airflow[row.layout.waits].memory_kib
+
+    @property
+    def single(self) -> KapsoRow:
+        """The single-wait row (one status wait and one question): the first."""
+        return self.kapso[0]
+
+    @property
+    def one_off_kib(self) -> float:
+        """What the first Kapso waits of a triggerer cost beyond Airflow's own, once: the provider's imports,
+        the one connection lookup and the one client, as the single-wait row measures them."""
+        return self.beyond_airflow_kib(self.single)
+
+    def per_wait_kib(self, row: KapsoRow) -> float:
+        """Memory per wait beyond Airflow's own once the one-off is paid: the row's growth over the
+        single-wait row's, per wait more."""
+        return (self.beyond_airflow_kib(row) - self.one_off_kib) / (row.layout.waits - self.single.layout.waits)
+
+    def slope_kib(self) -> tuple[KapsoRow, KapsoRow, float] | None:
+        """Memory per wait beyond Airflow's own between the smallest and the largest row of waits each on a
+        conversation of its own, which no one-off enters: ``None`` without two such rows."""
+        spread = [row for row in self.kapso if row.layout.waits >= 100 and row.layout.conversations == row.layout.each]
+        if len(spread) < 2:
+            return None
+        small, large = min(spread, key=lambda row: row.layout.waits), max(spread, key=lambda row: row.layout.waits)
+        if small.layout.waits == large.layout.waits:
+            return None
+        growth = self.beyond_airflow_kib(large) - self.beyond_airflow_kib(small)
+        return small, large, growth / (large.layout.waits - small.layout.waits)
+
+    def cpu_beyond_seconds(self, row: KapsoRow) -> float:
+        """CPU to start the Kapso row beyond as many of Airflow's own triggers."""
+        return row.loaded.start_cpu_seconds - self.airflow[row.layout.waits].start_cpu_seconds
 
 
 # -- the rows --------------------------------------------------------------------------------------------------
@@ -338,16 +373,23 @@ def notice_bound(row: KapsoRow) -> float:
 def targets(result: Campaign) -> list[Target]:
     """The issue's targets, and the docs' claims, against what the run measured."""
     found = []
-    # Below 100 waits the one-off imports (a few MiB, once per triggerer) dominate any per-wait figure.
+    # The one-off cost of a triggerer's first Kapso wait (imports, the one client: about 12 MiB) is paid once,
+    # whatever the number of waits; the target is about what each further wait adds.
     sized = [row for row in result.kapso if row.layout.waits >= 100]
     if sized:
-        worst = max(sized, key=result.beyond_airflow_kib)
+        worst = max(sized, key=result.per_wait_kib)
+        slope = result.slope_kib()
+        between = (
+            ""
+            if slope is None
+            else f"; {slope[2]:.1f} KiB between the {slope[0].layout.waits:,}- and {slope[1].layout.waits:,}-wait rows"
+        )
         found.append(
             Target(
-                f"provider memory per deferred wait beyond Airflow's own <= {MEMORY_TARGET_KIB:g} KiB (worst row of "
-                "100 waits or more)",
-                f"{result.beyond_airflow_kib(worst):.1f} KiB ({worst.layout.label})",
-                result.beyond_airflow_kib(worst) <= MEMORY_TARGET_KIB,
+                f"provider memory per deferred wait beyond Airflow's own, after the one-off of the first wait, <= "
+                f"{MEMORY_TARGET_KIB:g} KiB (worst row of 100 waits or more)",
+                f"{result.per_wait_kib(worst):.1f} KiB ({worst.layout.label}){between}",
+                result.per_wait_kib(worst) <= MEMORY_TARGET_KIB,
                 "The triggers or their hooks hold more than the shared connection leaves them; see the start-cost "
                 "table's memory per wait (tracemalloc).",
             )
@@ -370,7 +412,7 @@ def targets(result: Campaign) -> list[Target]:
             f"{LIMIT_PER_MINUTE:,} = {budget:g}), none answered 429 (every row)",
             f"{busiest.busiest_minute} ({busiest.layout.label}), "
             f"{sum(row.rate_limited for row in result.kapso)} answered 429",
-            all(row.busiest_minute <= budget + 1 and row.rate_limited == 0 for row in result.kapso),
+            all(row.busiest_minute <= budget and row.rate_limited == 0 for row in result.kapso),
             "The waits of the triggerer read more often than the wait budget allows.",
         )
     )
@@ -424,10 +466,12 @@ def resources_table(result: Campaign) -> str:
                 f"{row.layout.waits:,}",
                 _mib(row.loaded.memory_kib),
                 _mib(airflow.memory_kib),
-                f"{result.beyond_airflow_kib(row):.1f}",
+                f"{result.beyond_airflow_kib(row) / 1024:+.1f}",
+                f"{result.beyond_airflow_kib(row) / row.layout.waits:.1f}",
+                "(the one-off)" if row is result.single else f"{result.per_wait_kib(row):.1f}",
                 f"{row.loaded.start_cpu_seconds:.2f}",
                 f"{airflow.start_cpu_seconds:.2f}",
-                f"{row.loaded.start_cpu_seconds - airflow.start_cpu_seconds:+.2f}",
+                f"{result.cpu_beyond_seconds(row):+.2f}",
             ]
         )
     header = [
@@ -435,12 +479,14 @@ def resources_table(result: Campaign) -> str:
         "triggers",
         "memory added MiB",
         "same number of `DateTimeTrigger` MiB",
-        "beyond Airflow's own KiB per wait",
+        "beyond Airflow's own MiB",
+        "that, divided by the waits, KiB",
+        "beyond Airflow's own per wait more than the single-wait row, KiB",
         "CPU to start s",
         "`DateTimeTrigger` s",
         "beyond Airflow's own s",
     ]
-    return table(header, ["l", *["r"] * 7], rows)
+    return table(header, ["l", *["r"] * 9], rows)
 
 
 def traffic_table(result: Campaign) -> str:
@@ -500,14 +546,28 @@ def start_table(start: StartCost) -> str:
 
 def section(result: Campaign, *, with_thousand: bool) -> str:
     """The benchmarks page's section."""
-    single = result.kapso[0]
-    one_off = single.loaded.memory_kib - result.airflow[single.layout.waits].memory_kib
+    single = result.single
     start = result.start
     thousand = (
         ""
         if with_thousand
-        else "\nThe rows of 1,000 status waits and 1,000 questions take about 15 minutes and are left out of\n"
+        else "\nThe rows of 1,000 status waits and 1,000 questions take 15 to 20 minutes and are left out of\n"
         "`make bench`; `--with-thousand-waits` adds them.\n"
+    )
+    slope = result.slope_kib()
+    slope_text = (
+        ""
+        if slope is None
+        else f" Between the {slope[0].layout.label} row and the {slope[1].layout.label} row, where no one-off "
+        f"enters, each wait more added {slope[2]:.1f} KiB beyond Airflow's own."
+    )
+    below = [row for row in result.kapso if result.cpu_beyond_seconds(row) < 0]
+    cpu_text = (
+        ""
+        if not below
+        else f" The CPU to start came out below the `DateTimeTrigger` baseline for {len(below)} row(s): "
+        "one run per row cannot tell how much of that is the spread of Airflow's own work between runs, so "
+        "the provider's own part of starting waits is measured alone, below."
     )
     return f"""## Waits in one triggerer
 
@@ -527,9 +587,12 @@ requests and the time to notice, the single-wait row ({single.layout.label}). On
 
 Memory: the triggerer's private memory once every trigger has started and it settled, less the same
 triggerer idle. CPU: from handing the waits over until then (for Kapso rows it includes the first reads).
-The first Kapso wait of a triggerer also loads the provider's modules and builds the one client (about
-{_mib(one_off)} MiB more than the first `DateTimeTrigger`, in the single-wait row); below a hundred waits
-that one-off cost is most of the per-wait figure.
+The first Kapso wait of a triggerer also loads the provider's modules, looks the connection up and builds
+the one client: {_mib(result.one_off_kib)} MiB beyond Airflow's own in the single-wait row, paid once per
+triggerer. Dividing all a row took beyond Airflow's own by its waits counts that one-off in every wait
+(most of the figure at a hundred waits); the target is about what each further wait adds, so the
+per-wait figure is the row's memory beyond Airflow's own less the single-wait row's, divided by the waits
+more.{slope_text}{cpu_text}
 
 {resources_table(result)}
 

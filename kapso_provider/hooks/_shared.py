@@ -68,38 +68,65 @@ class SharedAnswer(Answer):
         return cls(**{part.name: getattr(answer, part.name) for part in fields(answer)})
 
 
-@dataclass
+#: The fraction of its share the wait budget spaces reads at, as the pacer's ``headroom``: the jitter between a
+#: read leaving and Kapso receiving it cannot then put more than the share into one of Kapso's minutes.
+WAIT_HEADROOM = 0.98
+
+
+@dataclass(kw_only=True)
 class WaitBudget:
     """Spaces the reads of all waiting hooks of one connection at ``share`` of the key's rate.
 
+    Reads take their turns one after another: each leaves one spacing (``window / (share x limit x
+    headroom)``) after the read before it actually left. A slot claimed ahead of time would let reads
+    whose loop was busy when their slot came (a triggerer starting a thousand waits) leave together
+    afterwards, more than the share in one minute; measured from the read before, no minute holds more.
+
     :param share: the fraction of the key's limit the waits may use, from 0 (exclusive) to 1.
     :param window: seconds of Kapso's rate-limit window.
+    :param headroom: the fraction of the share the reads are spaced at.
+    :param clock: a monotonic clock in seconds.
+    :param sleep: how a turn waits (``asyncio.sleep``; a test passes one that moves its clock).
     """
 
     share: float = DEFAULT_WAIT_SHARE
     window: float = 60.0
+    headroom: float = WAIT_HEADROOM
     clock: Callable[[], float] = time.monotonic
-    _next_slot: float = 0.0
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+    # When the last read left, or None before any.
+    _last: float | None = None
     # Whether Kapso answered a read yet (its answer tells the key's limit), and the read sent alone until then.
     _answered: bool = False
     _first_read: asyncio.Future[None] | None = None
+    # Held by the read whose turn is next, so that turns go one at a time, in the order they were asked for.
+    _gate: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def delay(self, limit: int | None) -> float:
-        """Claim the next slot; seconds to wait for it.
+    def spacing(self, limit: int | None) -> float:
+        """Seconds between two reads for a key allowed ``limit`` requests a window; 0 for no known limit.
 
         :param limit: the key's requests per window as Kapso reported it, or ``None`` before any answer.
         """
         if not limit:
             return 0.0
-        rate = self.share * limit / self.window
-        now = self.clock()
-        slot = max(now, self._next_slot)
-        self._next_slot = slot + 1.0 / rate
-        return slot - now
+        return self.window / (self.share * limit * self.headroom)
+
+    def delay(self, limit: int | None) -> float:
+        """Seconds until the next read may leave: one spacing after the last read left; 0 when none did.
+
+        :param limit: the key's requests per window as Kapso reported it, or ``None`` before any answer.
+        """
+        if self._last is None:
+            return 0.0
+        return max(0.0, self._last + self.spacing(limit) - self.clock())
+
+    def leave(self) -> None:
+        """A read leaves now."""
+        self._last = self.clock()
 
     async def take_turn(self, limit: Callable[[], int | None]) -> bool:
-        """Wait for a read's turn: the next slot of :meth:`delay`, or, before Kapso answered any read, the
-        answer of the one read that goes alone.
+        """Wait for a read's turn: one spacing after the read before (:meth:`delay`), or, before Kapso answered
+        any read, the answer of the one read that goes alone.
 
         A triggerer starting a thousand waits would otherwise send them all before the first answer said
         how many requests the key may make, and claim the whole key for a while.
@@ -110,10 +137,15 @@ class WaitBudget:
         while not self._answered:
             if self._first_read is None:
                 self._first_read = asyncio.get_running_loop().create_future()
+                self.leave()
                 return True
             # Shielded: a wait cancelled here must not cancel the turn the others wait for.
             await asyncio.shield(self._first_read)
-        await asyncio.sleep(self.delay(limit()))
+        async with self._gate:
+            # Asked again after each sleep: the limit may have changed while this turn waited.
+            while (wait := self.delay(limit())) > 0:
+                await self.sleep(wait)
+            self.leave()
         return False
 
     def first_read_done(self, *, answered: bool) -> None:

@@ -36,10 +36,16 @@ __all__ = [
 OPTION_ID_PREFIX = "kapso-ask"
 
 
+#: New messages one read explains one by one at info when they do not answer; the rest go in one line.
+IGNORED_EXPLAINED = 3
+
+
 class _InfoLog(Protocol):
     """The part of a logger the watch uses: Airflow's task and trigger loggers differ in type, not in this."""
 
     def info(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def debug(self, msg: Any, /, *args: Any) -> Any: ...
 
 
 def digits(phone_number: object) -> str:
@@ -140,6 +146,33 @@ def sender_of(message: Mapping[str, Any], conversation: Mapping[str, Any]) -> st
     return str(message.get("phone_number") or conversation.get("phone_number") or "")
 
 
+# Why a new message is ignored: as one message's line says it, and as the count of the rest names it.
+_NOT_ALLOWED = ("not one of the numbers allowed to answer", "from numbers not allowed to answer")
+_NO_OPTION = ("it chooses none of this question's options", "choosing none of the options")
+
+
+@dataclass
+class _Ignored:
+    """The new messages one read ignores: the first few explained at info, the others counted."""
+
+    log: _InfoLog
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, message: Mapping[str, Any], sender: str, why: tuple[str, str]) -> None:
+        seen = sum(self.counts.values())
+        self.counts[why[1]] = self.counts.get(why[1], 0) + 1
+        say = self.log.info if seen < IGNORED_EXPLAINED else self.log.debug
+        say("Ignoring message %s from %s: %s", message.get("id"), sender, why[0])
+
+    def summarize(self) -> None:
+        rest = sum(self.counts.values()) - IGNORED_EXPLAINED
+        if rest > 0:
+            reasons = ", ".join(f"{count} {label}" for label, count in self.counts.items())
+            self.log.info(
+                "Ignoring %d more new messages, each logged at debug (ignored in this read: %s)", rest, reasons
+            )
+
+
 @dataclass
 class ReplyWatch:
     """The state of one wait for an answer: what was read, and whether the reminder went out.
@@ -166,34 +199,34 @@ class ReplyWatch:
     def take(self, listed: Iterable[tuple[dict[str, Any], dict[str, Any]]], log: _InfoLog) -> dict[str, Any] | None:
         """The first answer among the newly listed messages (oldest first), or ``None``.
 
-        Every new inbound message that is not the answer is logged once per wait, with why it does not
-        count: someone not allowed to answer, or a message that chooses none of this question's options.
+        A new inbound message that is not the answer is logged with why it does not count: someone not
+        allowed to answer, or a message that chooses none of this question's options. One read explains
+        the first ``IGNORED_EXPLAINED`` (3) such messages at info and counts the rest in one more line
+        (each of them at debug): a hundred questions in one conversation would otherwise have every wait
+        log every other question's answer, tens of thousands of lines that hold up the triggerer's loop.
 
         :param listed: ``(message, conversation)`` pairs just read.
         :param log: where to log ignored messages.
         """
         listed = list(listed)
         self._note_reminder(message for message, _ in listed)
+        ignored = _Ignored(log)
         for message, conversation in order_new(listed, self.cursor, self.lookback):
             self.cursor.advance(message, self.lookback)
             if not inbound_matches(message, None):
                 continue
             sender = sender_of(message, conversation)
-            index = self.spec.choice(message)
             if digits(sender) not in self.spec.allowed_numbers:
-                log.info(
-                    "Ignoring message %s from %s: not one of the numbers allowed to answer",
-                    message.get("id"),
-                    sender or "an unknown number",
-                )
+                ignored.add(message, sender or "an unknown number", _NOT_ALLOWED)
                 continue
+            index = self.spec.choice(message)
             if index is None:
-                log.info(
-                    "Ignoring message %s from %s: it chooses none of this question's options", message.get("id"), sender
-                )
+                ignored.add(message, sender, _NO_OPTION)
                 continue
+            ignored.summarize()
             log.info("Message %s from %s chose %r", message.get("id"), sender, self.spec.option_titles[index])
             return self.spec.answer(index, message, sender)
+        ignored.summarize()
         return None
 
     def _note_reminder(self, messages: Iterable[dict[str, Any]]) -> None:

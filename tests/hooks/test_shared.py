@@ -151,19 +151,62 @@ def test_a_failed_read_is_tried_again_not_answered_from_the_shared_answers(
     assert len(simulator.requests) == 2
 
 
-@pytest.mark.parametrize(("share", "limit", "spacing"), [(0.25, 100, 2.4), (0.25, 600, 0.4), (1.0, 60, 1.0)])
-def test_the_wait_budget_spaces_reads_at_its_share_of_the_limit(
-    share: float, limit: int | None, spacing: float
-) -> None:
+@pytest.mark.parametrize(("share", "limit"), [(0.25, 100), (0.25, 600), (1.0, 60)])
+def test_the_wait_budget_spaces_reads_at_its_share_of_the_limit(share: float, limit: int) -> None:
     now = [1000.0]
     budget = _shared.WaitBudget(share=share, window=60.0, clock=lambda: now[0])
-    delays = [budget.delay(limit) for _ in range(4)]
-    assert delays == pytest.approx([0.0, spacing, 2 * spacing, 3 * spacing])
-    now[0] += 10 * spacing
-    # Time that passed with no read is not saved up for a burst.
+    spacing = 60.0 / (share * limit * _shared.WAIT_HEADROOM)
+    assert budget.spacing(limit) == pytest.approx(spacing)
     assert budget.delay(limit) == 0.0
+    budget.leave()
+    assert budget.delay(limit) == pytest.approx(spacing)
+    now[0] += spacing / 4
+    assert budget.delay(limit) == pytest.approx(spacing * 3 / 4)
+    now[0] += 10 * spacing
+    # Time that passed with no read is not saved up for a burst: one read now, the next a spacing later.
+    assert budget.delay(limit) == 0.0
+    budget.leave()
+    assert budget.delay(limit) == pytest.approx(spacing)
     # Before Kapso told the limit (and against a server that never says), reads are not held.
     assert budget.delay(None) == 0.0
+
+
+def busiest_window(moments: list[float], window: float) -> int:
+    """The most moments in any ``window`` seconds."""
+    return max(sum(1 for other in moments if moment <= other < moment + window) for moment in moments)
+
+
+@pytest.mark.parametrize("late", [0.0, 0.05, 7.5])
+def test_reads_whose_loop_was_busy_do_not_leave_together(late: float) -> None:
+    # A triggerer starting a thousand waits keeps its loop busy for seconds: reads whose turn came meanwhile
+    # wake late. Turns claimed ahead of time then left together (265 reads in one minute against a share of
+    # 250); each must still leave one spacing after the read before it. Every third turn wakes ``late``.
+    limit, share = 1000, 0.25
+    now = [0.0]
+    lateness = itertools.cycle([0.0, 0.0, late])
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds + next(lateness)
+        await asyncio.sleep(0)
+
+    budget = _shared.WaitBudget(share=share, window=60.0, clock=lambda: now[0], sleep=sleep)
+    left: list[float] = []
+
+    async def read() -> None:
+        alone = await budget.take_turn(lambda: limit)
+        left.append(now[0])
+        if alone:
+            await asyncio.sleep(0)  # the others queue up behind the read that goes alone
+            budget.first_read_done(answered=True)
+
+    async def main() -> None:
+        await asyncio.gather(*(read() for _ in range(600)))
+
+    asyncio.run(main())
+    assert len(left) == 600
+    gaps = [later - earlier for earlier, later in itertools.pairwise(left)]
+    assert min(gaps) >= budget.spacing(limit) - 1e-9
+    assert busiest_window(left, 60.0) <= share * limit * _shared.WAIT_HEADROOM + 1
 
 
 @pytest.mark.kapso_simulator(rate_limit=600, latency=0.2)
